@@ -16,11 +16,14 @@ DEFAULT_TAG = "latest"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_DOMAIN_NAME = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+_DOMAIN = rf"(?:{_DOMAIN_NAME}|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
-_REFERENCE = re.compile(rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+_REFERENCE = re.compile(
+    rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID_ONLY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -107,7 +110,9 @@ def parse(text: str) -> Reference:
     name, tag, digest = match["name"], match["tag"], match["digest"]
     domain, path = _split_domain(name)
     if len(f"{domain}/{path}") > 255:
-        raise InvalidReference("invalid reference format: repository name must not be more than 255 characters")
+        raise InvalidReference(
+            "invalid reference format: repository name must not be more than 255 characters"
+        )
     if digest and not _SHA256.match(digest):
         raise InvalidReference(f"invalid reference format: unsupported digest {digest!r}")
     if tag is None and digest is None:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from podrun.runtime.images.layers import unpack_layer
+from podrun.runtime.images.layers import LayerError, unpack_layer
 from podrun.runtime.reference import Reference, is_digest, parse
 
 MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -204,6 +204,8 @@ class ImageStore:
 
     def layer_path(self, diff_id: str) -> Path:
         """The directory an unpacked layer lives in."""
+        if not is_digest(diff_id):
+            raise ImageStoreError(f"invalid layer diff ID {diff_id!r}")
         return self.layers_dir / diff_id.split(":", 1)[1]
 
     def _ensure_layer(self, blob_digest: str, diff_id: str) -> None:
@@ -212,7 +214,10 @@ class ImageStore:
             return
         work = Path(tempfile.mkdtemp(dir=self.tmp, prefix=".layer-"))
         try:
-            got = unpack_layer(self.blob_path(blob_digest), work / "root")
+            try:
+                got = unpack_layer(self.blob_path(blob_digest), work / "root")
+            except LayerError as exc:
+                raise ImageStoreError(f"layer {blob_digest}: {exc}") from exc
             if got != diff_id:
                 raise DigestMismatch(
                     f"layer {blob_digest}: uncompressed digest {got} does not match diff ID {diff_id}"
@@ -232,11 +237,14 @@ class ImageStore:
         manifest: bytes,
         tags: Iterable[Reference] = (),
         repository: Reference | None = None,
+        repo_digest: str | None = None,
     ) -> ImageRecord:
         """Record an image whose manifest, config and layer blobs are already stored.
 
         Unpacks any layer not yet unpacked (checking each against its diff ID), writes the image
-        record and points `tags` at it. `repository` (where it was pulled from) adds a repo digest.
+        record and points `tags` at it. `repository` (where it was pulled from) adds a repo digest:
+        `repo_digest` when given (the digest of the index a platform manifest was picked from, as
+        Docker records it), else the manifest's own digest.
         """
         manifest_digest = self.put_blob(manifest)
         doc = json.loads(manifest)
@@ -269,7 +277,7 @@ class ImageStore:
             )
             record.manifest_digest = manifest_digest
             if repository is not None:
-                pinned = str(repository.with_digest(manifest_digest))
+                pinned = str(repository.with_digest(repo_digest or manifest_digest))
                 if pinned not in record.repo_digests:
                     record.repo_digests.append(pinned)
             tag_index = self._tags()
@@ -310,7 +318,7 @@ class ImageStore:
         except FileNotFoundError:
             return None
 
-    def list(self) -> list[ImageRecord]:
+    def images(self) -> list[ImageRecord]:
         """Every image in the store, newest record file first."""
         paths = sorted(self.records.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         return [ImageRecord(**json.loads(p.read_text())) for p in paths]
@@ -320,8 +328,9 @@ class ImageStore:
         with contextlib.suppress(ValueError):
             ref = parse(name)
             if ref.digest:
-                for record in self.list():
-                    if record.id == ref.digest or any(d.endswith("@" + ref.digest) for d in record.repo_digests):
+                for record in self.images():
+                    pinned = (d.endswith("@" + ref.digest) for d in record.repo_digests)
+                    if record.id == ref.digest or any(pinned):
                         return record
                 return None
             image_id = self._tags().get(str(ref))
@@ -329,7 +338,7 @@ class ImageStore:
                 return self._load_record(image_id)
         hexpart = name.removeprefix("sha256:")
         if len(hexpart) >= 4 and all(c in "0123456789abcdef" for c in hexpart):
-            matches = [r for r in self.list() if r.id.split(":", 1)[1].startswith(hexpart)]
+            matches = [r for r in self.images() if r.id.split(":", 1)[1].startswith(hexpart)]
             if len(matches) == 1:
                 return matches[0]
         return None
@@ -383,7 +392,7 @@ class ImageStore:
         """Delete blobs and layers that no image refers to any more."""
         keep_blobs: set[str] = set()
         keep_layers: set[str] = set()
-        for record in self.list():
+        for record in self.images():
             keep_blobs.update([record.id, record.manifest_digest, *record.layer_blobs])
             keep_layers.update(record.layers)
         for blob in self.blobs.iterdir():
