@@ -44,6 +44,7 @@ class SecurityConfig:
     capabilities_add: tuple[str, ...] = ()
     capabilities_drop: tuple[str, ...] = ()
     no_new_privileges: bool = False
+    run_as_non_root: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ class Runtime(Protocol):
         ...
 
     def events(self) -> AsyncIterator[ContainerEvent]:
-        """Container started/exited events, as they happen."""
+        """Container started/exited events from this call on, as they happen."""
         ...
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> ExecResult:

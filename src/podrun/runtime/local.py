@@ -1,0 +1,515 @@
+"""`LocalRuntime`: the `Runtime` protocol on this machine, with overlayfs, conmon and runc/crun.
+
+A container is a directory `<root>/containers/<id>/` holding `container.json` (its record),
+the OCI bundle (`config.json`), and the overlay's `upper`, `work` and `rootfs`. conmon runs the
+OCI runtime's `create`, then monitors the container: it writes the CRI log and, on exit, the exit
+code to `<run-root>/exits/<id>` and exits itself. podrun watches conmon through a pidfd, so an
+exit is an event on the asyncio loop within milliseconds, and conmon keeps the container alive
+if podrun goes away. On start, `recover()` adopts what is still running and records what exited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from podrun.runtime import cgroups, linux, ocispec
+from podrun.runtime.images.store import ImageStore
+from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
+from podrun.runtime.protocol import (
+    ContainerConfig,
+    ContainerEvent,
+    ContainerState,
+    ContainerStatus,
+    EventKind,
+    ExecResult,
+    ExecStreams,
+    RuntimeError_,
+    SandboxConfig,
+    SandboxStatus,
+)
+from podrun.runtime.sandbox import Sandboxes
+from podrun.runtime.ttyexec import start_exec
+from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
+
+# Exit code and reason containerd reports for a container whose process could not be started.
+START_ERROR_EXIT_CODE = 128
+_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass
+class _Record:
+    """What podrun remembers of a container; persisted as container.json."""
+
+    id: str
+    sandbox_id: str
+    name: str
+    image: str
+    image_id: str
+    created_at: float
+    state: str = ContainerState.CREATED.value
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    exit_code: int = 0
+    reason: str = ""
+    message: str = ""
+    log_path: str = ""
+    stop_signal: str = "SIGTERM"
+    cgroups_path: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(
+            id=self.id, sandbox_id=self.sandbox_id, name=self.name, state=ContainerState(self.state),
+            image=self.image, image_id=self.image_id, created_at=self.created_at,
+            started_at=self.started_at, finished_at=self.finished_at, exit_code=self.exit_code,
+            reason=self.reason, message=self.message, log_path=self.log_path,
+            labels=dict(self.labels), annotations=dict(self.annotations),
+        )  # fmt: skip
+
+
+def runc_error_message(raw: str) -> str:
+    """The human part of an OCI runtime's error output (runc logs it as `msg="..."`)."""
+    found = _RUNC_MSG.findall(raw)
+    text = found[-1].encode().decode("unicode_escape") if found else raw.strip()
+    return f"OCI runtime create failed: {text}"
+
+
+def parse_signal(name: str) -> signal.Signals:
+    """`SIGQUIT`, `QUIT` or `3` as a signal; unknown names fall back to SIGTERM."""
+    name = name.strip().upper()
+    if name.isdigit():
+        return signal.Signals(int(name))
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return signal.Signals[name]
+    except KeyError:
+        return signal.SIGTERM
+
+
+class EventSubscription:
+    """An async iterator of container events; subscribed when made, unsubscribed by `close()`."""
+
+    def __init__(self, subscribers: set[asyncio.Queue[ContainerEvent]]) -> None:
+        self._subscribers = subscribers
+        self._queue: asyncio.Queue[ContainerEvent] = asyncio.Queue()
+        subscribers.add(self._queue)
+
+    def __aiter__(self) -> EventSubscription:
+        return self
+
+    async def __anext__(self) -> ContainerEvent:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._subscribers.discard(self._queue)
+
+
+class LocalRuntime:
+    """Containers on this machine. Call `await recover()` once before use."""
+
+    def __init__(self, root: Path, run_root: Path, oci_runtime: str = "auto") -> None:
+        self.root, self.run_root = Path(root), Path(run_root)
+        self.images = ImageStore(self.root)
+        self.oci: OCIRuntime = choose_runtime(oci_runtime)
+        self.name = self.oci.name
+        self._conmon = find_conmon()
+        self.sandboxes = Sandboxes(self.root, self.run_root)
+        self._containers_dir = self.root / "containers"
+        self._oci_root = self.run_root / self.oci.name
+        self._exits = self.run_root / "exits"
+        self._sockets = self.run_root / "sock"
+        for d in (self._containers_dir, self._oci_root, self._exits, self._sockets):
+            d.mkdir(parents=True, exist_ok=True)
+        self._records: dict[str, _Record] = {}
+        self._pidfds: dict[str, int] = {}
+        self._exited: dict[str, asyncio.Event] = {}
+        self._subscribers: set[asyncio.Queue[ContainerEvent]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- records --------------------------------------------------------------------------------
+
+    def _dir(self, container_id: str) -> Path:
+        return self._containers_dir / container_id
+
+    def _save(self, rec: _Record) -> None:
+        path = self._dir(rec.id) / "container.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(rec)))
+        tmp.rename(path)
+
+    def _get(self, container_id: str) -> _Record:
+        try:
+            return self._records[container_id]
+        except KeyError:
+            raise RuntimeError_("NotFound", f"container {container_id} not found") from None
+
+    def _emit(self, kind: EventKind, rec: _Record) -> None:
+        event = ContainerEvent(kind, rec.status())
+        for q in self._subscribers:
+            q.put_nowait(event)
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Load every container from disk: adopt the running ones, record the ones that exited.
+
+        Nothing is started or restarted here; half-made containers and sandboxes are removed.
+        """
+        self.sandboxes.list()
+        for d in sorted(self._containers_dir.iterdir()):
+            try:
+                rec = _Record(**json.loads((d / "container.json").read_text()))
+            except (FileNotFoundError, json.JSONDecodeError, TypeError):
+                await asyncio.to_thread(self._destroy_dir, d.name)
+                continue
+            self._records[rec.id] = rec
+            self._exited[rec.id] = asyncio.Event()
+            if rec.state == ContainerState.RUNNING:
+                pid = self._live_conmon_pid(rec.id)
+                if pid is None:
+                    await self._finalize(rec.id)
+                else:
+                    self._watch(rec.id, pid)
+            elif rec.state == ContainerState.EXITED:
+                self._exited[rec.id].set()
+
+    def _live_conmon_pid(self, container_id: str) -> int | None:
+        try:
+            pid = int((self._dir(container_id) / "conmon.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        ok = cmdline and cmdline[0].endswith(b"conmon") and container_id.encode() in cmdline
+        return pid if ok else None
+
+    # -- images ---------------------------------------------------------------------------------
+
+    async def ensure_image(self, image: str) -> str:
+        """The image's ID, if it is in the store."""
+        record = self.images.resolve(image)
+        if record is None:
+            raise RuntimeError_("ImageNotFound", f"image {image!r} not found in the local store")
+        return record.id
+
+    def image_in_use(self, image_id: str) -> bool:
+        """True when a container (running or not) was made from this image."""
+        return any(r.image_id == image_id for r in self._records.values())
+
+    # -- sandboxes ------------------------------------------------------------------------------
+
+    async def create_sandbox(self, config: SandboxConfig) -> SandboxStatus:
+        """Make the pod's namespaces and files."""
+        return await self.sandboxes.create(config)
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        """Kill and remove what is left of the pod's containers, then the sandbox and its cgroups."""
+        for rec in [r for r in self._records.values() if r.sandbox_id == sandbox_id]:
+            await self.stop_container(rec.id, 0)
+            await self.remove_container(rec.id)
+        await asyncio.to_thread(self.sandboxes.remove, sandbox_id)
+        cgroups.remove_sandbox_cgroups(sandbox_id)
+
+    async def list_sandboxes(self) -> list[SandboxStatus]:
+        """Every sandbox on disk."""
+        return self.sandboxes.list()
+
+    # -- containers -----------------------------------------------------------------------------
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        """Mount the rootfs and write the OCI bundle. The OCI runtime is first called at start."""
+        image = self.images.resolve(config.image)
+        if image is None:
+            raise RuntimeError_(
+                "CreateContainerError", f"image {config.image!r} not found in the local store"
+            )
+        paths = self.sandboxes.paths(sandbox_id)
+        container_id = secrets.token_hex(32)
+        d = self._dir(container_id)
+        try:
+            rootfs = await asyncio.to_thread(self._mount_rootfs, d, self.images.layer_dirs(image))
+            image_config = self.images.config(image)
+            security = config.security
+            pod = "{}_{}({})".format(
+                config.labels.get("io.kubernetes.pod.name", ""),
+                config.labels.get("io.kubernetes.pod.namespace", ""),
+                config.labels.get("io.kubernetes.pod.uid", ""),
+            )
+            verify_run_as_non_root(security, security.run_as_non_root, image_config.user, pod, config.name)
+            user = resolve_user(image_config.user, security, rootfs)
+            cgroups_path = cgroups.container_path(sandbox_id, container_id)
+            spec = ocispec.generate(
+                config, image_config, rootfs=str(rootfs), user=user, sandbox=paths, cgroups_path=cgroups_path
+            )
+            (d / "config.json").write_text(json.dumps(spec))
+            log_path = config.log_path or str(d / "container.log")
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        except (UserError, ocispec.ConfigError) as e:
+            await asyncio.to_thread(self._destroy_dir, container_id)
+            raise RuntimeError_("CreateContainerConfigError", str(e)) from None
+        except BaseException:
+            await asyncio.to_thread(self._destroy_dir, container_id)
+            raise
+        rec = _Record(
+            id=container_id, sandbox_id=sandbox_id, name=config.name, image=config.image, image_id=image.id,
+            created_at=time.time(), log_path=log_path, cgroups_path=cgroups_path,
+            stop_signal=image_config.stop_signal or "SIGTERM",
+            labels=dict(config.labels), annotations=dict(config.annotations),
+        )  # fmt: skip
+        self._records[container_id] = rec
+        self._exited[container_id] = asyncio.Event()
+        self._save(rec)
+        return container_id
+
+    def _mount_rootfs(self, d: Path, layers: list[Path]) -> Path:
+        for sub in ("upper", "work", "rootfs"):
+            (d / sub).mkdir(parents=True)
+        # overlayfs lists the lower layers top first.
+        lower = ":".join(str(p) for p in reversed(layers))
+        linux.mount(
+            "overlay",
+            d / "rootfs",
+            "overlay",
+            0,
+            f"lowerdir={lower},upperdir={d / 'upper'},workdir={d / 'work'}",
+        )
+        return d / "rootfs"
+
+    def _destroy_dir(self, container_id: str) -> None:
+        d = self._dir(container_id)
+        if d.exists():
+            linux.unmount_all_under(d)
+            shutil.rmtree(d, ignore_errors=True)
+        (self._exits / container_id).unlink(missing_ok=True)
+
+    async def start_container(self, container_id: str) -> None:
+        """conmon runs the OCI runtime's `create`; then `start` runs the process.
+
+        A process that cannot be started leaves the container exited with code 128 and reason
+        `StartError`, as containerd reports it, and raises `RunContainerError`.
+        """
+        rec = self._get(container_id)
+        if rec.state != ContainerState.CREATED:
+            raise RuntimeError_("RunContainerError", f"container {container_id} is {rec.state}, not created")
+        d = self._dir(container_id)
+        read_end, write_end = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self._conmon, "--cid", container_id, "--cuuid", container_id[:32], "--name", rec.name,
+                "--runtime", self.oci.path, "--bundle", str(d), "--exit-dir", str(self._exits),
+                "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
+                "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
+                "--runtime-arg", f"--root={self._oci_root}",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL, pass_fds=(write_end,),
+                env={**os.environ, "_OCI_SYNCPIPE": str(write_end)}, start_new_session=True,
+            )  # fmt: skip
+            os.close(write_end)
+            write_end = -1
+            await proc.wait()
+            raw = await asyncio.to_thread(os.read, read_end, 65536)
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+        try:
+            sync = (
+                json.loads(raw.decode().splitlines()[0]) if raw else {"pid": -1, "message": "conmon failed"}
+            )
+        except (json.JSONDecodeError, IndexError):
+            sync = {"pid": -1, "message": raw.decode(errors="replace")}
+        if int(sync.get("pid", sync.get("data", -1))) <= 0:
+            await self._fail_start(rec, runc_error_message(str(sync.get("message", ""))))
+        conmon_pid = int((d / "conmon.pid").read_text())
+        self._watch(container_id, conmon_pid)
+        started = await asyncio.create_subprocess_exec(
+            self.oci.path, f"--root={self._oci_root}", "start", container_id,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await started.communicate()
+        if started.returncode != 0:
+            await self._run_oci("kill", container_id, "KILL")
+            await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
+        rec.started_at = time.time()
+        if rec.state == ContainerState.CREATED:
+            rec.state = ContainerState.RUNNING.value
+            self._save(rec)
+            self._emit(EventKind.STARTED, rec)
+
+    async def _fail_start(self, rec: _Record, message: str) -> None:
+        await self._run_oci("delete", "--force", rec.id)
+        await asyncio.to_thread(linux.unmount_all_under, self._dir(rec.id) / "rootfs")
+        rec.state = ContainerState.EXITED.value
+        rec.exit_code, rec.reason, rec.message = START_ERROR_EXIT_CODE, "StartError", message
+        rec.finished_at = time.time()
+        self._save(rec)
+        self._exited[rec.id].set()
+        self._emit(EventKind.EXITED, rec)
+        raise RuntimeError_("RunContainerError", message)
+
+    async def _run_oci(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.oci.path, f"--root={self._oci_root}", *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode(errors="replace")
+
+    def _watch(self, container_id: str, conmon_pid: int) -> None:
+        try:
+            fd = os.pidfd_open(conmon_pid)
+        except ProcessLookupError:
+            self._spawn(self._finalize(container_id))
+            return
+        self._pidfds[container_id] = fd
+        asyncio.get_running_loop().add_reader(fd, self._conmon_exited, container_id)
+
+    def _conmon_exited(self, container_id: str) -> None:
+        fd = self._pidfds.pop(container_id, None)
+        if fd is not None:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+        self._spawn(self._finalize(container_id))
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finalize(self, container_id: str) -> None:
+        """Record an exit: code from conmon's exit file, OOM from the cgroup, then delete."""
+        rec = self._records.get(container_id)
+        if rec is None or rec.state == ContainerState.EXITED:
+            return
+        exit_file = self._exits / container_id
+        try:
+            code = int(exit_file.read_text().strip() or "137")
+            finished = exit_file.stat().st_mtime
+            message = ""
+        except (FileNotFoundError, ValueError):
+            await self._run_oci("kill", container_id, "KILL")
+            code, finished, message = 137, time.time(), "conmon exited without recording the exit code"
+        oom = cgroups.oom_killed(rec.cgroups_path)
+        await self._run_oci("delete", "--force", container_id)
+        await asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs")
+        rec.state = ContainerState.EXITED.value
+        rec.exit_code, rec.finished_at, rec.message = code, finished, message
+        rec.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
+        self._save(rec)
+        self._exited[container_id].set()
+        self._emit(EventKind.EXITED, rec)
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        """Send the image's STOPSIGNAL (default SIGTERM); SIGKILL once the grace period is over."""
+        rec = self._get(container_id)
+        if rec.state != ContainerState.RUNNING:
+            return
+        exited = self._exited[container_id]
+        if grace_seconds > 0:
+            await self._run_oci("kill", container_id, parse_signal(rec.stop_signal).name.removeprefix("SIG"))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(exited.wait(), grace_seconds)
+        if not exited.is_set():
+            await self._run_oci("kill", "--all", container_id, "KILL")
+            await exited.wait()
+
+    async def remove_container(self, container_id: str) -> None:
+        """Delete an exited (or never started) container and its files."""
+        rec = self._get(container_id)
+        if rec.state == ContainerState.RUNNING:
+            raise RuntimeError_("ContainerRunning", f"container {container_id} is running; stop it first")
+        if rec.state == ContainerState.CREATED:
+            await self._run_oci("delete", "--force", container_id)
+        await asyncio.to_thread(self._destroy_dir, container_id)
+        self._records.pop(container_id, None)
+        self._exited.pop(container_id, None)
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        """The container's current status."""
+        return self._get(container_id).status()
+
+    async def list_containers(self) -> list[ContainerStatus]:
+        """Every container podrun knows, in creation order."""
+        return [r.status() for r in sorted(self._records.values(), key=lambda r: r.created_at)]
+
+    def events(self) -> EventSubscription:
+        """Started and exited events from this call on (the subscription starts at once)."""
+        return EventSubscription(self._subscribers)
+
+    async def wait_exited(self, container_id: str) -> ContainerStatus:
+        """Wait until the container has exited and been recorded."""
+        await self._exited[container_id].wait()
+        return self._get(container_id).status()
+
+    # -- exec and networking --------------------------------------------------------------------
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> ExecResult:
+        """Run `cmd` in the container and collect its output; kill it when `timeout` passes."""
+        rec = self._get(container_id)
+        if rec.state != ContainerState.RUNNING:
+            raise RuntimeError_("NotRunning", f"container {container_id} is not running")
+        pid_file = self._dir(container_id) / f"exec-{secrets.token_hex(4)}.pid"
+        proc = await asyncio.create_subprocess_exec(
+            self.oci.path, f"--root={self._oci_root}", "exec", "--pid-file", str(pid_file), container_id, *cmd,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+            return ExecResult(proc.returncode or 0, out, err)
+        except TimeoutError:
+            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return ExecResult(-1, b"", b"", timed_out=True)
+        finally:
+            pid_file.unlink(missing_ok=True)
+
+    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool, stdin: bool) -> ExecStreams:
+        """Run `cmd` interactively, with a pseudo-terminal when `tty` is set."""
+        rec = self._get(container_id)
+        if rec.state != ContainerState.RUNNING:
+            raise RuntimeError_("NotRunning", f"container {container_id} is not running")
+        return await start_exec(
+            [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd,
+            tty=tty, stdin=stdin, socket_dir=self._sockets,
+        )  # fmt: skip
+
+    async def dial(
+        self, sandbox_id: str, port: int, host: str = "127.0.0.1"
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to `host:port` made inside the pod's network namespace."""
+        netns = self.sandboxes.netns_path(sandbox_id)
+
+        def connect() -> socket.socket:
+            with linux.in_netns(netns):
+                sock = socket.create_connection((host, port), timeout=5)
+            sock.setblocking(False)
+            return sock
+
+        sock = await asyncio.to_thread(connect)
+        return await asyncio.open_connection(sock=sock)
+
+    async def close(self) -> None:
+        """Stop watching conmons (their containers keep running) and finish pending bookkeeping."""
+        loop = asyncio.get_running_loop()
+        for fd in self._pidfds.values():
+            loop.remove_reader(fd)
+            os.close(fd)
+        self._pidfds.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

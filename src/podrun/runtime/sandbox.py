@@ -1,0 +1,154 @@
+"""Pod sandboxes: network, IPC and UTS namespaces pinned by bind mounts, plus the pod's shared files.
+
+There is no pause process: the namespaces are created by util-linux `unshare` and pinned to files
+under the run root, so they outlive every container of the pod. Per pod:
+
+    <root>/sandboxes/<id>/sandbox.json          what the sandbox is (recovered after a restart)
+    <root>/sandboxes/<id>/{hosts,resolv.conf,hostname}
+    <run-root>/sandboxes/<id>/ns/{net,ipc,uts}  namespace pins
+    <run-root>/sandboxes/<id>/shm               the pod's /dev/shm (tmpfs)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from podrun.runtime import linux
+from podrun.runtime.ocispec import SandboxPaths
+from podrun.runtime.protocol import RuntimeError_, SandboxConfig, SandboxStatus
+
+NAMESPACES = ("net", "ipc", "uts")
+
+
+class Sandboxes:
+    """Creates, finds and removes sandboxes under a state root and a run root."""
+
+    def __init__(self, root: Path, run_root: Path) -> None:
+        self.state = root / "sandboxes"
+        self.run = run_root / "sandboxes"
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(parents=True, exist_ok=True)
+
+    def paths(self, sandbox_id: str) -> SandboxPaths:
+        """Host paths a container of this sandbox mounts or joins."""
+        state, run = self.state / sandbox_id, self.run / sandbox_id
+        config = self._config(sandbox_id)
+        return SandboxPaths(
+            netns=str(run / "ns" / "net"),
+            ipcns=str(run / "ns" / "ipc"),
+            utsns=str(run / "ns" / "uts"),
+            hostname=config.hostname,
+            hosts_file=str(state / "hosts"),
+            resolv_conf=str(state / "resolv.conf"),
+            hostname_file=str(state / "hostname"),
+            shm=str(run / "shm"),
+        )
+
+    def _config(self, sandbox_id: str) -> SandboxConfig:
+        try:
+            doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
+        except FileNotFoundError:
+            raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found") from None
+        return SandboxConfig(**doc["config"])
+
+    async def create(self, config: SandboxConfig) -> SandboxStatus:
+        """Make the namespaces, mount /dev/shm and write /etc/hosts, resolv.conf and hostname.
+
+        On any failure everything made so far is removed before the error is raised.
+        """
+        sandbox_id = secrets.token_hex(32)
+        state, run = self.state / sandbox_id, self.run / sandbox_id
+        try:
+            state.mkdir(mode=0o750)
+            (run / "ns").mkdir(parents=True)
+            (state / "hosts").write_text(config.hosts_file)
+            (state / "resolv.conf").write_text(config.resolv_conf)
+            (state / "hostname").write_text(config.hostname + "\n")
+            for name in ("hosts", "resolv.conf", "hostname"):
+                os.chmod(state / name, 0o644)
+            (run / "shm").mkdir()
+            linux.mount(
+                "shm", run / "shm", "tmpfs",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                f"mode=1777,size={config.shm_size_bytes}",
+            )  # fmt: skip
+            await self._make_namespaces(run / "ns", config.hostname)
+            created = time.time()
+            doc = {"id": sandbox_id, "config": asdict(config), "created_at": created}
+            tmp = state / ".sandbox.json"
+            tmp.write_text(json.dumps(doc))
+            tmp.rename(state / "sandbox.json")
+        except BaseException:
+            self._destroy(sandbox_id)
+            raise
+        return SandboxStatus(sandbox_id, config, True, created)
+
+    async def _make_namespaces(self, ns_dir: Path, hostname: str) -> None:
+        for name in NAMESPACES:
+            (ns_dir / name).touch()
+        # One short-lived process makes all three namespaces, names the host and raises loopback;
+        # unshare(1) bind-mounts each namespace onto its file so it outlives that process.
+        proc = await asyncio.create_subprocess_exec(
+            "unshare", f"--net={ns_dir / 'net'}", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}",
+            "sh", "-c", 'hostname "$1" && ip link set lo up', "sh", hostname,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError_(
+                "FailedCreatePodSandBox",
+                f"creating namespaces failed: {out.decode(errors='replace').strip()}",
+            )
+
+    def status(self, sandbox_id: str) -> SandboxStatus:
+        """The sandbox as it is now: ready while its namespaces are still pinned."""
+        doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
+        ns_dir = self.run / sandbox_id / "ns"
+        ready = all(linux.is_mountpoint(ns_dir / name) for name in NAMESPACES)
+        return SandboxStatus(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"])
+
+    def list(self) -> list[SandboxStatus]:
+        """Every complete sandbox on disk; half-made ones (a crash during create) are removed."""
+        result = []
+        for d in sorted(self.state.iterdir()):
+            if (d / "sandbox.json").exists():
+                result.append(self.status(d.name))
+            else:
+                self._destroy(d.name)
+        for d in self.run.iterdir():
+            if not (self.state / d.name / "sandbox.json").exists():
+                self._destroy(d.name)
+        return result
+
+    def remove(self, sandbox_id: str) -> None:
+        """Unmount the namespaces and /dev/shm and delete every file of the sandbox."""
+        self._destroy(sandbox_id)
+
+    def _destroy(self, sandbox_id: str) -> None:
+        run = self.run / sandbox_id
+        if run.exists():
+            linux.unmount_all_under(run)
+            shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(self.state / sandbox_id, ignore_errors=True)
+
+    def netns_path(self, sandbox_id: str) -> Path:
+        """The pinned network namespace file of a sandbox."""
+        path = self.run / sandbox_id / "ns" / "net"
+        if not path.exists():
+            raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found")
+        return path
+
+
+def remove_empty_dirs(*paths: Path) -> None:
+    """rmdir each path, ignoring ones that are missing or still in use."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            p.rmdir()
