@@ -1,0 +1,217 @@
+"""Loading manifests: YAML or JSON files of Pods, ConfigMaps and Secrets, checked before anything runs.
+
+`load_manifests` does what `kubectl create -f` and the API server do together, for every document of
+every source first: parse, reject kinds podrun cannot run, decode, default, name `generateName` objects,
+refuse duplicates, validate. It raises on the first problem class it meets, so the caller starts
+nothing unless everything loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
+from podrun.model.errors import FieldError, InvalidError
+from podrun.model.quantity import json_number_text
+from podrun.model.validation import pod_warnings, validate_configmap, validate_pod, validate_secret
+
+SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret")
+_DEFAULTERS = {"Pod": default_pod, "ConfigMap": default_configmap, "Secret": default_secret}
+_VALIDATORS = {"Pod": validate_pod, "ConfigMap": validate_configmap, "Secret": validate_secret}
+_RESOURCES = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets"}
+_TYPED_LISTS = {"PodList": "Pod", "ConfigMapList": "ConfigMap", "SecretList": "Secret"}
+
+
+class ManifestError(Exception):
+    """Manifests that cannot be used: unparsable, of an unsupported kind, undecodable or duplicated.
+
+    Each message names its source and document; `str()` joins them one per line.
+    """
+
+    def __init__(self, messages: Iterable[str]) -> None:
+        self.messages = list(messages)
+        super().__init__("\n".join(self.messages))
+
+
+@dataclass
+class Manifests:
+    """The defaulted, valid objects of a set of manifests, and the API server's warnings about the pods."""
+
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    configmaps: list[dict[str, Any]] = field(default_factory=list)
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Object:
+    where: str
+    source: str
+    kind: str
+    body: dict[str, Any]
+
+
+def load_manifests(texts: Iterable[tuple[str, str]]) -> Manifests:
+    """Load (source name, text) pairs: multi-document YAML, JSON, `kind: List`.
+
+    Raises `ManifestError` listing every parse, kind, decode and duplicate problem found, or else
+    `InvalidError` (with `source` set) for the first object that fails validation.
+    """
+    objects: list[_Object] = []
+    problems: list[str] = []
+    for source, text in texts:
+        try:
+            documents = list(_documents(source, text))
+        except ManifestError as exc:
+            problems += exc.messages
+            continue
+        for number, document in documents:
+            where = f"{source}: document {number}"
+            _collect(document, where, source, objects, problems)
+    defaulted = _default_all(objects, problems)
+    _check_duplicates(defaulted, problems)
+    if problems:
+        raise ManifestError(problems)
+    result = Manifests()
+    for obj in defaulted:
+        errors: list[FieldError] = _VALIDATORS[obj.kind](obj.body)
+        if errors:
+            name = obj.body.get("metadata", {}).get("name", "")
+            raise InvalidError(obj.kind, name if isinstance(name, str) else "", errors, source=obj.source)
+        if obj.kind == "Pod":
+            result.pods.append(obj.body)
+            result.warnings += pod_warnings(obj.body)
+        elif obj.kind == "ConfigMap":
+            result.configmaps.append(obj.body)
+        else:
+            result.secrets.append(obj.body)
+    return result
+
+
+def _documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
+    """The non-empty documents of a stream, numbered from 1 as they appear."""
+    if text.lstrip().startswith("{"):
+        yield from _json_documents(source, text)
+        return
+    try:
+        for number, document in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
+            if document is not None:
+                yield number, document
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ManifestError([f"{source}: error converting YAML to JSON: yaml: {line}{exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError([f"{source}: error converting YAML to JSON: yaml: {exc}"]) from None
+
+
+def _json_documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
+    """A stream of JSON objects, one after another, as kubectl accepts them."""
+    decoder = json.JSONDecoder()
+    position, number = 0, 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ManifestError([f"{source}: error parsing JSON: {exc}"]) from None
+        number += 1
+        yield number, document
+
+
+def _collect(document: Any, where: str, source: str, objects: list[_Object], problems: list[str]) -> None:
+    if not isinstance(document, dict):
+        problems.append(f"{where}: not a Kubernetes object (a mapping with apiVersion and kind)")
+        return
+    api_version, kind = document.get("apiVersion"), document.get("kind")
+    missing = [f"{key} not set" for key, value in (("apiVersion", api_version), ("kind", kind)) if not value]
+    if missing:
+        problems.append(f"{where}: error validating data: [{', '.join(missing)}]")
+        return
+    if kind == "List" or kind in _TYPED_LISTS:
+        items = document.get("items")
+        if not isinstance(items, list):
+            problems.append(f"{where}: {kind} items must be a list")
+            return
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and kind in _TYPED_LISTS:
+                item = {"apiVersion": api_version, "kind": _TYPED_LISTS[kind], **item}
+            _collect(item, f"{where}: items[{index}]", source, objects, problems)
+        return
+    if kind not in SUPPORTED_KINDS:
+        problems.append(
+            f'{where}: kind "{kind}" ({api_version}) is not supported by podrun: '
+            "only Pod, ConfigMap and Secret; run it on a real Kubernetes cluster"
+        )
+        return
+    if api_version != "v1":
+        problems.append(f'{where}: no matches for kind "{kind}" in version "{api_version}"')
+        return
+    objects.append(_Object(where, source, kind, document))
+
+
+def _default_all(objects: list[_Object], problems: list[str]) -> list[_Object]:
+    defaulted = []
+    for obj in objects:
+        try:
+            body = _DEFAULTERS[obj.kind](obj.body)
+        except ValueError as exc:
+            problems.append(f'{obj.where}: {obj.kind} in version "v1" cannot be handled as a {obj.kind}: {exc}')
+            continue
+        meta = body["metadata"]
+        base = meta.get("generateName")
+        if not meta.get("name") and isinstance(base, str) and base:
+            meta["name"] = generate_name(base)
+        defaulted.append(_Object(obj.where, obj.source, obj.kind, body))
+    return defaulted
+
+
+def _check_duplicates(objects: list[_Object], problems: list[str]) -> None:
+    """Two manifests for one object: the second create would fail with AlreadyExists."""
+    first: dict[tuple[str, str, str], str] = {}
+    for obj in objects:
+        meta = obj.body["metadata"]
+        name, namespace = meta.get("name"), meta.get("namespace")
+        if not isinstance(name, str) or not name or not isinstance(namespace, str):
+            continue
+        key = (obj.kind, namespace, name)
+        if key in first:
+            problems.append(
+                f'{obj.where}: {_RESOURCES[obj.kind]} "{name}" already exists (also defined in {first[key]})'
+            )
+        else:
+            first[key] = obj.where
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: dates stay strings, keys become strings, repeated keys are errors."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
+    loader.flatten_mapping(node)
+    mapping: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        text = key if isinstance(key, str) else "null" if key is None else json_number_text(key)
+        if text in mapping:
+            raise yaml.constructor.ConstructorError(None, None, f'key "{text}" already set in map', key_node.start_mark)
+        mapping[text] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
