@@ -139,6 +139,7 @@ class LocalRuntime:
         self._exited: dict[str, asyncio.Event] = {}
         self._subscribers: set[asyncio.Queue[ContainerEvent]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._starting: dict[str, asyncio.Event] = {}
 
     # -- records --------------------------------------------------------------------------------
 
@@ -334,20 +335,24 @@ class LocalRuntime:
         if int(sync.get("pid", sync.get("data", -1))) <= 0:
             await self._fail_start(rec, runc_error_message(str(sync.get("message", ""))))
         conmon_pid = int((d / "conmon.pid").read_text())
+        self._starting[container_id] = asyncio.Event()
         self._watch(container_id, conmon_pid)
-        started = await asyncio.create_subprocess_exec(
-            self.oci.path, f"--root={self._oci_root}", "start", container_id,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await started.communicate()
-        if started.returncode != 0:
-            await self._run_oci("kill", container_id, "KILL")
-            await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
-        rec.started_at = time.time()
-        if rec.state == ContainerState.CREATED:
+        try:
+            rec.started_at = time.time()
+            started = await asyncio.create_subprocess_exec(
+                self.oci.path, f"--root={self._oci_root}", "start", container_id,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await started.communicate()
+            if started.returncode != 0:
+                await self._run_oci("kill", container_id, "KILL")
+                await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
             rec.state = ContainerState.RUNNING.value
             self._save(rec)
             self._emit(EventKind.STARTED, rec)
+        finally:
+            # An exit noticed while `start` ran is recorded only after the start is.
+            self._starting.pop(container_id).set()
 
     async def _fail_start(self, rec: _Record, message: str) -> None:
         await self._run_oci("delete", "--force", rec.id)
@@ -391,6 +396,9 @@ class LocalRuntime:
 
     async def _finalize(self, container_id: str) -> None:
         """Record an exit: code from conmon's exit file, OOM from the cgroup, then delete."""
+        starting = self._starting.get(container_id)
+        if starting is not None:
+            await starting.wait()
         rec = self._records.get(container_id)
         if rec is None or rec.state == ContainerState.EXITED:
             return
@@ -470,14 +478,29 @@ class LocalRuntime:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)
             return ExecResult(proc.returncode or 0, out, err)
         except TimeoutError:
-            with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            await self._kill_exec(proc, pid_file)
             return ExecResult(-1, b"", b"", timed_out=True)
         finally:
             pid_file.unlink(missing_ok=True)
+
+    @staticmethod
+    async def _kill_exec(proc: asyncio.subprocess.Process, pid_file: Path) -> None:
+        """Kill a timed-out exec's process, not only the OCI runtime that started it.
+
+        The runtime writes the pid file a few milliseconds after it starts; until then there is
+        nothing to kill but the runtime, and killing it would orphan the process it is starting.
+        """
+        deadline = time.monotonic() + 2
+        while not pid_file.exists() and proc.returncode is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 1)
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
 
     async def exec_stream(self, container_id: str, cmd: list[str], tty: bool, stdin: bool) -> ExecStreams:
         """Run `cmd` interactively, with a pseudo-terminal when `tty` is set."""
@@ -486,7 +509,7 @@ class LocalRuntime:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
         return await start_exec(
             [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd,
-            tty=tty, stdin=stdin, socket_dir=self._sockets,
+            tty=tty, stdin=stdin,
         )  # fmt: skip
 
     async def dial(
@@ -513,3 +536,14 @@ class LocalRuntime:
         self._pidfds.clear()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def containers_using_image(root: Path, image_id: str) -> bool:
+    """True when any container recorded under `root` (running or not) was made from the image."""
+    for record in (Path(root) / "containers").glob("*/container.json"):
+        try:
+            if json.loads(record.read_text()).get("image_id") == image_id:
+                return True
+        except (OSError, json.JSONDecodeError):
+            continue
+    return False

@@ -1,7 +1,8 @@
 """Interactive exec through the OCI runtime: plain pipes, or a pseudo-terminal.
 
-With a tty, `runc exec --tty --console-socket S` sends the terminal's master side to the socket
-S as an SCM_RIGHTS message; podrun reads and writes it, and resizes it with TIOCSWINSZ.
+With a tty, podrun makes a pseudo-terminal and runs `runc exec --tty` on its slave side; runc
+relays it into a terminal of the container's own. podrun reads and writes the master side, and
+resizes it with TIOCSWINSZ followed by SIGWINCH, which runc passes on.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import contextlib
 import errno
 import fcntl
 import os
-import secrets
 import signal
-import socket
 import struct
 import termios
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from podrun.runtime.protocol import ExecStreams
 
@@ -55,11 +53,11 @@ async def _iter_fd(fd: int) -> AsyncIterator[bytes]:
 
 
 async def start_exec(
-    base: list[str], container_id: str, cmd: list[str], *, tty: bool, stdin: bool, socket_dir: Path
+    base: list[str], container_id: str, cmd: list[str], *, tty: bool, stdin: bool
 ) -> ExecStreams:
     """Start `cmd` in the container through `base` (the runtime's `exec` command line)."""
     if tty:
-        return await _start_tty(base, container_id, cmd, socket_dir)
+        return await _start_tty(base, container_id, cmd)
     proc = await asyncio.create_subprocess_exec(
         *base, container_id, *cmd,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
@@ -87,34 +85,15 @@ async def start_exec(
     )  # fmt: skip
 
 
-async def _start_tty(base: list[str], container_id: str, cmd: list[str], socket_dir: Path) -> ExecStreams:
-    path = socket_dir / f"tty-{secrets.token_hex(6)}.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(1)
-    server.setblocking(False)
-    loop = asyncio.get_running_loop()
+async def _start_tty(base: list[str], container_id: str, cmd: list[str]) -> ExecStreams:
+    master, slave = os.openpty()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *base, "--tty", "--console-socket", str(path), container_id, *cmd,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            *base, "--tty", container_id, *cmd,
+            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
         )  # fmt: skip
-        accept = asyncio.ensure_future(loop.sock_accept(server))
-        exited = asyncio.ensure_future(proc.wait())
-        done, _ = await asyncio.wait({accept, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if accept not in done:
-            accept.cancel()
-            err = await proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError(f"exec failed: {err.decode(errors='replace').strip()}")
-        conn, _ = accept.result()
-        with conn:
-            conn.setblocking(True)
-            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
     finally:
-        server.close()
-        path.unlink(missing_ok=True)
-    master = fds[0]
+        os.close(slave)
     os.set_blocking(master, False)
 
     async def write(data: bytes) -> None:
@@ -129,14 +108,17 @@ async def _start_tty(base: list[str], container_id: str, cmd: list[str], socket_
         await write(b"\x04")  # end of input, as a terminal sends it
 
     async def wait() -> int:
-        code = await exited
+        code = await proc.wait()
         with contextlib.suppress(OSError):
             os.close(master)
         return code
 
     def resize(width: int, height: int) -> None:
+        # runc copies the new size into the container's terminal when it gets SIGWINCH.
         with contextlib.suppress(OSError):
             fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGWINCH)
 
     def kill() -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -6,6 +6,7 @@ resolved inside the rootfs, so a hostile image cannot make podrun read a host fi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def image_uid(image_user: str, root: Path) -> int | str:
     return found[0] if found else user
 
 
+def _quote(text: str) -> str:
+    """Go's %q for the printable names the kubelet quotes."""
+    return json.dumps(text)
+
+
 def verify_run_as_non_root(
     security: SecurityConfig, run_as_non_root: bool, image_user: str, pod: str, container: str
 ) -> None:
@@ -99,18 +105,18 @@ def verify_run_as_non_root(
     if security.run_as_user is not None:
         if security.run_as_user == 0:
             raise UserError(
-                f"container's runAsUser breaks non-root policy (pod: {pod!r}, container: {container})"
+                f"container's runAsUser breaks non-root policy (pod: {_quote(pod)}, container: {container})"
             )
         return
     user = image_user.partition(":")[0]
     if user and not user.isdigit():
         raise UserError(
             f"container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is "
-            f"non-root (pod: {pod!r}, container: {container})"
+            f"non-root (pod: {_quote(pod)}, container: {container})"
         )
     if not user or int(user) == 0:
         raise UserError(
-            f"container has runAsNonRoot and image will run as root (pod: {pod!r}, container: {container})"
+            f"container has runAsNonRoot and image will run as root (pod: {_quote(pod)}, container: {container})"
         )
 
 

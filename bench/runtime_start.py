@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Container start latency: podrun's `LocalRuntime` against a raw `runc run` of an equivalent bundle.
+
+One run is a busybox `true` container created, started and seen to exit, in a sandbox made beforehand:
+
+* podrun: from the `create_container` call until the exit event arrives (overlay mount, bundle, conmon,
+  `runc create`/`start`, the exit noticed through conmon and `runc delete` done);
+* raw: `runc run --keep --bundle B ID` then `runc delete ID`, with B prepared once: an overlay rootfs of the same
+  image and the config.json podrun would write for the container, joining the same sandbox namespaces.
+
+The two alternate, after one untimed warm-up of each; the medians are compared with the target
+**podrun <= 1.5 x raw + 15 ms**. Timing never changes the exit status: only a crash does.
+Needs root, runc and conmon. Everything made (directories, mounts, namespaces, cgroups) is removed at the end.
+
+    .venv/bin/python bench/runtime_start.py [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from podrun.runtime import cgroups, linux, ocispec
+from podrun.runtime.images.importer import import_archive
+from podrun.runtime.local import LocalRuntime
+from podrun.runtime.protocol import (
+    ContainerConfig,
+    ContainerEvent,
+    ContainerStatus,
+    EventKind,
+    SandboxConfig,
+    SecurityConfig,
+)
+from podrun.runtime.users import resolve_user
+
+REPO = Path(__file__).resolve().parents[1]
+RAW_ID = "podrun-bench-raw"
+CONTAINER = ContainerConfig(name="bench", image="busybox", command=("true",))
+SANDBOX = SandboxConfig(
+    name="bench", namespace="default", uid="bench-uid", hostname="bench",
+    hosts_file="127.0.0.1\tlocalhost\n", resolv_conf="nameserver 127.0.0.1\n",
+)  # fmt: skip
+
+
+def busybox_archive() -> Path:
+    """The busybox test image (built by scripts/build-test-images, or found in its cache)."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build-test-images"), "--only", "busybox"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return Path(out.split()[0])
+
+
+class RawBundle:
+    """An OCI bundle run directly with runc: the same image and config.json as podrun's container."""
+
+    def __init__(self, rt: LocalRuntime, sandbox_id: str, work: Path) -> None:
+        self.rt, self.dir, self.runc_root = rt, work / "bundle", work / "runc"
+        self.runc_root.mkdir(parents=True)
+        image = rt.images.resolve(CONTAINER.image)
+        assert image is not None
+        rootfs = self.dir / "rootfs"
+        for sub in ("upper", "work", "rootfs"):
+            (self.dir / sub).mkdir(parents=True)
+        lower = ":".join(str(p) for p in reversed(rt.images.layer_dirs(image)))
+        options = f"lowerdir={lower},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}"
+        linux.mount("overlay", rootfs, "overlay", 0, options)
+        image_config = rt.images.config(image)
+        spec = ocispec.generate(
+            CONTAINER, image_config, rootfs=str(rootfs), user=resolve_user(image_config.user, SecurityConfig(), rootfs),
+            sandbox=rt.sandboxes.paths(sandbox_id), cgroups_path=cgroups.container_path(sandbox_id, RAW_ID),
+        )  # fmt: skip
+        (self.dir / "config.json").write_text(json.dumps(spec))
+
+    def _runc(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [self.rt.oci.path, f"--root={self.runc_root}", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def run_once(self) -> float:
+        """Seconds for `runc run` (to the container's exit) plus `runc delete`."""
+        started = time.perf_counter()
+        run = self._runc("run", "--keep", "--bundle", str(self.dir), RAW_ID)
+        delete = self._runc("delete", RAW_ID)
+        elapsed = time.perf_counter() - started
+        for step, result in (("run", run), ("delete", delete)):
+            if result.returncode != 0:
+                raise RuntimeError(f"runc {step} failed ({result.returncode}): {result.stderr.decode().strip()}")
+        return elapsed
+
+    def remove(self) -> None:
+        """Delete the runc container if a run was interrupted, and unmount the rootfs."""
+        self._runc("delete", "--force", RAW_ID)
+        linux.unmount_all_under(self.dir)
+
+
+async def exit_of(events: AsyncIterator[ContainerEvent], container_id: str) -> ContainerStatus:
+    """The status in the container's exit event."""
+    async for event in events:
+        if event.status.id == container_id and event.kind == EventKind.EXITED:
+            return event.status
+    raise RuntimeError("the event stream ended")
+
+
+async def podrun_once(rt: LocalRuntime, sandbox_id: str) -> float:
+    """Seconds from `create_container` until the container's exit event."""
+    events = rt.events()
+    try:
+        started = time.perf_counter()
+        container_id = await rt.create_container(sandbox_id, CONTAINER)
+        await rt.start_container(container_id)
+        status = await exit_of(events, container_id)
+        elapsed = time.perf_counter() - started
+    finally:
+        events.close()
+    if status.exit_code != 0:
+        raise RuntimeError(f"the podrun container exited {status.exit_code}: {status.message}")
+    await rt.remove_container(container_id)
+    return elapsed
+
+
+def describe(label: str, samples: list[float]) -> str:
+    """One result line: median, min and max in milliseconds."""
+    ms = [s * 1000 for s in samples]
+    return f"  {label:<22} median {statistics.median(ms):6.1f} ms   (min {min(ms):.1f}, max {max(ms):.1f})"
+
+
+async def bench(runs: int) -> None:
+    """Prepare, measure alternately, report, and remove everything."""
+    archive = busybox_archive()
+    work = Path(tempfile.mkdtemp(prefix="podrun-bench-", dir="/tmp"))
+    root, run_root = work / "root", work / "run"
+    rt = LocalRuntime(root, run_root)
+    raw: RawBundle | None = None
+    sandbox_id = ""
+    try:
+        import_archive(rt.images, archive)
+        await rt.recover()
+        sandbox_id = (await rt.create_sandbox(SANDBOX)).id
+        raw = RawBundle(rt, sandbox_id, work / "raw")
+        await podrun_once(rt, sandbox_id)  # warm-up: page cache, first overlay mount, runc binary
+        raw.run_once()
+        podrun, runc = [], []
+        for _ in range(runs):
+            podrun.append(await podrun_once(rt, sandbox_id))
+            runc.append(raw.run_once())
+    finally:
+        if raw is not None:
+            raw.remove()
+        for container in await rt.list_containers():
+            await rt.stop_container(container.id, 0)
+            await rt.remove_container(container.id)
+        if sandbox_id:
+            await rt.remove_sandbox(sandbox_id)
+        await rt.close()
+        linux.unmount_all_under(work)
+        if not linux.mounts_under(work):
+            shutil.rmtree(work, ignore_errors=True)
+
+    podrun_ms, raw_ms = statistics.median(podrun) * 1000, statistics.median(runc) * 1000
+    target_ms = 1.5 * raw_ms + 15
+    print(f"busybox `true`: create + start + exit, {runs} runs each, alternating ({rt.name} via {rt.oci.path})")
+    print(describe("podrun LocalRuntime", podrun))
+    print(describe("raw runc run + delete", runc))
+    print(f"  ratio                  {podrun_ms / raw_ms:.2f} x")
+    verdict = "holds" if podrun_ms <= target_ms else "MISSED"
+    print(f"  target podrun <= 1.5 x raw + 15 ms = {target_ms:.1f} ms: {verdict}")
+
+
+def main() -> int:
+    """Command line: `--quick` for a 3-run smoke check, `--runs N` otherwise (default 20)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="timed runs of each (default 20)")
+    parser.add_argument("--quick", action="store_true", help="3 runs of each: checks that the benchmark works")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        parser.error("needs root (overlay mounts, namespaces, runc)")
+    asyncio.run(bench(3 if args.quick else args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

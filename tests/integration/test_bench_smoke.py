@@ -1,0 +1,26 @@
+"""The container start benchmark still runs: `bench/runtime_start.py --quick` exits 0 and cleans up.
+
+Only crashes fail this test; the timings it prints are never judged here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from podrun.runtime import linux
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "runtime_start.py"
+
+
+def test_the_start_benchmark_runs_and_leaves_nothing_behind() -> None:
+    before = set(Path("/tmp").glob("podrun-bench-*"))
+
+    result = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert "podrun LocalRuntime" in result.stdout and "raw runc run + delete" in result.stdout
+    made = set(Path("/tmp").glob("podrun-bench-*")) - before
+    assert made == set()
+    assert [m for m in linux.mounts_under("/tmp") if "/podrun-bench-" in m] == []
