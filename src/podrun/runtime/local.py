@@ -20,8 +20,10 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from podrun.runtime import cgroups, linux, ocispec
 from podrun.runtime.images.store import ImageStore
@@ -327,7 +329,7 @@ class LocalRuntime:
             if write_end >= 0:
                 os.close(write_end)
         try:
-            sync = (
+            sync: dict[str, Any] = (
                 json.loads(raw.decode().splitlines()[0]) if raw else {"pid": -1, "message": "conmon failed"}
             )
         except (json.JSONDecodeError, IndexError):
@@ -389,8 +391,8 @@ class LocalRuntime:
             os.close(fd)
         self._spawn(self._finalize(container_id))
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

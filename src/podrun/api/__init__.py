@@ -1,0 +1,1 @@
+"""podrun's Kubernetes-compatible API layer: the object store, selectors, patches and API errors."""

@@ -1,0 +1,113 @@
+"""`podrun image pull | import | ls | inspect | rm`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+
+from podrun.kubelet.images import load_registry_config
+from podrun.printers import human_duration, render_table
+from podrun.runtime.images.importer import import_archive
+from podrun.runtime.images.registry import ProgressEvent, PullError, pull_image
+from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
+from podrun.runtime.reference import InvalidReference, parse
+
+
+def _err(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def image_command(args: argparse.Namespace) -> int:
+    """Dispatch an `image` subcommand."""
+    store = ImageStore(args.root)
+    handlers = {"pull": _pull, "import": _import, "ls": _ls, "inspect": _inspect, "rm": _rm}
+    try:
+        return handlers[args.image_command](store, args)
+    except (ImageStoreError, InvalidReference, ValueError, OSError) as e:
+        return _err(str(e))
+
+
+def _pull(store: ImageStore, args: argparse.Namespace) -> int:
+    ref = parse(args.reference)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console, transient=True,
+        disable=not console.is_terminal,
+    ) as progress:  # fmt: skip
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(event: ProgressEvent) -> None:
+            if event.digest not in tasks:
+                tasks[event.digest] = progress.add_task(event.digest[7:19], total=event.total or None)
+            progress.update(tasks[event.digest], completed=event.done)
+
+        try:
+            record = asyncio.run(pull_image(store, ref, load_registry_config(args.root), progress=on_progress))
+        except PullError as e:
+            return _err(str(e))
+    print(f"{ref}\n{record.id}")
+    return 0
+
+
+def _import(store: ImageStore, args: argparse.Namespace) -> int:
+    records = import_archive(store, args.file, name=args.name, changes=args.change)
+    for record in records:
+        print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
+    return 0
+
+
+def _rows(records: list[ImageRecord]) -> list[list[str]]:
+    now = time.time()
+    rows = []
+    for r in records:
+        created = ""
+        if r.created:
+            try:
+                stamp = datetime.fromisoformat(r.created.replace("Z", "+00:00")).timestamp()
+                created = human_duration(now - stamp) + " ago"
+            except ValueError:
+                created = r.created
+        for tag in r.repo_tags or ["<none>:<none>"]:
+            name, _, version = tag.rpartition(":")
+            rows.append([name, version, r.id[7:19], created, f"{r.size / 1e6:.1f}MB"])
+    return rows
+
+
+def _ls(store: ImageStore, args: argparse.Namespace) -> int:
+    records = store.images()
+    if args.quiet:
+        for r in records:
+            print(r.id)
+        return 0
+    sys.stdout.write(render_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], _rows(records)))
+    return 0
+
+
+def _inspect(store: ImageStore, args: argparse.Namespace) -> int:
+    record = store.resolve(args.image)
+    if record is None:
+        return _err(f"image {args.image!r} not found")
+    doc = record.to_json() | {"config": json.loads(store.read_blob(record.id))}
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def _rm(store: ImageStore, args: argparse.Namespace) -> int:
+    from podrun.runtime.local import containers_using_image
+
+    status = 0
+    for name in args.images:
+        try:
+            for line in store.remove(name, in_use=lambda image_id: containers_using_image(args.root, image_id)):
+                print(line)
+        except ImageStoreError as e:
+            status = _err(str(e))
+    return status

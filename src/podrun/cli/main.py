@@ -1,0 +1,89 @@
+"""The `podrun` command: argument parsing and dispatch. Business logic lives in the packages."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from podrun import __version__
+
+DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
+DEFAULT_RUN_ROOT = Path(os.environ.get("PODRUN_RUN_ROOT", "/run/podrun"))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="state directory (default %(default)s)")
+    parser.add_argument(
+        "--run-root", type=Path, default=DEFAULT_RUN_ROOT, help="runtime files directory (default %(default)s)"
+    )
+    parser.add_argument(
+        "--oci-runtime", choices=("auto", "crun", "runc"), default="auto",
+        help="OCI runtime: crun where it works, else runc (default %(default)s)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="podrun", description="Run Kubernetes Pods on this machine.")
+    parser.add_argument("--version", action="version", version=f"podrun {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run pods from manifests in the foreground")
+    _common(run)
+    run.add_argument("-f", "--filename", action="append", required=True, help="manifest file, or - for stdin")
+    run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no logs or transitions, only the outcome")
+    run.add_argument("--output", "-o", choices=("json",), help="print the final pod status")
+    run.add_argument(
+        "--grace-period", type=int,
+        help="seconds the pods get to stop when interrupted or timed out (default: terminationGracePeriodSeconds)",
+    )  # fmt: skip
+    run.add_argument("--keep", action="store_true", help="leave the sandbox, containers and volumes behind")
+    run.add_argument(
+        "--strict-pull", action="store_true",
+        help="fail when a pull is required and the registry is unreachable, even if the image is present",
+    )  # fmt: skip
+
+    info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
+    _common(info)
+
+    image = sub.add_parser("image", help="manage images")
+    image_sub = image.add_subparsers(dest="image_command", required=True)
+    pull = image_sub.add_parser("pull", help="pull an image from a registry")
+    pull.add_argument("reference")
+    imp = image_sub.add_parser("import", help="import a docker-save archive, an OCI layout, or a rootfs tar")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--name", help="reference for the image (required for a rootfs tar)")
+    imp.add_argument("--change", "-c", action="append", default=[], help="Dockerfile instruction for a rootfs tar")
+    ls = image_sub.add_parser("ls", help="list images")
+    ls.add_argument("--quiet", "-q", action="store_true", help="only image IDs")
+    inspect = image_sub.add_parser("inspect", help="show an image's record and config as JSON")
+    inspect.add_argument("image")
+    rm = image_sub.add_parser("rm", help="remove images")
+    rm.add_argument("images", nargs="+")
+    for p in (pull, imp, ls, inspect, rm):
+        _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `podrun` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from podrun.cli.run import run_command
+
+        return run_command(args)
+    if args.command == "info":
+        from podrun.cli.info import info_command
+
+        return info_command(args)
+    from podrun.cli.image import image_command
+
+    return image_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

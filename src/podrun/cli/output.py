@@ -1,0 +1,59 @@
+"""What `podrun run` prints: container log lines with their names, pod transitions, Warning events."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
+
+
+class RunOutput:
+    """Prints to stdout (logs) and stderr (transitions, warnings); colours only on a terminal."""
+
+    def __init__(self, *, quiet: bool, multiple_pods: bool) -> None:
+        self.quiet = quiet
+        self.multiple_pods = multiple_pods
+        self._out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+        self._err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        self._colours: dict[str, str] = {}
+        self._warned: set[tuple[str, str]] = set()
+
+    def _colour(self, key: str) -> str:
+        return self._colours.setdefault(key, PALETTE[len(self._colours) % len(PALETTE)])
+
+    def log(self, pod: str, container: str, stream: str, text: str) -> None:
+        """One line of a container's output, prefixed with the container's name."""
+        if self.quiet:
+            return
+        name = f"{pod}/{container}" if self.multiple_pods else container
+        style = self._colour(name)
+        line = f"[{style}]\\[{escape(name)}][/{style}] {escape(text)}"
+        (self._err if stream == "stderr" else self._out).print(line)
+
+    def transition(self, pod: str, ready: str, status: str, restarts: str) -> None:
+        """A change of the pod's READY or STATUS column."""
+        if self.quiet:
+            return
+        extra = f"  restarts {restarts}" if restarts != "0" else ""
+        self._err.print(f"[bold]pod/{escape(pod)}[/bold]  {escape(ready)}  {escape(status)}{escape(extra)}")
+
+    def warning(self, event: dict[str, Any]) -> None:
+        """A Warning event as it happens; the same warning again (for another container) is not repeated."""
+        key = (event.get("reason", ""), event.get("message", ""))
+        if self.quiet or key in self._warned:
+            return
+        self._warned.add(key)
+        obj = event.get("involvedObject") or {}
+        where = obj.get("name", "")
+        if obj.get("fieldPath"):
+            where += f" {obj['fieldPath']}"
+        self._err.print(f"[yellow]Warning[/yellow] {escape(event.get('reason', ''))} ({escape(where)}): "
+                        f"{escape(event.get('message', ''))}")  # fmt: skip
+
+    def notice(self, text: str) -> None:
+        """A message from podrun itself."""
+        self._err.print(escape(text))

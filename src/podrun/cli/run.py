@@ -1,0 +1,239 @@
+"""`podrun run -f pod.yaml`: run pods in the foreground with no daemon, and exit with their outcome.
+
+Exit codes: 0 when every pod Succeeded; the first failing main container's exit code when a pod
+Failed (1 when no main container failed, e.g. an init container did); for pods that run until
+stopped (restartPolicy Always), `--timeout` ends them gracefully and exits 0 if they were Ready
+then, 124 if not; 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from podrun.cli.output import RunOutput
+from podrun.cli.run_host import RunHost
+from podrun.kubelet import labels
+from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.status import format_timestamp
+from podrun.model.errors import InvalidError
+from podrun.model.manifest import ManifestError, load_manifests
+from podrun.runtime.local import LocalRuntime
+from podrun.runtime.logs import follow
+from podrun.runtime.oci_runtime import MissingTool
+from podrun.runtime.protocol import EventKind
+
+JSON = dict[str, Any]
+EXIT_TIMEOUT = 124
+EXIT_SIGNAL_BASE = 128
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str) -> float:
+    """Go-style durations (`90s`, `5m`, `1h30m`, `500ms`) or plain seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f'invalid duration "{text}"')
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def read_sources(names: list[str]) -> list[tuple[str, str]]:
+    """(name, text) of each `-f` argument; `-` reads standard input."""
+    return [("<stdin>", sys.stdin.read()) if n == "-" else (n, Path(n).read_text()) for n in names]
+
+
+def pod_exit_code(pod: JSON) -> int:
+    """0 for Succeeded; the first failing main container's code for Failed (1 if none failed)."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Succeeded":
+        return 0
+    by_name = {s["name"]: s for s in status.get("containerStatuses") or []}
+    for spec in pod["spec"]["containers"]:
+        s = by_name.get(spec["name"]) or {}
+        for state in (s.get("state") or {}, s.get("lastState") or {}):
+            code = (state.get("terminated") or {}).get("exitCode")
+            if code:
+                return int(code)
+    return 1
+
+
+def is_ready(pod: JSON) -> bool:
+    """The pod's Ready condition is True."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def prepare_pod(pod: JSON, node: str) -> JSON:
+    """What the API server and scheduler would add: UID, creation time, namespace, node binding."""
+    meta = pod["metadata"]
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = format_timestamp(time.time())
+    meta.setdefault("namespace", "default")
+    pod["spec"]["nodeName"] = node
+    pod["status"] = {"phase": "Pending"}
+    return pod
+
+
+class PodRun:
+    """One `podrun run`: the runtime, the kubelet, log streaming and the outcome."""
+
+    def __init__(self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput) -> None:
+        self.args = args
+        self.pods = pods
+        self.host = host
+        self.output = output
+        self.interrupted: int | None = None
+        self.timed_out = False
+        self.ready_at_timeout: set[str] = set()
+
+    async def run(self) -> int:
+        runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime)
+        await runtime.recover()
+        kubelet = Kubelet(runtime, self.host, root=self.args.root, strict_pull=self.args.strict_pull,
+                          keep=self.args.keep)  # fmt: skip
+        await kubelet.start()
+        logs = asyncio.create_task(self._stream_logs(runtime))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig, kubelet)
+        workers = [kubelet.add_pod(pod) for pod in self.pods]
+        done = asyncio.gather(*(w.finished.wait() for w in workers))
+        timeout = parse_duration(self.args.timeout) if self.args.timeout else None
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            self.timed_out = True
+            for worker in workers:
+                if not worker.finished.is_set():
+                    if is_ready(worker.pod):
+                        self.ready_at_timeout.add(worker.uid)
+                    self._delete(kubelet, worker.pod)
+            await done
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        await asyncio.sleep(0.1)  # let the log followers reach the end of the files
+        logs.cancel()
+        await kubelet.stop()
+        await runtime.close()
+        if not self.args.keep:
+            for worker in workers:
+                shutil.rmtree(kubelet.log_path(worker.pod, "x", 0).parent.parent, ignore_errors=True)
+        return self._outcome([w.pod for w in workers])
+
+    def _outcome(self, pods: list[JSON]) -> int:
+        if self.args.output == "json":
+            doc = pods[0] if len(pods) == 1 else {"apiVersion": "v1", "kind": "List", "items": pods}
+            print(json.dumps(doc, indent=2))
+        if self.interrupted is not None:
+            return EXIT_SIGNAL_BASE + self.interrupted
+        for pod in pods:
+            phase = pod["status"].get("phase")
+            if self.timed_out and pod["metadata"]["uid"] not in self.ready_at_timeout and phase not in (
+                "Succeeded", "Failed",
+            ):  # fmt: skip
+                return EXIT_TIMEOUT
+            if self.timed_out and pod["metadata"]["uid"] in self.ready_at_timeout:
+                continue
+            code = pod_exit_code(pod)
+            if code:
+                return code
+        return 0
+
+    def _on_signal(self, sig: int, kubelet: Kubelet) -> None:
+        if self.interrupted is None:
+            self.interrupted = sig
+            self.output.notice("Stopping the pods gracefully (press Ctrl-C again to kill them)...")
+            for worker in kubelet.workers.values():
+                self._delete(kubelet, worker.pod)
+        else:
+            self.output.notice("Killing the pods...")
+            for worker in kubelet.workers.values():
+                worker.kill_now()
+
+    def _delete(self, kubelet: Kubelet, pod: JSON) -> None:
+        """What `kubectl delete pod [--grace-period N]` asks for: a deletion timestamp and a grace period."""
+        grace = self.args.grace_period
+        if grace is None:
+            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        meta = dict(pod["metadata"], deletionTimestamp=format_timestamp(time.time() + grace),
+                    deletionGracePeriodSeconds=grace)  # fmt: skip
+        kubelet.update_pod(dict(pod, metadata=meta))
+
+    async def _stream_logs(self, runtime: LocalRuntime) -> None:
+        """Follow each container's log from its start to its exit, printing lines as they come."""
+        uids = {p["metadata"]["uid"]: p["metadata"]["name"] for p in self.pods}
+        stops: dict[str, asyncio.Event] = {}
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def tail(path: str, pod: str, container: str, stop: asyncio.Event) -> None:
+            async for line in follow(path, stop):
+                self.output.log(pod, container, line.stream, line.text)
+
+        subscription = runtime.events()
+        try:
+            async for event in subscription:
+                status = event.status
+                pod = uids.get(status.labels.get(labels.POD_UID, ""))
+                if pod is None:
+                    continue
+                if event.kind == EventKind.STARTED and status.id not in stops:
+                    stops[status.id] = asyncio.Event()
+                    name = status.labels.get(labels.CONTAINER_NAME, status.name)
+                    task = asyncio.create_task(tail(status.log_path, pod, name, stops[status.id]))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                elif event.kind == EventKind.EXITED:
+                    stops.setdefault(status.id, asyncio.Event()).set()
+        finally:
+            subscription.close()
+            for stop in stops.values():
+                stop.set()
+            if tasks:
+                await asyncio.wait(tasks, timeout=1)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Load the manifests (all of them, before anything starts), then run the pods."""
+    try:
+        manifests = load_manifests(read_sources(args.filename))
+        if args.timeout:
+            parse_duration(args.timeout)
+    except (ManifestError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except InvalidError as e:
+        where = f"{e.source}: " if getattr(e, "source", None) else ""
+        print(f"error: {where}{e.message}", file=sys.stderr)
+        return 1
+    if not manifests.pods:
+        print("error: no Pod in the manifests", file=sys.stderr)
+        return 1
+    for warning in manifests.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    if os.geteuid() != 0:
+        print("error: podrun run needs root: it creates namespaces, mounts and cgroups", file=sys.stderr)
+        return 1
+    output = RunOutput(quiet=args.quiet, multiple_pods=len(manifests.pods) > 1)
+    node = socket.gethostname()
+    pods = [prepare_pod(p, node) for p in manifests.pods]
+    host = RunHost(manifests.configmaps, manifests.secrets, output, node)
+    try:
+        return asyncio.run(PodRun(args, pods, host, output).run())
+    except MissingTool as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

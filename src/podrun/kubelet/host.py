@@ -1,0 +1,37 @@
+"""The seam between the kubelet and the API side: what a pod worker reads and writes.
+
+In `podrun run` it is an in-memory store; in `podrun serve` it is the SQLite store behind the
+API server; later it could be a remote Kubernetes API server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+JSON = dict[str, Any]
+
+
+class PodHost(Protocol):
+    """Objects the kubelet reads, and the status and events it writes back."""
+
+    node_name: str
+
+    def get_configmap(self, namespace: str, name: str) -> JSON | None:
+        """A ConfigMap, or None when it does not exist."""
+        ...
+
+    def get_secret(self, namespace: str, name: str) -> JSON | None:
+        """A Secret, or None when it does not exist."""
+        ...
+
+    async def update_pod_status(self, pod: JSON, status: JSON) -> None:
+        """Store a pod's new status (the kubelet's status manager)."""
+        ...
+
+    async def record_event(self, action: Literal["create", "update"], event: JSON) -> None:
+        """Store a new event, or an update of a deduplicated one (count, lastTimestamp)."""
+        ...
+
+    async def pod_terminated(self, pod: JSON) -> None:
+        """Every container of the pod has stopped and its sandbox is gone (deletion may complete)."""
+        ...

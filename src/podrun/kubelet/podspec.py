@@ -1,0 +1,24 @@
+"""Small questions asked of a pod spec in many places."""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+def is_sidecar(container: JSON) -> bool:
+    """An init container with `restartPolicy: Always` (a native sidecar)."""
+    return container.get("restartPolicy") == "Always"
+
+
+def field_path(pod: JSON, name: str) -> str:
+    """The event `fieldPath` of a container: `spec.containers{app}` or `spec.initContainers{init}`."""
+    if any(c["name"] == name for c in pod["spec"].get("initContainers") or []):
+        return f"spec.initContainers{{{name}}}"
+    return f"spec.containers{{{name}}}"
+
+
+def all_containers(pod: JSON) -> list[JSON]:
+    """Init containers then regular containers, in spec order."""
+    return [*(pod["spec"].get("initContainers") or []), *pod["spec"]["containers"]]

@@ -1,0 +1,356 @@
+"""One pod worker per pod: observe the runtime, compute status, plan (pure), act.
+
+This is the kubelet's syncPod/SyncPod loop with one change: it is woken by events (a container
+started or exited, a probe result changed, a backoff expired, the pod was deleted), not by a 1 s
+relist, so an init container's successor starts within milliseconds of its exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from podrun.kubelet import labels, volumes
+from podrun.kubelet.backoff import backoff_event_message, crash_loop_message, stable_key
+from podrun.kubelet.container_config import container_config
+from podrun.kubelet.env import ContainerConfigError, resolve_env
+from podrun.kubelet.hooks import run_hook
+from podrun.kubelet.images import ImageError
+from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
+from podrun.kubelet.podspec import field_path, is_sidecar
+from podrun.kubelet.status import ProbeState, compute_pod_status, format_timestamp
+from podrun.kubelet.termination import grace_period_seconds, kill_containers
+from podrun.runtime.protocol import ContainerState, ContainerStatus, RuntimeError_, SandboxConfig, SandboxStatus
+
+if TYPE_CHECKING:
+    from podrun.kubelet.kubelet import Kubelet
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+RESYNC_SECONDS = 10.0
+
+
+class PodWorker:
+    """Drives one pod to its desired state, one sync per wake-up."""
+
+    def __init__(self, kubelet: Kubelet, pod: JSON) -> None:
+        self.kubelet = kubelet
+        self.pod = pod
+        self.uid: str = pod["metadata"]["uid"]
+        self.reason_cache: dict[str, tuple[str, str]] = {}
+        self.termination_messages: dict[str, str] = {}
+        self.pod_dir = kubelet.pods_dir / self.uid
+        self.volume_paths: dict[str, Path] | None = None
+        self.finished = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._timers: list[asyncio.TimerHandle] = []
+        self.kill_override: float | None = None
+        self._deadline_exceeded = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin syncing the pod in the background."""
+        self._task = asyncio.create_task(self._run(), name=f"pod-{self.pod['metadata']['name']}")
+        self.wake()
+
+    def wake(self) -> None:
+        """Ask for a sync as soon as possible."""
+        self._wake.set()
+
+    def wake_at(self, when: float) -> None:
+        """Ask for a sync at Unix time `when` (a backoff expiring, a deadline)."""
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(max(0.0, when - time.time()), self.wake))
+
+    def update(self, pod: JSON) -> None:
+        """A new version of the pod from the API (deletion, image change)."""
+        status = self.pod.get("status")
+        self.pod = dict(pod, status=status or pod.get("status") or {})
+        self.wake()
+
+    def kill_now(self) -> None:
+        """Terminate with no grace period (a second Ctrl-C)."""
+        self.kill_override = 0
+        self.kubelet.runtime_kill_all(self.uid)
+        self.wake()
+
+    async def _run(self) -> None:
+        while not self.finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("sync of pod %s failed", self.pod["metadata"]["name"])
+                self.wake_at(time.time() + 1)
+
+    # -- observing ------------------------------------------------------------------------------
+
+    async def _observe(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
+        runtime = self.kubelet.runtime
+        sandboxes = [s for s in await runtime.list_sandboxes() if s.config.uid == self.uid]
+        containers = [c for c in await runtime.list_containers() if c.labels.get(labels.POD_UID) == self.uid]
+        containers = [
+            dataclasses.replace(c, message=self.termination_messages.get(c.id, c.message)) for c in containers
+        ]
+        return sandboxes, containers
+
+    def _probe_state(self, containers: list[ContainerStatus]) -> tuple[dict[str, ProbeState], ProbeResults]:
+        probes = self.kubelet.probes
+        state: dict[str, ProbeState] = {}
+        startup: dict[str, Any] = {}
+        liveness: dict[str, Any] = {}
+        for c in containers:
+            if c.state != ContainerState.RUNNING:
+                continue
+            name = c.labels.get(labels.CONTAINER_NAME, c.name)
+            state[c.id] = ProbeState(
+                started=probes.is_started(self.uid, name, c.id), ready=probes.is_ready(self.uid, name, c.id)
+            )
+            s, li, _ = probes.results(c.id)
+            startup[c.id], liveness[c.id] = s, li
+        return state, ProbeResults(startup=startup, liveness=liveness)
+
+    # -- the sync ---------------------------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """One kubelet sync: status from the current state, then the actions the planner chose."""
+        sandboxes, containers = await self._observe()
+        probe_state, probe_results = self._probe_state(containers)
+        ready_sandboxes = [s for s in sandboxes if s.ready]
+        deleting = bool(self.pod["metadata"].get("deletionTimestamp"))
+        # A deleted pod whose containers have all stopped gets its terminal phase (kubelet >= 1.27).
+        stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
+        self._check_deadline()
+        status = compute_pod_status(
+            self.pod, containers, probe_state=probe_state, reason_cache=self.reason_cache,
+            sandbox_ready=bool(ready_sandboxes), now=format_timestamp(time.time()),
+            host_ip="127.0.0.1", pod_ips=[], runtime_name=self.kubelet.runtime.name, pod_is_terminal=stopped,
+            eviction=("DeadlineExceeded", DEADLINE_MESSAGE) if self._deadline_exceeded else None,
+            active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
+        )  # fmt: skip
+        await self._publish(status)
+        terminal = status.get("phase") in ("Succeeded", "Failed")
+        if terminal or deleting:
+            await self._terminate(sandboxes, containers, deleting)
+            return
+        if self.volume_paths is None and not await self._setup_volumes():
+            return
+        actions = compute_pod_actions(self.pod, sandboxes, containers, probe_results)
+        await self._execute(actions, containers)
+
+    async def _publish(self, status: JSON) -> None:
+        if status != self.pod.get("status"):
+            self.pod["status"] = status
+            self.kubelet.probes.update_pod(self.pod)
+            await self.kubelet.host.update_pod_status(self.pod, status)
+
+    def _check_deadline(self) -> None:
+        deadline = self.pod["spec"].get("activeDeadlineSeconds")
+        started = self.kubelet.started_at.get(self.uid)
+        if deadline is None or started is None or self._deadline_exceeded:
+            return
+        if time.time() - started >= float(deadline):
+            self._deadline_exceeded = True
+            self.record("Warning", "DeadlineExceeded", DEADLINE_MESSAGE)
+        else:
+            self.wake_at(started + float(deadline))
+
+    async def _setup_volumes(self) -> bool:
+        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+        try:
+            self.volume_paths = await asyncio.to_thread(
+                volumes.setup_pod_volumes, self.pod, self.pod_dir,
+                get_configmap=lambda name: host.get_configmap(ns, name),
+                get_secret=lambda name: host.get_secret(ns, name),
+                node_allocatable_memory=self.kubelet.node_memory,
+            )  # fmt: skip
+        except volumes.VolumeSetupError as e:
+            self.record("Warning", "FailedMount", f'MountVolume.SetUp failed for volume "{e.volume}" : {e.message}')
+            self.wake_at(time.time() + 2)
+            return False
+        return True
+
+    # -- acting -----------------------------------------------------------------------------------
+
+    async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> None:
+        if actions.kill_pod:
+            running = [c for c in containers if c.state == ContainerState.RUNNING]
+            await kill_containers(self, running, {})
+            if not actions.create_sandbox:
+                self.wake()
+                return
+        else:
+            to_kill = {cid: info for cid, info in actions.containers_to_kill.items()}
+            if to_kill:
+                running = [c for c in containers if c.id in to_kill]
+                await kill_containers(self, running, to_kill)
+        sandbox_id = actions.sandbox_id
+        if actions.create_sandbox:
+            sandbox_id = await self._create_sandbox(containers)
+            if not sandbox_id:
+                return
+        init_specs = self.pod["spec"].get("initContainers") or []
+        for index in actions.init_containers_to_start:
+            spec = init_specs[index]
+            ok = await self._start_container(sandbox_id, spec, containers)
+            if not ok and not is_sidecar(spec):
+                return
+        specs = self.pod["spec"]["containers"]
+        for index in actions.containers_to_start:
+            await self._start_container(sandbox_id, specs[index], containers)
+
+    async def _create_sandbox(self, containers: list[ContainerStatus]) -> str:
+        runtime = self.kubelet.runtime
+        for c in containers:
+            if labels.CONTAINER_NAME in c.labels and c.state != ContainerState.RUNNING:
+                init_names = {s["name"] for s in self.pod["spec"].get("initContainers") or []}
+                if c.labels[labels.CONTAINER_NAME] in init_names:
+                    await runtime.remove_container(c.id)  # purgeInitContainers: the chain runs again
+        meta, spec = self.pod["metadata"], self.pod["spec"]
+        hostname = (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
+        try:
+            sandbox = await runtime.create_sandbox(
+                SandboxConfig(
+                    name=meta["name"], namespace=meta.get("namespace", "default"), uid=self.uid,
+                    hostname=hostname, hosts_file=self.kubelet.hosts_file(self.pod, hostname),
+                    resolv_conf=self.kubelet.resolv_conf, labels=dict(meta.get("labels") or {}),
+                )
+            )  # fmt: skip
+        except RuntimeError_ as e:
+            self.record("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
+            self.wake_at(time.time() + 1)
+            return ""
+        self.kubelet.started_at.setdefault(self.uid, time.time())
+        return sandbox.id
+
+    async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
+        """The kubelet's startContainer, after doBackOff. Returns False when the container did not start."""
+        name = spec["name"]
+        ref = field_path(self.pod, name)
+        previous = sorted(
+            (c for c in containers if c.labels.get(labels.CONTAINER_NAME, c.name) == name),
+            key=lambda c: c.created_at, reverse=True,
+        )  # fmt: skip
+        exited = [c for c in previous if c.state == ContainerState.EXITED]
+        if exited and not self._backoff_allows(spec, exited[0]):
+            return False
+        restart_count = 0
+        if previous:
+            restart_count = int(previous[0].annotations.get(labels.CONTAINER_RESTART_COUNT, "0")) + 1
+        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+
+        def record(kind: str, reason: str, message: str) -> None:
+            self.record(kind, reason, message, ref)
+
+        try:
+            image_id = await self.kubelet.images.ensure(self.pod, spec, record, lambda n: host.get_secret(ns, n))
+        except ImageError as e:
+            self.reason_cache[name] = (e.reason, e.message)
+            record("Warning", "Failed", f"Error: {e.reason}")
+            self.wake_at(time.time() + 10)
+            return False
+        try:
+            env = resolve_env(
+                self.pod, spec, get_configmap=lambda n: host.get_configmap(ns, n),
+                get_secret=lambda n: host.get_secret(ns, n), pod_ip="", host_ip="127.0.0.1",
+                node_name=host.node_name, node_allocatable=self.kubelet.node_allocatable,
+            )  # fmt: skip
+            mounts = volumes.container_mounts(
+                self.pod, spec, self.volume_paths or {}, pod_dir=self.pod_dir, env=dict(env)
+            )
+            mounts.append(volumes.termination_log_mount(self.pod_dir, spec))
+            config = container_config(
+                self.pod, spec, image_id=image_id, env=env, mounts=mounts,
+                log_path=str(self.kubelet.log_path(self.pod, name, restart_count)), restart_count=restart_count,
+            )  # fmt: skip
+            container_id = await self.kubelet.runtime.create_container(sandbox_id, config)
+        except (ContainerConfigError, volumes.VolumeSetupError) as e:
+            return self._start_failed(name, "CreateContainerConfigError", e.message, ref)
+        except RuntimeError_ as e:
+            reason = e.reason if e.reason == "CreateContainerConfigError" else "CreateContainerError"
+            return self._start_failed(name, reason, e.message, ref)
+        self.kubelet.remember_termination_path(container_id, mounts[-1].host_path)
+        record("Normal", "Created", f"Created container: {name}")
+        try:
+            await self.kubelet.runtime.start_container(container_id)
+        except RuntimeError_ as e:
+            return self._start_failed(name, "RunContainerError", e.message, ref)
+        record("Normal", "Started", f"Started container {name}")
+        self.reason_cache.pop(name, None)
+        post_start = (spec.get("lifecycle") or {}).get("postStart")
+        if post_start:
+            failure = await run_hook(
+                post_start, kind="PostStart", runtime=self.kubelet.runtime, container_id=container_id,
+                sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(env),
+            )  # fmt: skip
+            if failure is not None:
+                record("Warning", "FailedPostStartHook", "PostStartHook failed")
+                status = await self.kubelet.runtime.container_status(container_id)
+                info = KillInfo(name=name, container=spec, reason="FailedPostStartHook", message="FailedPostStartHook")
+                await kill_containers(self, [status], {container_id: info})
+                self.reason_cache[name] = ("PostStartHookError", failure)
+                return False
+        return True
+
+    def _start_failed(self, name: str, reason: str, message: str, ref: str) -> bool:
+        self.reason_cache[name] = (reason, message)
+        self.record("Warning", "Failed", f"Error: {message}", ref)
+        self.wake_at(time.time() + 10)
+        return False
+
+    def _backoff_allows(self, spec: JSON, last: ContainerStatus) -> bool:
+        """The kubelet's doBackOff: hold a restart while the crash-loop backoff lasts."""
+        backoff = self.kubelet.crash_backoff
+        key = stable_key(self.pod, spec)
+        if backoff.is_in_backoff_since(key, last.finished_at):
+            delay = backoff.get(key)
+            ref = field_path(self.pod, spec["name"])
+            self.record("Warning", "BackOff", backoff_event_message(spec["name"], self.pod), ref)
+            self.reason_cache[spec["name"]] = ("CrashLoopBackOff", crash_loop_message(spec["name"], self.pod, delay))
+            self.wake_at(last.finished_at + delay + 0.001)
+            return False
+        backoff.next(key, last.finished_at)
+        return True
+
+    async def _terminate(
+        self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus], deleting: bool
+    ) -> None:
+        """Stop everything; once nothing runs, remove the sandbox and volumes and tell the host."""
+        running = [c for c in containers if c.state == ContainerState.RUNNING]
+        if running:
+            self.kubelet.probes.stop_liveness_and_startup(self.uid)
+            await kill_containers(self, running, {})
+            self.wake()
+            return
+        runtime = self.kubelet.runtime
+        if self.kubelet.keep:
+            self.finished.set()
+            await self.kubelet.host.pod_terminated(self.pod)
+            return
+        for s in sandboxes:
+            await runtime.remove_sandbox(s.id)
+        await asyncio.to_thread(volumes.teardown_pod_volumes, self.pod_dir)
+        self.kubelet.probes.remove_pod(self.uid)
+        self.finished.set()
+        await self.kubelet.host.pod_terminated(self.pod)
+
+    def grace_period(self, info: KillInfo | None, spec: JSON | None) -> float:
+        """The kubelet's setTerminationGracePeriod, with a Ctrl-C override."""
+        if self.kill_override is not None:
+            return self.kill_override
+        return grace_period_seconds(self.pod, spec, info.reason if info else "")
+
+    def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
+        """Record an event on the pod (or on one of its containers, with `ref`)."""
+        self.kubelet.record(self.pod, kind, reason, message, ref)

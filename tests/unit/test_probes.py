@@ -1,0 +1,906 @@
+"""Probes: the worker's algorithm (worker.go) on a fake clock, the manager, and the handlers against real
+servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from podrun.kubelet.probes import (
+    GRPC_UNSUPPORTED,
+    MAX_OUTPUT_BYTES,
+    ProbeManager,
+    ProbeOutcome,
+    ProbeType,
+    ProbeWorker,
+    TargetStatus,
+    probe_with_retries,
+    run_probe,
+    runtime_runner,
+    static_env,
+)
+from podrun.runtime.protocol import ExecResult, Runtime, RuntimeError_
+
+START = 1_700_000_000.0
+UID = "6f1c-uid"
+SUCCESS = ProbeOutcome("success", "ok")
+FAILURE = ProbeOutcome("failure", "boom")
+PROBE_KEYS = {"liveness": "livenessProbe", "readiness": "readinessProbe", "startup": "startupProbe"}
+
+
+def probe_spec(**overrides: Any) -> dict[str, Any]:
+    """A defaulted exec probe."""
+    spec = {
+        "exec": {"command": ["true"]},
+        "initialDelaySeconds": 0,
+        "timeoutSeconds": 1,
+        "periodSeconds": 10,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+    return {**spec, **overrides}
+
+
+class FakeClock:
+    """Unix seconds moved by hand, with a sleep that moves it (after yielding once, so a wake-up can win)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+        self.now += seconds
+
+
+@dataclass
+class Harness:
+    """One worker with a scripted runner, recording what it publishes and records."""
+
+    probe_type: ProbeType
+    probe: dict[str, Any] = field(default_factory=probe_spec)
+    restart_policy: str = "Always"
+    sidecar: bool = False
+    clock: FakeClock = field(default_factory=FakeClock)
+    target: TargetStatus = field(default_factory=TargetStatus)
+    outcomes: list[ProbeOutcome] = field(default_factory=list)
+    calls: list[TargetStatus] = field(default_factory=list)
+    published: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        container = {"name": "app", "image": "busybox", PROBE_KEYS[self.probe_type]: self.probe}
+        spec: dict[str, Any] = {"restartPolicy": self.restart_policy, "containers": [{"name": "main"}]}
+        if self.sidecar:
+            spec["initContainers"] = [{**container, "restartPolicy": "Always"}]
+        else:
+            spec["containers"] = [container]
+        self.worker = ProbeWorker(
+            {"metadata": {"name": "web", "namespace": "default", "uid": UID}, "spec": spec},
+            container,
+            self.probe_type,
+            runner=self.run,
+            status=lambda: self.target,
+            results=self.results,
+            on_result=lambda *args: self.published.append(args),
+            record_event=lambda *args: self.events.append(args),
+            clock=self.clock,
+            sleep=self.clock.sleep,
+        )
+
+    async def run(
+        self, container: Mapping[str, Any], probe: Mapping[str, Any], target: TargetStatus
+    ) -> ProbeOutcome:
+        assert probe is self.probe
+        self.calls.append(target)
+        return self.outcomes.pop(0) if self.outcomes else SUCCESS
+
+    def running(self, container_id: str = "c1", *, started: bool = True, **changes: Any) -> None:
+        self.target = TargetStatus(
+            phase="Running",
+            container_id=container_id,
+            sandbox_id="s1",
+            running=True,
+            started_at=self.clock.now,
+            started=started,
+        )
+        self.target = replace(self.target, **changes)
+
+
+# --- the worker -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("probe_type", "initial"), [("readiness", "failure"), ("liveness", "success"), ("startup", None)]
+)
+async def test_a_new_container_starts_from_the_initial_result(
+    probe_type: ProbeType, initial: str | None
+) -> None:
+    h = Harness(probe_type, probe_spec(initialDelaySeconds=60))
+    assert await h.worker.do_probe()
+    assert h.published == []  # no container yet: wait
+    h.running(started=probe_type != "startup")
+    assert await h.worker.do_probe()
+    assert h.published == [("app", "c1", probe_type, initial)]
+    assert h.results == {"c1": initial}
+    assert h.calls == []  # still within initialDelaySeconds
+
+
+async def test_liveness_fails_after_failure_threshold_then_holds_until_a_new_container() -> None:
+    h = Harness("liveness")
+    h.running()
+    h.outcomes = [FAILURE, FAILURE, FAILURE]
+    for _ in range(2):
+        assert await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    assert h.events == [("Warning", "Unhealthy", "Liveness probe failed: boom", "spec.containers{app}")] * 2
+    assert await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+    assert h.published[-1] == ("app", "c1", "liveness", "failure")
+    # On hold: the container is about to be killed; no more probes for it.
+    assert await h.worker.do_probe()
+    assert len(h.calls) == 3
+    # A new container ID resets the result and resumes probing.
+    h.running("c2")
+    assert await h.worker.do_probe()
+    assert h.results == {"c2": "success"}
+    assert len(h.calls) == 4
+
+
+async def test_readiness_needs_success_threshold_successes_and_never_holds() -> None:
+    h = Harness("readiness", probe_spec(successThreshold=2, failureThreshold=2))
+    h.running()
+    h.outcomes = [SUCCESS, SUCCESS, FAILURE, FAILURE, SUCCESS]
+    await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+    await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+    await h.worker.do_probe()
+    assert len(h.calls) == 5
+    assert [p[3] for p in h.published] == ["failure", "success", "failure"]
+
+
+async def test_an_errored_run_is_discarded_and_does_not_break_a_run_of_failures() -> None:
+    h = Harness("liveness")
+    h.running()
+    h.outcomes = [FAILURE, ProbeOutcome("unknown", "", "no route"), FAILURE, FAILURE]
+    for _ in range(3):
+        await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    assert h.events[1] == (
+        "Warning",
+        "Unhealthy",
+        "Liveness probe errored and resulted in unknown state: no route",
+        "spec.containers{app}",
+    )
+    await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+
+
+async def test_a_warning_counts_as_success_with_a_probe_warning_event() -> None:
+    h = Harness("readiness")
+    h.running()
+    h.outcomes = [ProbeOutcome("warning", "Probe terminated redirects, Response body: moved")]
+    await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    assert h.events == [
+        (
+            "Warning",
+            "ProbeWarning",
+            "Readiness probe warning: Probe terminated redirects, Response body: moved",
+            "spec.containers{app}",
+        ),
+    ]
+
+
+async def test_unknown_without_an_error_is_a_silent_failure() -> None:
+    h = Harness("liveness", probe_spec(failureThreshold=1))
+    h.running()
+    h.outcomes = [ProbeOutcome("unknown")]
+    await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+    assert h.events == []
+
+
+async def test_no_probe_within_initial_delay_seconds_counted_in_whole_seconds() -> None:
+    h = Harness("readiness", probe_spec(initialDelaySeconds=5))
+    h.running()
+    h.clock.now += 4.99
+    await h.worker.do_probe()
+    assert h.calls == []
+    h.clock.now += 0.01
+    await h.worker.do_probe()
+    assert len(h.calls) == 1
+
+
+@pytest.mark.parametrize("probe_type", ["liveness", "readiness"])
+async def test_liveness_and_readiness_wait_for_the_container_to_be_started(probe_type: ProbeType) -> None:
+    h = Harness(probe_type)
+    h.running(started=False)
+    await h.worker.do_probe()
+    assert h.calls == []
+    h.running(started=True)
+    await h.worker.do_probe()
+    assert len(h.calls) == 1
+
+
+async def test_startup_probes_until_started_then_holds() -> None:
+    h = Harness("startup", probe_spec(failureThreshold=2))
+    h.running(started=False)
+    h.outcomes = [FAILURE, SUCCESS]
+    await h.worker.do_probe()
+    assert h.results == {"c1": None}
+    await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    # Any final startup result holds the worker until a new container (kubernetes#117153).
+    await h.worker.do_probe()
+    assert len(h.calls) == 2
+    # Once the container counts as started, a startup worker does not probe it either.
+    h.running("c2", started=True)
+    await h.worker.do_probe()
+    assert len(h.calls) == 2
+
+
+async def test_startup_failure_publishes_failure_and_holds() -> None:
+    h = Harness("startup", probe_spec(failureThreshold=2))
+    h.running(started=False)
+    h.outcomes = [FAILURE, FAILURE, FAILURE]
+    await h.worker.do_probe()
+    await h.worker.do_probe()
+    assert h.results == {"c1": "failure"}
+    await h.worker.do_probe()
+    assert len(h.calls) == 2
+
+
+@pytest.mark.parametrize("probe_type", ["liveness", "startup"])
+async def test_pod_deletion_sets_liveness_and_startup_to_success_and_stops_them(
+    probe_type: ProbeType,
+) -> None:
+    h = Harness(probe_type)
+    h.running(started=probe_type == "liveness", deleting=True)
+    assert not await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    assert h.calls == []
+
+
+async def test_readiness_keeps_probing_during_deletion() -> None:
+    h = Harness("readiness")
+    h.running(deleting=True)
+    assert await h.worker.do_probe()
+    assert len(h.calls) == 1
+
+
+async def test_a_terminal_pod_ends_the_worker() -> None:
+    for phase in ("Succeeded", "Failed"):
+        h = Harness("readiness")
+        h.running(phase=phase)
+        assert not await h.worker.do_probe()
+        assert h.calls == []
+
+
+@pytest.mark.parametrize(
+    ("restart_policy", "sidecar", "terminated", "keep_going"),
+    [
+        ("Never", False, True, False),
+        ("OnFailure", False, True, True),
+        ("Always", False, True, True),
+        ("Never", True, True, True),  # a sidecar is always restarted
+        ("Never", False, False, True),  # created, not started yet
+    ],
+)
+async def test_a_container_not_running_fails_and_ends_the_worker_unless_restartable(
+    restart_policy: str, sidecar: bool, terminated: bool, keep_going: bool
+) -> None:
+    h = Harness("readiness", restart_policy=restart_policy, sidecar=sidecar)
+    h.running(running=False, terminated=terminated)
+    assert await h.worker.do_probe() is keep_going
+    assert h.results == {"c1": "failure"}
+    assert h.calls == []
+
+
+async def test_sidecar_events_name_the_init_container() -> None:
+    h = Harness("readiness", sidecar=True)
+    h.running()
+    h.outcomes = [FAILURE]
+    await h.worker.do_probe()
+    assert h.events[0][3] == "spec.initContainers{app}"
+
+
+async def test_the_run_and_result_count_carry_over_to_a_new_container() -> None:
+    # worker.go resets neither lastResult nor resultRun for a new container ID (only onHold).
+    h = Harness("readiness", probe_spec(successThreshold=2))
+    h.running()
+    await h.worker.do_probe()
+    await h.worker.do_probe()
+    assert h.results == {"c1": "success"}
+    h.running("c2")
+    await h.worker.do_probe()
+    assert h.results == {"c2": "success"}
+
+
+# --- the loop ---------------------------------------------------------------------------------------------
+
+
+def timed_runner(h: Harness, stop_after: int, during: Callable[[int], None] | None = None) -> list[float]:
+    """Make `h`'s runner log probe times (seconds from START) and stop the worker after `stop_after` runs."""
+    times: list[float] = []
+
+    async def run(
+        container: Mapping[str, Any], probe: Mapping[str, Any], target: TargetStatus
+    ) -> ProbeOutcome:
+        times.append(h.clock.now - START)
+        if during is not None:
+            during(len(times))
+        if len(times) == stop_after:
+            h.worker.stop()
+        return SUCCESS
+
+    h.worker._runner = run
+    return times
+
+
+async def test_the_loop_probes_at_once_then_every_period_and_drops_its_results_on_exit() -> None:
+    h = Harness("readiness")
+    h.running()
+    times = timed_runner(h, stop_after=3)
+    await asyncio.wait_for(h.worker.run(), 1)
+    assert times == [0, 10, 20]
+    assert h.results == {}
+
+
+async def test_a_trigger_probes_at_once_and_restarts_the_period() -> None:
+    h = Harness("readiness")
+    h.running()
+
+    def during(n: int) -> None:
+        if n == 1:
+            h.clock.now += 3
+            h.worker.trigger()
+
+    times = timed_runner(h, stop_after=3, during=during)
+    await asyncio.wait_for(h.worker.run(), 1)
+    assert times == [0, 3, 13]
+
+
+async def test_ticks_missed_during_a_long_probe_are_dropped() -> None:
+    h = Harness("readiness")
+    h.running()
+
+    def during(n: int) -> None:
+        if n == 1:
+            h.clock.now += 25
+
+    times = timed_runner(h, stop_after=3, during=during)
+    await asyncio.wait_for(h.worker.run(), 1)
+    assert times == [25 - 25, 25, 30]
+
+
+async def test_workers_started_just_after_the_kubelet_spread_their_first_probe() -> None:
+    h = Harness("readiness")
+    h.running()
+    h.worker._kubelet_start = h.clock.now - 2
+    h.worker._random = lambda: 0.5
+    times = timed_runner(h, stop_after=2)
+    await asyncio.wait_for(h.worker.run(), 1)
+    assert times == [5, 15]
+
+
+async def test_a_crashing_probe_does_not_end_the_worker() -> None:
+    h = Harness("readiness")
+    h.running()
+    calls = 0
+
+    async def run(
+        container: Mapping[str, Any], probe: Mapping[str, Any], target: TargetStatus
+    ) -> ProbeOutcome:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("bug")
+        h.worker.stop()
+        return SUCCESS
+
+    h.worker._runner = run
+    await asyncio.wait_for(h.worker.run(), 1)
+    assert calls == 2
+
+
+# --- the manager ------------------------------------------------------------------------------------------
+
+
+async def never(seconds: float) -> None:
+    """A sleep whose tick never comes: workers probe at start and when triggered only."""
+    await asyncio.Event().wait()
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+@dataclass
+class ManagerHarness:
+    outcomes: dict[tuple[str, str], list[ProbeOutcome]] = field(default_factory=dict)
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    published: list[tuple[str, str, str, str, str | None]] = field(default_factory=list)
+    events: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.manager = ProbeManager(
+            runner=self.run,
+            on_result=lambda *args: self.published.append(args),
+            record_event=lambda pod, *args: self.events.append((pod["metadata"]["uid"], *args)),
+            clock=FakeClock(),
+            sleep=never,
+        )
+
+    async def run(
+        self, container: Mapping[str, Any], probe: Mapping[str, Any], target: TargetStatus
+    ) -> ProbeOutcome:
+        kind = next(k for k, key in PROBE_KEYS.items() if container.get(key) is probe)
+        self.calls.append((container["name"], kind, target.container_id))
+        script = self.outcomes.get((container["name"], kind))
+        return script.pop(0) if script else SUCCESS
+
+
+def pod_with_probes() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "default", "uid": UID},
+        "spec": {
+            "restartPolicy": "Always",
+            "initContainers": [
+                {"name": "setup", "readinessProbe": probe_spec()},  # not probed: a regular init container
+                {"name": "side", "restartPolicy": "Always", "readinessProbe": probe_spec()},
+            ],
+            "containers": [
+                {
+                    "name": "app",
+                    "startupProbe": probe_spec(),
+                    "readinessProbe": probe_spec(),
+                    "livenessProbe": probe_spec(),
+                },
+                {"name": "plain"},
+            ],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def run_all(h: ManagerHarness) -> None:
+    for name, cid in (("setup", "c0"), ("side", "c1"), ("app", "c2"), ("plain", "c3")):
+        h.manager.update_container(UID, name, cid, started_at=START, running=True, sandbox_id="s1")
+
+
+async def test_the_manager_probes_containers_and_sidecars_and_reports_started_and_ready() -> None:
+    h = ManagerHarness()
+    run_all(h)
+    h.manager.add_pod(pod_with_probes())
+    await settle()
+    assert sorted(h.calls) == [
+        ("app", "liveness", "c2"),
+        ("app", "readiness", "c2"),
+        ("app", "startup", "c2"),
+        ("side", "readiness", "c1"),
+    ]
+    assert h.manager.results("c2") == ("success", "success", "success")
+    assert ("6f1c-uid", "app", "c2", "startup", None) in h.published
+    assert ("6f1c-uid", "app", "c2", "startup", "success") in h.published
+    for name, cid in (("side", "c1"), ("app", "c2"), ("plain", "c3")):
+        assert h.manager.is_started(UID, name, cid)
+        assert h.manager.is_ready(UID, name, cid)
+    h.manager.remove_pod(UID)
+    await asyncio.wait_for(h.manager.join(), 1)
+    assert h.manager.results("c2") == (None, None, None)
+
+
+async def test_a_startup_probe_without_a_result_holds_started_and_ready_back() -> None:
+    h = ManagerHarness()
+    h.manager.add_pod(pod_with_probes())
+    await settle()  # the workers' first probe finds no container
+    run_all(h)
+    assert not h.manager.is_started(UID, "app", "c2")
+    assert not h.manager.is_ready(UID, "app", "c2")
+    assert h.manager.is_started(UID, "plain", "c3")
+    h.manager.stop()
+    await asyncio.wait_for(h.manager.join(), 1)
+
+
+async def test_asking_for_readiness_triggers_a_readiness_probe() -> None:
+    h = ManagerHarness(outcomes={("side", "readiness"): [FAILURE]})
+    run_all(h)
+    h.manager.add_pod(pod_with_probes())
+    await settle()
+    assert h.events == [
+        (UID, "Warning", "Unhealthy", "Readiness probe failed: boom", "spec.initContainers{side}")
+    ]
+    assert not h.manager.is_ready(UID, "side", "c1")  # triggers the worker
+    await settle()
+    assert h.calls.count(("side", "readiness", "c1")) == 2
+    assert h.manager.is_ready(UID, "side", "c1")
+    h.manager.stop()
+    await asyncio.wait_for(h.manager.join(), 1)
+
+
+async def test_stop_liveness_and_startup_keeps_readiness_running() -> None:
+    h = ManagerHarness()
+    run_all(h)
+    h.manager.add_pod(pod_with_probes())
+    await settle()
+    h.manager.stop_liveness_and_startup(UID)
+    await settle()
+    assert h.manager.results("c2") == (None, None, "success")
+    assert h.manager.is_started(UID, "app", "c2")  # no startup worker left
+    h.manager.remove_pod(UID)
+    await asyncio.wait_for(h.manager.join(), 1)
+
+
+async def test_workers_end_when_the_pod_is_terminal() -> None:
+    h = ManagerHarness(outcomes={("side", "readiness"): [FAILURE]})
+    run_all(h)
+    pod = pod_with_probes()
+    h.manager.add_pod(pod)
+    await settle()
+    assert h.manager.results("c1") == (None, None, "failure")
+    h.manager.update_pod({**pod, "status": {"phase": "Succeeded"}})
+    assert not h.manager.is_ready(UID, "side", "c1")  # wakes the readiness worker, which now exits
+    await settle()
+    assert h.manager.results("c1") == (None, None, None)
+    assert h.calls.count(("side", "readiness", "c1")) == 1
+    h.manager.stop()
+    await asyncio.wait_for(h.manager.join(), 1)
+
+
+def test_a_manager_needs_a_runtime_or_a_runner() -> None:
+    with pytest.raises(ValueError):
+        ProbeManager(on_result=lambda *a: None, record_event=lambda *a: None)
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeRuntime:
+    """The two verbs probes use: exec_sync (scripted) and dial (to 127.0.0.1 on this host)."""
+
+    exec_result: ExecResult | Exception = field(default_factory=lambda: ExecResult(0, b"", b""))
+    execs: list[tuple[str, list[str], float | None]] = field(default_factory=list)
+    dials: list[tuple[str, int, str]] = field(default_factory=list)
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> ExecResult:
+        self.execs.append((container_id, cmd, timeout))
+        if isinstance(self.exec_result, Exception):
+            raise self.exec_result
+        return self.exec_result
+
+    async def dial(self, sandbox_id: str, port: int, host: str = "127.0.0.1") -> tuple[object, object]:
+        self.dials.append((sandbox_id, port, host))
+        return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def probe(runtime: FakeRuntime, spec: dict[str, Any], **kwargs: Any) -> ProbeOutcome:
+    kwargs.setdefault("container_env", {})
+    kwargs.setdefault("timeout", 1.0)
+    return await run_probe(
+        spec,
+        runtime=cast(Runtime, runtime),
+        container_id="c1",
+        sandbox_id="s1",
+        **kwargs,
+    )
+
+
+async def test_exec_success_and_failure_carry_stdout_then_stderr() -> None:
+    runtime = FakeRuntime(ExecResult(0, b"out ", b"err"))
+    assert await probe(runtime, {"exec": {"command": ["check"]}}) == ProbeOutcome("success", "out err")
+    runtime.exec_result = ExecResult(2, b"x" * MAX_OUTPUT_BYTES, b"lost")
+    outcome = await probe(runtime, {"exec": {"command": ["check"]}})
+    assert outcome == ProbeOutcome("failure", "x" * MAX_OUTPUT_BYTES)
+
+
+async def test_exec_expands_only_the_containers_static_env_and_uses_the_timeout() -> None:
+    runtime = FakeRuntime()
+    command = ["echo", "$(GREETING)", "$$(GREETING)", "$(MISSING)", "$(SECRET)"]
+    container = {
+        "env": [{"name": "GREETING", "value": "hi"}, {"name": "SECRET", "valueFrom": {"secretKeyRef": {}}}]
+    }
+    await probe(runtime, {"exec": {"command": command}}, container_env=static_env(container), timeout=3.0)
+    assert runtime.execs == [("c1", ["echo", "hi", "$(GREETING)", "$(MISSING)", ""], 3.0)]
+
+
+async def test_an_exec_timeout_is_a_failure_with_the_cri_message() -> None:
+    runtime = FakeRuntime(ExecResult(-1, b"", b"", timed_out=True))
+    outcome = await probe(runtime, {"exec": {"command": ["sh", "-c", "sleep 5"]}})
+    assert outcome == ProbeOutcome("failure", 'command "sh -c sleep 5" timed out')
+
+
+async def test_an_exec_that_cannot_run_is_an_error() -> None:
+    runtime = FakeRuntime(RuntimeError_("NotFound", "container c1 is not running"))
+    outcome = await probe(runtime, {"exec": {"command": ["true"]}})
+    assert outcome == ProbeOutcome("unknown", "", "container c1 is not running")
+
+
+async def test_retries_only_errors_up_to_three_times() -> None:
+    for script, calls in (
+        ([ProbeOutcome("unknown", "", "e")] * 5, 3),
+        ([FAILURE, SUCCESS], 1),
+        ([ProbeOutcome("unknown", "", "e"), SUCCESS], 2),
+    ):
+        seen = list(script)
+
+        async def action(seen: list[ProbeOutcome] = seen) -> ProbeOutcome:
+            return seen.pop(0)
+
+        outcome = await probe_with_retries(action)
+        assert len(script) - len(seen) == calls
+        assert outcome == script[calls - 1]
+
+
+async def test_grpc_probes_are_an_error_until_supported() -> None:
+    outcome = await probe(FakeRuntime(), {"grpc": {"port": 9090, "service": ""}})
+    assert outcome == ProbeOutcome("unknown", "", GRPC_UNSUPPORTED)
+
+
+async def test_the_runtime_runner_passes_the_probes_timeout_and_the_static_env() -> None:
+    runtime = FakeRuntime()
+    run = runtime_runner(cast(Runtime, runtime))
+    container = {"name": "app", "env": [{"name": "X", "value": "1"}]}
+    spec = probe_spec(exec={"command": ["test", "$(X)"]}, timeoutSeconds=4)
+    outcome = await run(container, spec, TargetStatus(container_id="c9", sandbox_id="s9"))
+    assert outcome.result == "success"
+    assert runtime.execs == [("c9", ["test", "1"], 4.0)]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """An HTTP/1.1 server on 127.0.0.1 that records request heads and answers by path."""
+
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[str], Awaitable[bytes | None]]
+
+
+def response(status: str, body: bytes = b"", headers: str = "") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{headers}\r\n".encode() + body
+
+
+async def answer(path: str) -> bytes | None:
+    if path.startswith("/ok"):
+        return response("200 OK", b"fine")
+    if path == "/fail":
+        return response("500 Internal Server Error", b"sad")
+    if path == "/other-host":
+        return response("302 Found", b"moved", "Location: http://localhost:1/ok\r\n")
+    if path == "/same-host":
+        return response("302 Found", b"", "Location: /ok\r\n")
+    if path == "/loop":
+        return response("307 Temporary Redirect", b"", "Location: /loop\r\n")
+    if path == "/big":
+        return response("200 OK", b"y" * (MAX_OUTPUT_BYTES + 5000))
+    if path == "/chunked":
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nchun\r\n3\r\nked\r\n0\r\n\r\n"
+    if path == "/until-close":
+        return b"HTTP/1.0 200 OK\r\n\r\nto the end"
+    if path == "/interim":
+        return b"HTTP/1.1 100 Continue\r\n\r\n" + response("204 No Content")
+    if path == "/garbage":
+        return b"SSH-2.0-OpenSSH\r\n\r\n"
+    if path == "/slow":
+        await asyncio.sleep(5)
+    return None
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    state = Server()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            first = await reader.readexactly(1)
+            if first == b"\x16":  # a TLS ClientHello: answer as HTTP servers do
+                writer.write(response("400 Bad Request", b"Client sent an HTTP request to an HTTPS server."))
+                return
+            head = (first + await reader.readuntil(b"\r\n\r\n")).decode()
+            state.requests.append(head)
+            reply = await answer(head.split(" ")[1])
+            if reply:
+                writer.write(reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    state.port = srv.sockets[0].getsockname()[1]
+    async with srv:
+        yield state
+
+
+def http(port: int | str, path: str = "/", **extra: Any) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port, "scheme": "HTTP", **extra}}
+
+
+async def test_http_success_sends_the_kubelets_request(server: Server) -> None:
+    runtime = FakeRuntime()
+    headers = [{"name": "x-custom", "value": "a"}, {"name": "X-Custom", "value": "b"}]
+    outcome = await probe(runtime, http(server.port, "/ok?x=1", httpHeaders=headers))
+    assert outcome == ProbeOutcome("success", "fine")
+    assert runtime.dials == [("s1", server.port, "127.0.0.1")]
+    assert server.requests == [
+        f"GET /ok?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUser-Agent: kube-probe/1.33\r\n"
+        "Accept: */*\r\nX-Custom: a\r\nX-Custom: b\r\nConnection: close\r\n\r\n"
+    ]
+
+
+async def test_http_headers_can_replace_host_user_agent_and_accept(server: Server) -> None:
+    headers = [
+        {"name": "Host", "value": "example.com"},
+        {"name": "User-Agent", "value": "me"},
+        {"name": "Accept", "value": ""},
+    ]
+    await probe(FakeRuntime(), http(server.port, "/ok", httpHeaders=headers))
+    assert server.requests == [
+        "GET /ok HTTP/1.1\r\nHost: example.com\r\nUser-Agent: me\r\nConnection: close\r\n\r\n"
+    ]
+
+
+async def test_http_failure_reports_the_status_code(server: Server) -> None:
+    outcome = await probe(FakeRuntime(), http(server.port, "/fail"))
+    assert outcome == ProbeOutcome("failure", "HTTP probe failed with statuscode: 500")
+
+
+async def test_http_redirect_to_another_host_is_a_success_with_a_warning(server: Server) -> None:
+    outcome = await probe(FakeRuntime(), http(server.port, "/other-host"))
+    assert outcome == ProbeOutcome("warning", "Probe terminated redirects, Response body: moved")
+
+
+async def test_http_redirect_to_the_same_host_is_followed(server: Server) -> None:
+    outcome = await probe(FakeRuntime(), http(server.port, "/same-host"))
+    assert outcome == ProbeOutcome("success", "fine")
+    assert [r.split(" ")[1] for r in server.requests] == ["/same-host", "/ok"]
+
+
+async def test_http_stops_after_ten_redirects(server: Server) -> None:
+    outcome = await probe(FakeRuntime(), http(server.port, "/loop"))
+    assert outcome == ProbeOutcome(
+        "failure", f'Get "http://127.0.0.1:{server.port}/loop": stopped after 10 redirects'
+    )
+    assert len(server.requests) == 10
+
+
+async def test_http_bodies_are_read_up_to_10_kib_in_any_framing(server: Server) -> None:
+    assert await probe(FakeRuntime(), http(server.port, "/big")) == ProbeOutcome(
+        "success", "y" * MAX_OUTPUT_BYTES
+    )
+    assert await probe(FakeRuntime(), http(server.port, "/chunked")) == ProbeOutcome("success", "chunked")
+    assert await probe(FakeRuntime(), http(server.port, "/until-close")) == ProbeOutcome(
+        "success", "to the end"
+    )
+    assert await probe(FakeRuntime(), http(server.port, "/interim")) == ProbeOutcome("success", "")
+
+
+async def test_http_errors_read_like_gos_client(server: Server) -> None:
+    url = f"http://127.0.0.1:{server.port}"
+    assert await probe(FakeRuntime(), http(server.port, "/nothing")) == ProbeOutcome(
+        "failure", f'Get "{url}/nothing": EOF'
+    )
+    garbage = await probe(FakeRuntime(), http(server.port, "/garbage"))
+    assert garbage == ProbeOutcome(
+        "failure",
+        f'Get "{url}/garbage": net/http: HTTP/1.x transport connection broken: '
+        'malformed HTTP response "SSH-2.0-OpenSSH"',
+    )
+    slow = await probe(FakeRuntime(), http(server.port, "/slow"), timeout=0.05)
+    assert slow == ProbeOutcome(
+        "failure",
+        f'Get "{url}/slow": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
+    )
+
+
+async def test_http_to_a_closed_port_fails_like_go() -> None:
+    port = closed_port()
+    outcome = await probe(FakeRuntime(), http(port))
+    assert outcome == ProbeOutcome(
+        "failure", f'Get "http://127.0.0.1:{port}/": dial tcp 127.0.0.1:{port}: connect: connection refused'
+    )
+
+
+async def test_ports_by_name(server: Server) -> None:
+    container = {"ports": [{"name": "web", "containerPort": server.port}]}
+    assert (await probe(FakeRuntime(), http("web", "/ok"), container=container)).result == "success"
+    missing = await probe(FakeRuntime(), http("metrics"), container=container)
+    assert missing == ProbeOutcome("unknown", "", 'port "metrics" not found')
+    assert await probe(FakeRuntime(), {"tcpSocket": {"port": 0}}) == ProbeOutcome(
+        "unknown", "", "invalid port number: 0"
+    )
+
+
+async def test_tcp_connect_is_a_success_and_a_refusal_a_failure(server: Server) -> None:
+    runtime = FakeRuntime()
+    assert await probe(runtime, {"tcpSocket": {"port": server.port}}) == ProbeOutcome("success", "")
+    assert runtime.dials == [("s1", server.port, "127.0.0.1")]
+    port = closed_port()
+    outcome = await probe(runtime, {"tcpSocket": {"port": port, "host": "127.0.0.1"}})
+    assert outcome == ProbeOutcome("failure", f"dial tcp 127.0.0.1:{port}: connect: connection refused")
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[int]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=pod",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(response("200 OK", b"secure"))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    async with srv:
+        yield srv.sockets[0].getsockname()[1]
+
+
+async def test_https_skips_certificate_verification(tls_server: int) -> None:
+    outcome = await probe(FakeRuntime(), http(tls_server, "/", scheme="HTTPS"))
+    assert outcome == ProbeOutcome("success", "secure")
+
+
+async def test_https_to_a_plain_http_server(server: Server) -> None:
+    outcome = await probe(FakeRuntime(), http(server.port, "/ok", scheme="HTTPS"))
+    assert outcome == ProbeOutcome(
+        "failure",
+        f'Get "https://127.0.0.1:{server.port}/ok": http: server gave HTTP response to HTTPS client',
+    )
