@@ -11,6 +11,7 @@ Everything in this directory needs root, runc and conmon; it is marked `root` an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -31,6 +32,8 @@ from podrun.runtime.oci_runtime import MissingTool, choose_runtime, find_conmon
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TEST_IMAGES = REPO / "scripts" / "build-test-images"
 HERE = Path(__file__).resolve().parent
+# Tests never contact anything outside 127.0.0.0/8: Docker Hub pulls fail at once as "unreachable".
+NO_UPSTREAM_REGISTRIES = {"no_upstream": ["docker.io"]}
 
 OpenRuntime = Callable[[], Awaitable[LocalRuntime]]
 
@@ -140,12 +143,16 @@ def clean_up_leftovers(root: Path, run_root: Path, sandbox_ids: set[str]) -> dic
 async def runtime_dirs(test_image_archives: dict[str, Path]) -> AsyncIterator[tuple[Path, Path]]:
     """(state root, run root): fresh short directories under /tmp, with busybox imported into the root.
 
+    The root's `registries.json` says docker.io has no upstream, so a pull of `busybox` (policy Always)
+    fails at once as "unreachable", without any network traffic, and the kubelet uses the local image.
+
     Teardown recovers whatever is left on disk (including containers made by helper processes), removes
     it through a fresh `LocalRuntime`, and fails the test if any mount, process or cgroup is left behind.
     """
     root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
     run_root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
     import_archive(ImageStore(root), test_image_archives["busybox"])
+    (root / "registries.json").write_text(json.dumps(NO_UPSTREAM_REGISTRIES))
     yield root, run_root
 
     sandbox_ids = sandbox_ids_on_disk(root, run_root)

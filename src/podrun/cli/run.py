@@ -132,7 +132,7 @@ class PodRun:
         await runtime.close()
         if not self.args.keep:
             for worker in workers:
-                shutil.rmtree(kubelet.log_path(worker.pod, "x", 0).parent.parent, ignore_errors=True)
+                shutil.rmtree(kubelet.pod_log_dir(worker.pod), ignore_errors=True)
         return self._outcome([w.pod for w in workers])
 
     def _outcome(self, pods: list[JSON]) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ JSON = dict[str, Any]
 DEFAULT_ROOT = Path("/var/lib/podrun")
 TERMINATION_LOG_LINES = 80
 TERMINATION_LOG_BYTES = 2048
+FORGET_TIMEOUT_SECONDS = 15.0
 
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
 127.0.0.1	localhost
@@ -95,13 +97,17 @@ class Kubelet:
                 worker._task.cancel()
         self.probes.stop()
 
-    def add_pod(self, pod: JSON) -> PodWorker:
-        """Start running a pod (already bound to this node, with a UID)."""
+    def add_pod(self, pod: JSON, *, scheduled: bool = True) -> PodWorker:
+        """Start running a pod (already bound to this node, with a UID).
+
+        `scheduled` records the scheduler's `Scheduled` event; a pod adopted after a restart has one.
+        """
         uid = pod["metadata"]["uid"]
         worker = PodWorker(self, pod)
         self.workers[uid] = worker
-        action, event = scheduled_event(pod, self.host.node_name)
-        self._store_event(action, event)
+        if scheduled:
+            action, event = scheduled_event(pod, self.host.node_name)
+            self._store_event(action, event)
         self.probes.add_pod(pod)
         worker.start()
         return worker
@@ -112,6 +118,18 @@ class Kubelet:
         if worker:
             self.probes.update_pod(pod)
             worker.update(pod)
+
+    async def forget_pod(self, pod: JSON) -> None:
+        """The pod is gone from the API: stop what still runs at once, then drop its logs."""
+        worker = self.workers.pop(pod["metadata"]["uid"], None)
+        if worker is not None and not worker.finished.is_set():
+            worker.kill_override = 0
+            meta = dict(pod["metadata"])
+            meta.setdefault("deletionTimestamp", meta.get("creationTimestamp"))
+            worker.update(dict(pod, metadata=meta))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.finished.wait(), FORGET_TIMEOUT_SECONDS)
+        shutil.rmtree(self.pod_log_dir(pod), ignore_errors=True)
 
     # -- events from the runtime --------------------------------------------------------------------
 
@@ -209,8 +227,11 @@ class Kubelet:
         except OSError:
             return ""
 
-    def log_path(self, pod: JSON, container: str, restart_count: int) -> Path:
-        """`<logs>/<ns>_<pod>_<uid>/<container>/<restartCount>.log`, as the kubelet lays logs out."""
+    def pod_log_dir(self, pod: JSON) -> Path:
+        """`<logs>/<ns>_<pod>_<uid>`, as the kubelet lays logs out."""
         meta = pod["metadata"]
-        pod_dir = f"{meta.get('namespace', 'default')}_{meta['name']}_{meta['uid']}"
-        return self.logs_dir / pod_dir / container / f"{restart_count}.log"
+        return self.logs_dir / f"{meta.get('namespace', 'default')}_{meta['name']}_{meta['uid']}"
+
+    def log_path(self, pod: JSON, container: str, restart_count: int) -> Path:
+        """`<logs>/<ns>_<pod>_<uid>/<container>/<restartCount>.log`."""
+        return self.pod_log_dir(pod) / container / f"{restart_count}.log"

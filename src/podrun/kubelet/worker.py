@@ -53,6 +53,7 @@ class PodWorker:
         self._timers: list[asyncio.TimerHandle] = []
         self.kill_override: float | None = None
         self._deadline_exceeded = False
+        self._eviction: tuple[str, str] | None = None
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -132,11 +133,12 @@ class PodWorker:
         # A deleted pod whose containers have all stopped gets its terminal phase (kubelet >= 1.27).
         stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
         self._check_deadline()
+        self._check_empty_dir_limits()
         status = compute_pod_status(
             self.pod, containers, probe_state=probe_state, reason_cache=self.reason_cache,
             sandbox_ready=bool(ready_sandboxes), now=format_timestamp(time.time()),
             host_ip="127.0.0.1", pod_ips=[], runtime_name=self.kubelet.runtime.name, pod_is_terminal=stopped,
-            eviction=("DeadlineExceeded", DEADLINE_MESSAGE) if self._deadline_exceeded else None,
+            eviction=self._eviction,
             active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
         )  # fmt: skip
         await self._publish(status)
@@ -147,7 +149,11 @@ class PodWorker:
         if self.volume_paths is None and not await self._setup_volumes():
             return
         actions = compute_pod_actions(self.pod, sandboxes, containers, probe_results)
+        reasons_before = dict(self.reason_cache)
         await self._execute(actions, containers)
+        if self.reason_cache != reasons_before:
+            # A start failed (backoff, image, config): show its waiting reason now, not at the retry.
+            self.wake()
 
     async def _publish(self, status: JSON) -> None:
         if status != self.pod.get("status"):
@@ -162,9 +168,20 @@ class PodWorker:
             return
         if time.time() - started >= float(deadline):
             self._deadline_exceeded = True
+            self._eviction = self._eviction or ("DeadlineExceeded", DEADLINE_MESSAGE)
             self.record("Warning", "DeadlineExceeded", DEADLINE_MESSAGE)
         else:
             self.wake_at(started + float(deadline))
+
+    def _check_empty_dir_limits(self) -> None:
+        """The eviction manager's emptyDir sizeLimit check (it runs every 10 s; so does the resync)."""
+        if self._eviction is not None or not self.volume_paths:
+            return
+        exceeded = volumes.size_limit_exceeded(self.pod, self.volume_paths)
+        if exceeded is not None:
+            message = volumes.EMPTY_DIR_EVICTION_MESSAGE.format(*exceeded)
+            self._eviction = ("Evicted", message)
+            self.record("Warning", "Evicted", message)
 
     async def _setup_volumes(self) -> bool:
         host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")

@@ -407,7 +407,8 @@ class LocalRuntime:
         exit_file = self._exits / container_id
         try:
             code = int(exit_file.read_text().strip() or "137")
-            finished = exit_file.stat().st_mtime
+            # The file's mtime comes from the kernel's coarse clock: never before the start we recorded.
+            finished = max(exit_file.stat().st_mtime, rec.started_at)
             message = ""
         except (FileNotFoundError, ValueError):
             await self._run_oci("kill", container_id, "KILL")
