@@ -1,0 +1,260 @@
+"""The node side of `podrun serve`: the kubelet reading and writing through the API's store.
+
+`StoreHost` is the kubelet's `PodHost` backed by the store: ConfigMaps and Secrets are read from
+it, pod status and events are written to it, and a terminated pod that was being deleted is
+removed from it (what the kubelet's status manager does with a grace-0 delete). `NodeAgent`
+watches the store's pods bound to this node and hands them to the kubelet, and keeps the Node
+object up to date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from podrun import __version__
+from podrun.api.errors import ApiError
+from podrun.api.store import Store
+from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.status import format_timestamp
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+KUBELET_VERSION = "v1.32.4"
+HEARTBEAT_SECONDS = 10.0
+
+
+class StoreHost:
+    """The kubelet's view of the API: the store, through plain reads and status/event writes."""
+
+    def __init__(self, store: Store, node_name: str) -> None:
+        self.store = store
+        self.node_name = node_name
+
+    def _get(self, resource: str, namespace: str, name: str) -> JSON | None:
+        try:
+            return self.store.get(resource, namespace, name)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def get_configmap(self, namespace: str, name: str) -> JSON | None:
+        """A ConfigMap from the store."""
+        return self._get("configmaps", namespace, name)
+
+    def get_secret(self, namespace: str, name: str) -> JSON | None:
+        """A Secret from the store."""
+        return self._get("secrets", namespace, name)
+
+    async def update_pod_status(self, pod: JSON, status: JSON) -> None:
+        """Write the status onto the newest stored version of the pod (as PUT pods/status does)."""
+        meta = pod["metadata"]
+        current = self._get("pods", meta["namespace"], meta["name"])
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            return
+        self.store.update_if_changed("pods", dict(current, status=status))
+
+    async def record_event(self, action: Literal["create", "update"], event: JSON) -> None:
+        """Create an event, or update the count, last time and message of a deduplicated one."""
+        meta = event["metadata"]
+        namespace = meta.get("namespace", "default")
+        if action == "update":
+            current = self._get("events", namespace, meta["name"])
+            if current is not None:
+                changed = {k: event[k] for k in ("count", "lastTimestamp", "message") if k in event}
+                self.store.update("events", dict(current, **changed), check_resource_version=False)
+                return
+        with contextlib.suppress(ApiError):
+            self.store.create("events", event)
+
+    async def pod_terminated(self, pod: JSON) -> None:
+        """Everything of the pod has stopped: a pod being deleted now disappears from the API."""
+        meta = pod["metadata"]
+        current = self._get("pods", meta["namespace"], meta["name"])
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            return
+        if current["metadata"].get("deletionTimestamp"):
+            with contextlib.suppress(ApiError):
+                self.store.delete("pods", meta["namespace"], meta["name"])
+
+
+def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> JSON:
+    """This machine as a Kubernetes Node: Ready, with its capacity, addresses and versions."""
+    stamp = format_timestamp(now)
+    cpus = str(os.cpu_count() or 1)
+    memory = f"{memory_bytes // 1024}Ki"
+    resources = {"cpu": cpus, "memory": memory, "pods": "110", "ephemeral-storage": _disk_ki()}
+    uname = platform.uname()
+    conditions = [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": _arch(),
+                "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": _arch(),
+                "node-role.kubernetes.io/control-plane": "",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": resources,
+            "allocatable": dict(resources),
+            "conditions": [
+                {
+                    "type": t,
+                    "status": s,
+                    "reason": r,
+                    "message": m,
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+                for t, s, r, m in conditions
+            ],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "nodeInfo": {
+                "machineID": _machine_id(),
+                "systemUUID": "",
+                "bootID": _boot_id(),
+                "kernelVersion": uname.release,
+                "osImage": _os_image(),
+                "containerRuntimeVersion": f"{runtime_name}://podrun-{__version__}",
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": _arch(),
+            },
+        },
+    }
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _machine_id() -> str:
+    return _read("/etc/machine-id")
+
+
+def _boot_id() -> str:
+    return _read("/proc/sys/kernel/random/boot_id")
+
+
+def _os_image() -> str:
+    for line in _read("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return "Linux"
+
+
+def _disk_ki() -> str:
+    return f"{shutil.disk_usage('/').total // 1024}Ki"
+
+
+class NodeAgent:
+    """Feeds the kubelet the pods bound to this node, and keeps the Node object fresh."""
+
+    def __init__(self, store: Store, kubelet: Kubelet, node_name: str) -> None:
+        self.store = store
+        self.kubelet = kubelet
+        self.node_name = node_name
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Register the node, adopt the stored pods, and follow changes."""
+        self._write_node()
+        items, rv, _ = self.store.list("pods", None, field_selector=f"spec.nodeName={self.node_name}")
+        for pod in items:
+            self._adopt(pod)
+        watch = self.store.watch("pods", None, resource_version=rv, field_selector=f"spec.nodeName={self.node_name}")
+        self._tasks = [
+            asyncio.create_task(self._follow(watch), name="node-agent-pods"),
+            asyncio.create_task(self._heartbeat(), name="node-agent-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop following (pods and containers keep running)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _adopt(self, pod: JSON) -> None:
+        uid = pod["metadata"]["uid"]
+        if uid in self.kubelet.workers:
+            return
+        start = (pod.get("status") or {}).get("startTime")
+        if start:
+            self.kubelet.started_at.setdefault(uid, _parse_time(start))
+        self.kubelet.add_pod(pod, scheduled=not pod.get("status", {}).get("startTime"))
+
+    async def _follow(self, watch: Any) -> None:
+        async for event in watch:
+            pod = event.object
+            uid = pod["metadata"].get("uid", "")
+            try:
+                if event.type == "ADDED":
+                    self._adopt(pod)
+                elif event.type == "MODIFIED":
+                    if uid in self.kubelet.workers:
+                        self.kubelet.update_pod(pod)
+                    else:
+                        self._adopt(pod)
+                elif event.type == "DELETED":
+                    await self.kubelet.forget_pod(pod)
+            except Exception:
+                log.exception("handling %s of pod %s failed", event.type, pod["metadata"].get("name"))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self._write_node()
+
+    def _write_node(self) -> None:
+        node = node_object(self.node_name, self.kubelet.node_memory, self.kubelet.runtime.name, time.time())
+        try:
+            current = self.store.get("nodes", None, self.node_name)
+        except ApiError:
+            self.store.create("nodes", node)
+            return
+        node["metadata"] = dict(current["metadata"], labels=node["metadata"]["labels"])
+        self.store.update("nodes", node, check_resource_version=False)
+
+
+def _parse_time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def default_node_name() -> str:
+    """The node's name: this machine's host name, lower-cased as Kubernetes requires."""
+    return socket.gethostname().lower()

@@ -1,0 +1,173 @@
+"""What the API server's pod subresources reach on this node: logs, exec and port-forward.
+
+Logs are read from the kubelet's CRI log files (`<ns>_<pod>_<uid>/<container>/<n>.log`; the newest
+is the current instance, the one before it `--previous`), so they outlive the containers, as the
+kubelet's do. exec and port-forward go to the runtime: the container's running instance, and the
+pod's sandbox network namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from podrun.api.errors import ApiError
+from podrun.kubelet import labels
+from podrun.kubelet.kubelet import Kubelet
+from podrun.runtime.logs import LogLine, follow, read_lines
+from podrun.runtime.protocol import ContainerState, ExecStreams
+
+JSON = dict[str, Any]
+FOLLOW_CHECK_SECONDS = 0.2
+
+
+def _bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def _instances(directory: Path) -> list[Path]:
+    """A container's log files, oldest first."""
+    files = [p for p in directory.glob("*.log") if p.stem.isdigit()]
+    return sorted(files, key=lambda p: int(p.stem))
+
+
+def _parse(stamp: str) -> datetime:
+    # CRI logs carry nanoseconds; Python keeps microseconds.
+    head, _, frac = stamp.partition(".")
+    frac = frac.rstrip("Z").split("+")[0].split("-")[0]
+    text = f"{head}.{frac[:6]}" if frac else head
+    return datetime.fromisoformat(text.replace("Z", "")).replace(tzinfo=UTC)
+
+
+def _waiting_reason(pod: JSON, container: str) -> str:
+    status = pod.get("status") or {}
+    for s in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        if s.get("name") == container:
+            return ((s.get("state") or {}).get("waiting") or {}).get("reason") or "ContainerCreating"
+    return "ContainerCreating"
+
+
+class NodeLogs:
+    """The API's `LogBackend`: container logs from the kubelet's log files."""
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.kubelet = kubelet
+
+    async def logs(
+        self, namespace: str, pod: JSON, container: str, *, follow: bool, previous: bool, timestamps: bool,
+        tail_lines: int | None, since_seconds: int | None, since_time: str | None, limit_bytes: int | None,
+    ) -> AsyncIterator[bytes]:  # fmt: skip
+        """The container's output as `kubectl logs` asks for it."""
+        name = pod["metadata"]["name"]
+        files = _instances(self.kubelet.pod_log_dir(pod) / container)
+        if previous:
+            if len(files) < 2:
+                raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+            path, live = files[-2], False
+        else:
+            if not files:
+                reason = _waiting_reason(pod, container)
+                raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+            path, live = files[-1], follow and await self._running(pod, container, files[-1])
+        since = None
+        if since_seconds is not None:
+            since = datetime.now(UTC).timestamp() - since_seconds
+        elif since_time:
+            since = _parse(since_time).timestamp()
+        return self._stream(path, live, pod, container, timestamps, tail_lines, since, limit_bytes)
+
+    async def _running(self, pod: JSON, container: str, path: Path) -> bool:
+        for c in await self.kubelet.runtime.list_containers():
+            if c.log_path == str(path) and c.state == ContainerState.RUNNING:
+                return True
+        return False
+
+    async def _stream(
+        self, path: Path, live: bool, pod: JSON, container: str, timestamps: bool,
+        tail_lines: int | None, since: float | None, limit_bytes: int | None,
+    ) -> AsyncIterator[bytes]:  # fmt: skip
+        def render(line: LogLine) -> bytes:
+            text = f"{line.timestamp} {line.text}\n" if timestamps else f"{line.text}\n"
+            return text.encode()
+
+        def wanted(line: LogLine) -> bool:
+            return since is None or _parse(line.timestamp).timestamp() >= since
+
+        sent = 0
+        lines = [line for line in read_lines(path) if wanted(line)]
+        if tail_lines is not None:
+            lines = lines[-tail_lines:] if tail_lines > 0 else []
+        for line in lines:
+            chunk = render(line)
+            if limit_bytes is not None and sent + len(chunk) > limit_bytes:
+                yield chunk[: limit_bytes - sent]
+                return
+            sent += len(chunk)
+            yield chunk
+        if not live:
+            return
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._stop_when_exited(path, stop))
+        skip = sum(1 for _ in read_lines(path))
+        try:
+            async for line in follow(path, stop):
+                if skip:
+                    skip -= 1
+                    continue
+                chunk = render(line)
+                if limit_bytes is not None and sent + len(chunk) > limit_bytes:
+                    yield chunk[: limit_bytes - sent]
+                    return
+                sent += len(chunk)
+                yield chunk
+        finally:
+            watcher.cancel()
+
+    async def _stop_when_exited(self, path: Path, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_CHECK_SECONDS)
+            running = [c for c in await self.kubelet.runtime.list_containers() if c.log_path == str(path)]
+            if not running or running[0].state != ContainerState.RUNNING:
+                stop.set()
+                return
+
+
+class NodeStreams:
+    """The API's `StreamBackend`: exec into running containers, dial into pods' network namespaces."""
+
+    def __init__(self, kubelet: Kubelet, get_pod: Any) -> None:
+        self.kubelet = kubelet
+        self._get_pod = get_pod  # (namespace, name) -> pod dict, raising ApiError NotFound
+
+    async def _running_container(self, namespace: str, pod: str, container: str) -> str:
+        uid = self._get_pod(namespace, pod)["metadata"]["uid"]
+        for c in await self.kubelet.runtime.list_containers():
+            if (
+                c.labels.get(labels.POD_UID) == uid
+                and c.labels.get(labels.CONTAINER_NAME) == container
+                and c.state == ContainerState.RUNNING
+            ):
+                return c.id
+        raise _bad_request(f'unable to upgrade connection: container not found ("{container}")')
+
+    async def exec(
+        self, namespace: str, pod: str, container: str, command: list[str], *, tty: bool, stdin: bool
+    ) -> ExecStreams:
+        """Run a command in the container's running instance."""
+        container_id = await self._running_container(namespace, pod, container)
+        return await self.kubelet.runtime.exec_stream(container_id, command, tty, stdin)
+
+    async def attach(self, namespace: str, pod: str, container: str, *, tty: bool, stdin: bool) -> ExecStreams:
+        """Attaching to a container's own stdio is not supported yet."""
+        raise _bad_request("attach is not supported by podrun yet; use kubectl exec or kubectl logs -f")
+
+    async def dial(self, namespace: str, pod: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to `port` inside the pod's network namespace."""
+        uid = self._get_pod(namespace, pod)["metadata"]["uid"]
+        for sandbox in await self.kubelet.runtime.list_sandboxes():
+            if sandbox.config.uid == uid and sandbox.ready:
+                return await self.kubelet.runtime.dial(sandbox.id, port)
+        raise _bad_request(f"pod {pod} does not have a running sandbox")

@@ -1,0 +1,264 @@
+"""`podrun serve`'s API server: the part of the Kubernetes API that kubectl needs, over aiohttp.
+
+`create_app` builds the application: discovery and OpenAPI, the core/v1 resources of `podrun.api.registry`
+(pods, events, configmaps, secrets, namespaces, nodes) with their REST verbs, watches and Tables, the pods'
+log, exec, attach and port-forward subresources, bearer-token authentication and Kubernetes `Status` errors
+everywhere. `run_server` serves it. The node side (the kubelet writing pod status and deleting terminated pods)
+talks to the same `Store` directly.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from podrun.api import handlers_delete, handlers_pods, handlers_rest
+from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
+from podrun.api.discovery import api_response, api_v1_response, apis_response, version_info, version_response
+from podrun.api.errors import ApiError, unauthorized
+from podrun.api.openapi import OpenAPI
+from podrun.api.registry import RESOURCES, Resource
+from podrun.api.store import Store
+from podrun.api.strategy import NAMESPACE_NAME_LABEL
+from podrun.api.streams.exec import StreamBackend, StreamError
+from podrun.api.wire import collect_warnings, json_response, warning_header
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# The API server's limit on request bodies (3 MiB): a 1 MiB ConfigMap must fit, with its encoding.
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+SHUTDOWN_TIMEOUT = 2.0
+_NOT_FOUND = "the server could not find the requested resource"
+_METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
+_OPENAPI_KEY = web.AppKey("podrun.openapi", OpenAPI)
+
+__all__ = ["LogBackend", "create_app", "ensure_defaults", "run_server"]
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str | None,
+    node_name: str,
+    streams: StreamBackend,
+    logs: LogBackend,
+    kubernetes_version: str = "v1.32.4",
+) -> web.Application:
+    """The API server as an aiohttp application over `store`.
+
+    `token`, when set, is the bearer token every request must carry. `node_name` is the node pods are bound to.
+    `kubernetes_version` is what `/version` reports (so, through the gcloud dispatcher, which kubectl runs).
+    """
+    version_info(kubernetes_version)  # fail early on a malformed version
+    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
+    app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token)
+    app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
+    app.router.add_get("/version", _version)
+    app.router.add_get("/api", _api)
+    app.router.add_get("/apis", _apis)
+    app.router.add_get("/api/v1", _api_v1)
+    app.router.add_get("/openapi/v2", _not_found)
+    app.router.add_get("/openapi/v3", _openapi_root)
+    app.router.add_get("/openapi/v3/api/v1", _openapi_v1)
+    for probe in ("/healthz", "/readyz", "/livez"):
+        app.router.add_get(probe, _healthy)
+    app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
+    app.on_shutdown.append(_close)
+    return app
+
+
+async def run_server(app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None) -> web.AppRunner:
+    """Start serving `app` on host:port (port 0: any free port, see `runner.addresses`); return the runner, whose
+    `cleanup()` stops it. Handlers are cancelled when their client goes away, which ends watches and streams."""
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    await site.start()
+    return runner
+
+
+def ensure_defaults(store: Store) -> None:
+    """Create the namespaces every cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`)."""
+    existing = {item["metadata"]["name"] for item in store.list("namespaces", None)[0]}
+    for name in DEFAULT_NAMESPACES:
+        if name not in existing:
+            store.create(
+                "namespaces",
+                {
+                    "kind": "Namespace",
+                    "apiVersion": "v1",
+                    "metadata": {"name": name, "labels": {NAMESPACE_NAME_LABEL: name}},
+                    "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"},
+                },
+            )
+
+
+# --- middlewares ----------------------------------------------------------------------------------------------
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure as a Kubernetes `Status`; the request's warnings as `Warning` headers."""
+    warnings = collect_warnings()
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = json_response(error.status(), status=error.code)
+    except StreamError as error:
+        response = error.response()
+    except web.HTTPNotFound:
+        response = json_response(ApiError(404, "NotFound", _NOT_FOUND, {}).status(), status=404)
+    except web.HTTPMethodNotAllowed:
+        response = json_response(ApiError(405, "MethodNotAllowed", _METHOD_NOT_ALLOWED, {}).status(), status=405)
+    except web.HTTPRequestEntityTooLarge:
+        too_large = ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_REQUEST_BYTES}")
+        response = json_response(too_large.status(), status=413)
+    except web.HTTPException:
+        raise
+    except Exception as error:
+        log.exception("%s %s failed", request.method, request.path_qs)
+        internal = ApiError(500, "InternalError", f"Internal error occurred: {error}")
+        response = json_response(internal.status(), status=500)
+    if not response.prepared:
+        for text in warnings:
+            response.headers.add("Warning", warning_header(text))
+    return response
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`)."""
+    token = context_of(request).token
+    if token is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise unauthorized()
+    return await handler(request)
+
+
+async def _close(app: web.Application) -> None:
+    await app[API_CONTEXT].close()
+
+
+# --- fixed paths ----------------------------------------------------------------------------------------------
+
+
+async def _version(request: web.Request) -> web.StreamResponse:
+    return version_response(context_of(request).kubernetes_version)
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    return api_response(request)
+
+
+async def _apis(request: web.Request) -> web.StreamResponse:
+    return apis_response(request)
+
+
+async def _api_v1(_request: web.Request) -> web.StreamResponse:
+    return api_v1_response()
+
+
+async def _openapi_root(request: web.Request) -> web.StreamResponse:
+    return request.app[_OPENAPI_KEY].root()
+
+
+async def _openapi_v1(request: web.Request) -> web.StreamResponse:
+    return request.app[_OPENAPI_KEY].group_version(request)
+
+
+async def _healthy(_request: web.Request) -> web.StreamResponse:
+    return web.Response(text="ok", content_type="text/plain")
+
+
+async def _not_found(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPNotFound()
+
+
+# --- /api/v1/... ----------------------------------------------------------------------------------------------
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    """Route `/api/v1/<path>` to the verb's handler: `namespaces/{ns}/{resource}[/{name}[/{subresource}]]` for
+    namespaced resources, `{resource}` for all namespaces, `{resource}[/{name}[/{subresource}]]` for the
+    cluster-scoped ones."""
+    parts = request.match_info["path"].split("/")
+    if any(not part for part in parts):
+        raise web.HTTPNotFound()
+    namespace: str | None = None
+    if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in ("status", "finalize"):
+        namespace, parts = parts[1], parts[2:]
+    resource = RESOURCES.get(parts[0])
+    if resource is None or len(parts) > 3:
+        raise web.HTTPNotFound()
+    if namespace is not None and not resource.namespaced:
+        raise web.HTTPNotFound()
+    if len(parts) == 1:
+        return await _collection(request, resource, namespace)
+    if resource.namespaced and namespace is None:
+        # A namespaced object is only addressable within its namespace.
+        raise web.HTTPNotFound()
+    name = parts[1]
+    if len(parts) == 2:
+        return await _item(request, resource, namespace, name)
+    return await _subresource(request, resource, namespace, name, parts[2])
+
+
+async def _collection(request: web.Request, resource: Resource, namespace: str | None) -> web.StreamResponse:
+    if request.method == "GET":
+        return await handlers_rest.list_or_watch(request, resource, namespace)
+    if resource.namespaced and namespace is None:
+        # All namespaces can be listed and watched, not written to.
+        raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+    if request.method == "POST":
+        return await handlers_rest.create(request, resource, namespace)
+    if request.method == "DELETE" and "deletecollection" in resource.verbs:
+        return await handlers_delete.delete_collection(request, resource, namespace)
+    raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST", "DELETE"])
+
+
+async def _item(request: web.Request, resource: Resource, namespace: str | None, name: str) -> web.StreamResponse:
+    method = request.method
+    if method == "GET":
+        return await handlers_rest.get(request, resource, namespace, name)
+    if method == "PUT":
+        return await handlers_rest.update(request, resource, namespace, name)
+    if method == "PATCH":
+        return await handlers_rest.patch(request, resource, namespace, name)
+    if method == "DELETE":
+        return await handlers_delete.delete(request, resource, namespace, name)
+    raise web.HTTPMethodNotAllowed(method, ["GET", "PUT", "PATCH", "DELETE"])
+
+
+async def _subresource(
+    request: web.Request, resource: Resource, namespace: str | None, name: str, subresource: str
+) -> web.StreamResponse:
+    if resource.subresource(subresource) is None:
+        raise web.HTTPNotFound()
+    method = request.method
+    if subresource == "status":
+        if method == "GET":
+            return await handlers_rest.get(request, resource, namespace, name)
+        if method == "PUT":
+            return await handlers_rest.update(request, resource, namespace, name, status=True)
+        if method == "PATCH":
+            return await handlers_rest.patch(request, resource, namespace, name, status=True)
+        raise web.HTTPMethodNotAllowed(method, ["GET", "PUT", "PATCH"])
+    assert namespace is not None  # every other subresource is a pod's
+    if subresource == "log" and method == "GET":
+        return await handlers_pods.pod_log(request, namespace, name)
+    if subresource in ("exec", "attach") and method in ("GET", "POST"):
+        return await handlers_pods.pod_exec(request, namespace, name, attach=subresource == "attach")
+    if subresource == "portforward" and method in ("GET", "POST"):
+        return await handlers_pods.pod_portforward(request, namespace, name)
+    raise web.HTTPMethodNotAllowed(method, ["GET", "POST"])
