@@ -66,7 +66,9 @@ def prepare_create(resource: Resource, obj: JSON, *, node_name: str) -> Prepared
     if resource.name == "pods":
         return _create_pod(new, node_name)
     if resource.name == "namespaces":
-        spec = new["spec"] = new.get("spec") if isinstance(new.get("spec"), dict) else {}
+        given = new.get("spec")
+        spec: dict[str, Any] = given if isinstance(given, dict) else {}
+        new["spec"] = spec
         finalizers = list(spec.get("finalizers") or [])
         spec["finalizers"] = finalizers if "kubernetes" in finalizers else [*finalizers, "kubernetes"]
         new["status"] = {"phase": "Active"}

@@ -47,6 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
     )  # fmt: skip
 
+    serve = sub.add_parser("serve", help="run the Kubernetes-compatible API server and the kubelet")
+    stop = sub.add_parser("stop", help="stop a background podrun serve (its pods keep running)")
+    kubeconfig = sub.add_parser("kubeconfig", help="print a kubeconfig for podrun serve")
+    for p in (serve, kubeconfig):
+        p.add_argument("--address", default="127.0.0.1", help="address to listen on (default %(default)s)")
+        p.add_argument("--port", type=int, default=6443, help="port to listen on (default %(default)s)")
+    serve.add_argument("--kubeconfig", type=Path, help="kubeconfig to write the 'podrun' context into")
+    serve.add_argument("--detach", "-d", action="store_true", help="run in the background")
+    serve.add_argument("--node-name", help="the node's name (default: this host's name)")
+    serve.add_argument(
+        "--strict-pull", action="store_true",
+        help="fail when a pull is required and the registry is unreachable, even if the image is present",
+    )  # fmt: skip
+    for p in (serve, stop, kubeconfig):
+        _common(p)
+
     info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
     _common(info)
 
@@ -76,6 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.run import run_command
 
         return run_command(args)
+    if args.command in ("serve", "stop", "kubeconfig"):
+        from podrun.cli import serve as serve_cli
+
+        handler = {"serve": serve_cli.serve_command, "stop": serve_cli.stop_command}.get(
+            args.command, serve_cli.kubeconfig_command
+        )
+        return handler(args)
     if args.command == "info":
         from podrun.cli.info import info_command
 

@@ -83,7 +83,7 @@ class ImageManager:
                 record(
                     "Warning", "Pulled",
                     f'Registry for image "{image}" could not be reached ({e}); using the image already present '
-                    "on machine (podrun run --strict-pull fails instead, as the kubelet does)",
+                    "on machine (with --strict-pull podrun fails instead, as the kubelet does)",
                 )  # fmt: skip
                 return present.id
             message = f'Failed to pull image "{image}": {e}'

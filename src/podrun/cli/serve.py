@@ -1,0 +1,163 @@
+"""`podrun serve`, `podrun stop` and `podrun kubeconfig`: the Kubernetes-compatible API server.
+
+`serve` runs the API server (TLS, bearer token, SQLite store under the root), the kubelet with
+its node agent, and writes a `podrun` context into the user's kubeconfig. Stopping it leaves
+the pods' containers running (conmon keeps them); the next `serve` adopts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from podrun.api.errors import ApiError
+from podrun.api.kubeconfig import build_kubeconfig, install_kubeconfig
+from podrun.api.node_agent import NodeAgent, StoreHost, default_node_name
+from podrun.api.node_backends import NodeLogs, NodeStreams
+from podrun.api.server import create_app, ensure_defaults, run_server
+from podrun.api.store import Store
+from podrun.api.tls import ensure_credentials, server_ssl_context
+from podrun.kubelet.kubelet import Kubelet
+from podrun.runtime.local import LocalRuntime
+from podrun.runtime.oci_runtime import MissingTool
+
+READY_TIMEOUT_SECONDS = 30.0
+
+
+def _api_dir(root: Path) -> Path:
+    return root / "api"
+
+
+def _pid_file(root: Path) -> Path:
+    return _api_dir(root) / "serve.pid"
+
+
+def _server_url(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{port}"
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    api_dir = _api_dir(args.root)
+    api_dir.mkdir(parents=True, exist_ok=True)
+    node = args.node_name or default_node_name()
+    credentials = ensure_credentials(api_dir / "pki", hostnames=[node])
+    store = Store(api_dir / "store.db")
+    ensure_defaults(store)
+    runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
+    await runtime.recover()
+    kubelet = Kubelet(runtime, StoreHost(store, node), root=args.root, strict_pull=args.strict_pull)
+    await kubelet.start()
+    agent = NodeAgent(store, kubelet, node)
+    await agent.start()
+
+    def get_pod(namespace: str, name: str) -> dict[str, object]:
+        return store.get("pods", namespace, name)
+
+    app = create_app(
+        store, token=credentials.token, node_name=node,
+        streams=NodeStreams(kubelet, get_pod), logs=NodeLogs(kubelet),
+    )  # fmt: skip
+    runner = await run_server(app, args.address, args.port, server_ssl_context(api_dir / "pki"))
+    url = _server_url(args.address, args.port)
+    path = install_kubeconfig(url, credentials.ca_pem(), credentials.token, path=args.kubeconfig)
+    _pid_file(args.root).write_text(str(os.getpid()))
+    print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
+    print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
+    await runner.cleanup()
+    await agent.stop()
+    await kubelet.stop()
+    await runtime.close()
+    store.close()
+    _pid_file(args.root).unlink(missing_ok=True)
+    return 0
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run the server in the foreground, or in the background with `--detach`."""
+    if os.geteuid() != 0:
+        print("error: podrun serve needs root: it creates namespaces, mounts and cgroups", file=sys.stderr)
+        return 1
+    if _running_pid(args.root) is not None:
+        print(f"error: podrun serve is already running for {args.root} (podrun stop)", file=sys.stderr)
+        return 1
+    if args.detach:
+        return _detach(args)
+    try:
+        return asyncio.run(_serve(args))
+    except (MissingTool, ApiError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _detach(args: argparse.Namespace) -> int:
+    """Start `serve` in the background, logging to `<root>/api/serve.log`; return once it listens."""
+    api_dir = _api_dir(args.root)
+    api_dir.mkdir(parents=True, exist_ok=True)
+    log_path = api_dir / "serve.log"
+    argv = [a for a in sys.argv[1:] if a not in ("--detach", "-d")]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "podrun.cli.main", *argv], stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            print(f"error: podrun serve exited with {proc.returncode}; see {log_path}", file=sys.stderr)
+            return 1
+        if _running_pid(args.root) == proc.pid:
+            print(f"podrun serve: running in the background (pid {proc.pid}, log {log_path})")
+            return 0
+        time.sleep(0.05)
+    print(f"error: podrun serve did not start within {READY_TIMEOUT_SECONDS:.0f} s; see {log_path}", file=sys.stderr)
+    return 1
+
+
+def _running_pid(root: Path) -> int | None:
+    try:
+        pid = int(_pid_file(root).read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"podrun" in cmdline and b"serve" in cmdline else None
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    """Stop a background `podrun serve` for this root (its pods keep running)."""
+    pid = _running_pid(args.root)
+    if pid is None:
+        print(f"podrun serve is not running for {args.root}", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    with contextlib.suppress(FileNotFoundError):
+        _pid_file(args.root).unlink()
+    print(f"podrun serve stopped (pid {pid})")
+    return 0
+
+
+def kubeconfig_command(args: argparse.Namespace) -> int:
+    """Print a kubeconfig for this root's server."""
+    import yaml
+
+    credentials = ensure_credentials(_api_dir(args.root) / "pki", hostnames=[default_node_name()])
+    config = build_kubeconfig(_server_url(args.address, args.port), credentials.ca_pem(), credentials.token)
+    sys.stdout.write(yaml.safe_dump(config, sort_keys=False))
+    return 0
