@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -126,8 +127,9 @@ class PodRun:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        await asyncio.sleep(0.1)  # let the log followers reach the end of the files
         logs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await logs  # the followers read each log to its end before they stop
         await kubelet.stop()
         await runtime.close()
         if not self.args.keep:

@@ -18,7 +18,7 @@ from typing import Any
 
 from podrun.kubelet.backoff import Backoff, format_duration, image_pull_backoff
 from podrun.runtime.images.auth import DockerAuth
-from podrun.runtime.images.registry import PullError, RegistryConfig, pull_image
+from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.reference import InvalidReference, parse
 
@@ -74,6 +74,9 @@ class ImageManager:
             record("Normal", "BackOff", f'Back-off pulling image "{image}"')
             last = self.last_errors.get(key, "")
             raise ImageError("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {last}')
+        # Imported here: the HTTP stack costs a tenth of a second to load, and most starts never pull.
+        from podrun.runtime.images.registry import PullError, pull_image
+
         record("Normal", "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:

@@ -92,9 +92,10 @@ class Kubelet:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
         self._events.close()
-        for worker in self.workers.values():
-            if worker._task:
-                worker._task.cancel()
+        tasks = [w.task for w in self.workers.values() if w.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.probes.stop()
 
     def add_pod(self, pod: JSON, *, scheduled: bool = True) -> PodWorker:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 RESYNC_SECONDS = 10.0
+EVICTION_MONITORING_SECONDS = 10.0  # the eviction manager's evictionMonitoringPeriod
 
 
 class PodWorker:
@@ -54,13 +55,14 @@ class PodWorker:
         self.kill_override: float | None = None
         self._deadline_exceeded = False
         self._eviction: tuple[str, str] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._next_size_check = 0.0
+        self.task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Begin syncing the pod in the background."""
-        self._task = asyncio.create_task(self._run(), name=f"pod-{self.pod['metadata']['name']}")
+        self.task = asyncio.create_task(self._run(), name=f"pod-{self.pod['metadata']['name']}")
         self.wake()
 
     def wake(self) -> None:
@@ -175,8 +177,9 @@ class PodWorker:
 
     def _check_empty_dir_limits(self) -> None:
         """The eviction manager's emptyDir sizeLimit check (it runs every 10 s; so does the resync)."""
-        if self._eviction is not None or not self.volume_paths:
+        if self._eviction is not None or not self.volume_paths or time.monotonic() < self._next_size_check:
             return
+        self._next_size_check = time.monotonic() + EVICTION_MONITORING_SECONDS
         exceeded = volumes.size_limit_exceeded(self.pod, self.volume_paths)
         if exceeded is not None:
             message = volumes.EMPTY_DIR_EVICTION_MESSAGE.format(*exceeded)

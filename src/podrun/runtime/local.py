@@ -142,6 +142,7 @@ class LocalRuntime:
         self._subscribers: set[asyncio.Queue[ContainerEvent]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting: dict[str, asyncio.Event] = {}
+        self._cleaned: dict[str, asyncio.Event] = {}
 
     # -- records --------------------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class LocalRuntime:
                     self._watch(rec.id, pid)
             elif rec.state == ContainerState.EXITED:
                 self._exited[rec.id].set()
+                await self._clean_up_exited(rec.id)
 
     def _live_conmon_pid(self, container_id: str) -> int | None:
         try:
@@ -220,11 +222,14 @@ class LocalRuntime:
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove what is left of the pod's containers, then the sandbox and its cgroups."""
-        for rec in [r for r in self._records.values() if r.sandbox_id == sandbox_id]:
-            await self.stop_container(rec.id, 0)
-            await self.remove_container(rec.id)
-        await asyncio.to_thread(self.sandboxes.remove, sandbox_id)
-        cgroups.remove_sandbox_cgroups(sandbox_id)
+        try:
+            for rec in [r for r in self._records.values() if r.sandbox_id == sandbox_id]:
+                await self.stop_container(rec.id, 0)
+                await self.remove_container(rec.id)
+            await asyncio.to_thread(self.sandboxes.remove, sandbox_id)
+        finally:
+            # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
+            cgroups.remove_sandbox_cgroups(sandbox_id)
 
     async def list_sandboxes(self) -> list[SandboxStatus]:
         """Every sandbox on disk."""
@@ -315,10 +320,12 @@ class LocalRuntime:
                 "--runtime", self.oci.path, "--bundle", str(d), "--exit-dir", str(self._exits),
                 "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
                 "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
-                "--runtime-arg", f"--root={self._oci_root}",
+                "--runtime-arg", f"--root={self._oci_root}", "--persist-dir", str(d),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL, pass_fds=(write_end,),
                 env={**os.environ, "_OCI_SYNCPIPE": str(write_end)}, start_new_session=True,
+                # conmon writes files (an `oom` marker) into its working directory and persist dir.
+                cwd=str(d),
             )  # fmt: skip
             os.close(write_end)
             write_end = -1
@@ -414,14 +421,25 @@ class LocalRuntime:
             await self._run_oci("kill", container_id, "KILL")
             code, finished, message = 137, time.time(), "conmon exited without recording the exit code"
         oom = cgroups.oom_killed(rec.cgroups_path)
-        await self._run_oci("delete", "--force", container_id)
-        await asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs")
         rec.state = ContainerState.EXITED.value
         rec.exit_code, rec.finished_at, rec.message = code, finished, message
         rec.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
         self._save(rec)
         self._exited[container_id].set()
+        # The exit is news at once (the next init container waits on it); deleting the OCI
+        # runtime's state and unmounting the rootfs can follow.
         self._emit(EventKind.EXITED, rec)
+        await self._clean_up_exited(container_id)
+
+    async def _clean_up_exited(self, container_id: str) -> None:
+        """Delete an exited container's OCI state and cgroup and unmount its rootfs (idempotent)."""
+        done = self._cleaned.setdefault(container_id, asyncio.Event())
+        try:
+            if (self._oci_root / container_id).exists():
+                await self._run_oci("delete", "--force", container_id)
+            await asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs")
+        finally:
+            done.set()
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         """Send the image's STOPSIGNAL (default SIGTERM); SIGKILL once the grace period is over."""
@@ -442,11 +460,15 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state == ContainerState.RUNNING:
             raise RuntimeError_("ContainerRunning", f"container {container_id} is running; stop it first")
+        cleaned = self._cleaned.get(container_id)
+        if cleaned is not None:
+            await cleaned.wait()
         if rec.state == ContainerState.CREATED:
             await self._run_oci("delete", "--force", container_id)
         await asyncio.to_thread(self._destroy_dir, container_id)
         self._records.pop(container_id, None)
         self._exited.pop(container_id, None)
+        self._cleaned.pop(container_id, None)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         """The container's current status."""

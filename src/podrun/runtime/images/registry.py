@@ -17,14 +17,15 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from podrun.runtime.images.auth import AuthProvider, Challenge, DockerAuth, parse_www_authenticate
+from podrun.runtime.images.auth import Challenge, DockerAuth, parse_www_authenticate
 from podrun.runtime.images.layers import LayerError
+from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -79,18 +80,6 @@ class ProgressEvent:
     digest: str
     done: int
     total: int
-
-
-@dataclass
-class RegistryConfig:
-    """How to reach registries. The defaults are Docker's: HTTPS only, no mirrors, `~/.docker/config.json`."""
-
-    insecure: set[str] = field(default_factory=set)  # host[:port] allowed over HTTP or unverified TLS
-    mirrors: dict[str, list[str]] = field(default_factory=dict)  # domain -> endpoints tried before it
-    # Domains whose own registry is never contacted, only their mirrors (containerd's `server` override):
-    # for air-gapped machines, and for tests that must not leave the machine.
-    no_upstream: set[str] = field(default_factory=set)
-    auth: AuthProvider = field(default_factory=AuthProvider)
 
 
 def host_architecture() -> str:
