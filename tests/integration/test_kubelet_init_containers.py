@@ -220,3 +220,24 @@ async def test_init_containers_run_one_at_a_time_in_spec_order(runtime: LocalRun
     for status in p.host.statuses:
         assert sum(is_running(status, name) for name in names) <= 1, status
     assert_init_invariants(p.host.statuses)
+
+
+async def test_a_file_an_init_container_writes_reaches_the_app_through_a_sub_path(runtime: LocalRuntime) -> None:
+    """podrun creates later containers while an init container runs, to hand off faster; a container that
+    mounts a subPath is not created early, since creating it would make a directory where the init
+    container is to write a file."""
+    spec = pod(
+        "init-sub-path",
+        [busybox("app", 'test -f /etc/app.conf && grep -q "ready" /etc/app.conf',
+                 volumeMounts=[mount("work", "/etc/app.conf", subPath="app.conf")])],
+        restart_policy="Never",
+        init_containers=[busybox("write-config", "sleep 0.2; echo ready > /work/app.conf",
+                                 volumeMounts=[mount("work", "/work")])],
+        volumes=[empty_dir("work")],
+    )  # fmt: skip
+    async with run_pod(runtime, spec) as p:
+        final = await p.wait_for(phase_is("Succeeded", "Failed"), "a terminal phase")
+        await p.wait_terminated()
+
+    assert final["phase"] == "Succeeded", container_status(final, "app")
+    assert_init_invariants(p.host.statuses)

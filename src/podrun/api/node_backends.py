@@ -50,6 +50,15 @@ def _waiting_reason(pod: JSON, container: str) -> str:
     return "ContainerCreating"
 
 
+def _never_ran(pod: JSON, container: str) -> bool:
+    """Waiting with no earlier instance: a log file may exist already (a prepared container's), but empty."""
+    status = pod.get("status") or {}
+    for s in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        if s.get("name") == container:
+            return "waiting" in (s.get("state") or {}) and not (s.get("lastState") or {}).get("terminated")
+    return False
+
+
 class NodeLogs:
     """The API's `LogBackend`: container logs from the kubelet's log files."""
 
@@ -68,7 +77,7 @@ class NodeLogs:
                 raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
             path, live = files[-2], False
         else:
-            if not files:
+            if not files or _never_ran(pod, container):
                 reason = _waiting_reason(pod, container)
                 raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
             path, live = files[-1], follow and await self._running(pod, container, files[-1])

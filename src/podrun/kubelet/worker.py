@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,28 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 RESYNC_SECONDS = 10.0
+# Marks a container created ahead of its start: hidden from the planner and status while `created`.
+PREPARED_ANNOTATION = "io.podrun.prepared"
 EVICTION_MONITORING_SECONDS = 10.0  # the eviction manager's evictionMonitoringPeriod
+
+
+class _StartFailure(Exception):
+    """A start failed before the process ran: the waiting reason, its message, and the event text."""
+
+    def __init__(self, reason: str, message: str, event: str = "") -> None:
+        super().__init__(message)
+        self.reason, self.message, self.event = reason, message, event
+
+
+@dataclass
+class _Built:
+    """A created container, ready for the runtime's start."""
+
+    container_id: str
+    env: list[tuple[str, str]]
+    termination_path: str
+    events: list[tuple[str, str, str]]  # a prepared container's image events, recorded at its start
+    hash: str
 
 
 class PodWorker:
@@ -56,6 +79,7 @@ class PodWorker:
         self._deadline_exceeded = False
         self._eviction: tuple[str, str] | None = None
         self._next_size_check = 0.0
+        self.prepared: dict[str, asyncio.Task[_Built | None]] = {}
         self.task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -102,7 +126,15 @@ class PodWorker:
     async def _observe(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
         runtime = self.kubelet.runtime
         sandboxes = [s for s in await runtime.list_sandboxes() if s.config.uid == self.uid]
-        containers = [c for c in await runtime.list_containers() if c.labels.get(labels.POD_UID) == self.uid]
+        containers = []
+        for c in await runtime.list_containers():
+            if c.labels.get(labels.POD_UID) != self.uid:
+                continue
+            if c.state == ContainerState.CREATED and PREPARED_ANNOTATION in c.annotations:
+                if c.labels.get(labels.CONTAINER_NAME) not in self.prepared:
+                    await runtime.remove_container(c.id)  # left from before a restart of podrun
+                continue
+            containers.append(c)
         containers = [
             dataclasses.replace(c, message=self.termination_messages.get(c.id, c.message)) for c in containers
         ]
@@ -205,6 +237,7 @@ class PodWorker:
 
     async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> None:
         if actions.kill_pod:
+            await self._discard_prepared()
             running = [c for c in containers if c.state == ContainerState.RUNNING]
             await kill_containers(self, running, {})
             if not actions.create_sandbox:
@@ -268,18 +301,62 @@ class PodWorker:
         restart_count = 0
         if previous:
             restart_count = int(previous[0].annotations.get(labels.CONTAINER_RESTART_COUNT, "0")) + 1
-        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
 
         def record(kind: str, reason: str, message: str) -> None:
             self.record(kind, reason, message, ref)
 
+        built = await self._take_prepared(spec, restart_count)
+        if built is None:
+            try:
+                built = await self._build(sandbox_id, spec, restart_count, record)
+            except _StartFailure as f:
+                return self._start_failed(name, f.reason, f.message, ref, f.event)
+        else:
+            for event in built.events:
+                record(*event)
+        self.kubelet.remember_termination_path(built.container_id, built.termination_path)
+        record("Normal", "Created", f"Created container: {name}")
+        try:
+            await self.kubelet.runtime.start_container(built.container_id)
+        except RuntimeError_ as e:
+            return self._start_failed(name, "RunContainerError", e.message, ref)
+        record("Normal", "Started", f"Started container {name}")
+        self.reason_cache.pop(name, None)
+        if not await self._post_start(sandbox_id, spec, built):
+            return False
+        self._prepare_next(sandbox_id, spec)
+        return True
+
+    async def _post_start(self, sandbox_id: str, spec: JSON, built: _Built) -> bool:
+        """Run the postStart hook, blocking as the kubelet does; kill the container when it fails."""
+        post_start = (spec.get("lifecycle") or {}).get("postStart")
+        if not post_start:
+            return True
+        name, container_id = spec["name"], built.container_id
+        failure = await run_hook(
+            post_start, kind="PostStart", runtime=self.kubelet.runtime, container_id=container_id,
+            sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(built.env),
+        )  # fmt: skip
+        if failure is None:
+            return True
+        self.record("Warning", "FailedPostStartHook", "PostStartHook failed", field_path(self.pod, name))
+        status = await self.kubelet.runtime.container_status(container_id)
+        info = KillInfo(name=name, container=spec, reason="FailedPostStartHook", message="FailedPostStartHook")
+        await kill_containers(self, [status], {container_id: info})
+        self.reason_cache[name] = ("PostStartHookError", failure)
+        return False
+
+    async def _build(
+        self, sandbox_id: str, spec: JSON, restart_count: int, record: Callable[[str, str, str], None],
+        *, prepared: bool = False,
+    ) -> _Built:  # fmt: skip
+        """Image, env, mounts and the runtime's create: everything of a start before the process runs."""
+        name = spec["name"]
+        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
         try:
             image_id = await self.kubelet.images.ensure(self.pod, spec, record, lambda n: host.get_secret(ns, n))
         except ImageError as e:
-            self.reason_cache[name] = (e.reason, e.message)
-            record("Warning", "Failed", f"Error: {e.reason}")
-            self.wake_at(time.time() + 10)
-            return False
+            raise _StartFailure(e.reason, e.message, f"Error: {e.reason}") from None
         try:
             env = resolve_env(
                 self.pod, spec, get_configmap=lambda n: host.get_configmap(ns, n),
@@ -294,38 +371,74 @@ class PodWorker:
                 self.pod, spec, image_id=image_id, env=env, mounts=mounts,
                 log_path=str(self.kubelet.log_path(self.pod, name, restart_count)), restart_count=restart_count,
             )  # fmt: skip
+            if prepared:
+                config = dataclasses.replace(config, annotations={**config.annotations, PREPARED_ANNOTATION: "true"})
             container_id = await self.kubelet.runtime.create_container(sandbox_id, config)
         except (ContainerConfigError, volumes.VolumeSetupError) as e:
-            return self._start_failed(name, "CreateContainerConfigError", e.message, ref)
+            raise _StartFailure("CreateContainerConfigError", e.message) from None
         except RuntimeError_ as e:
             reason = e.reason if e.reason == "CreateContainerConfigError" else "CreateContainerError"
-            return self._start_failed(name, reason, e.message, ref)
-        self.kubelet.remember_termination_path(container_id, mounts[-1].host_path)
-        record("Normal", "Created", f"Created container: {name}")
-        try:
-            await self.kubelet.runtime.start_container(container_id)
-        except RuntimeError_ as e:
-            return self._start_failed(name, "RunContainerError", e.message, ref)
-        record("Normal", "Started", f"Started container {name}")
-        self.reason_cache.pop(name, None)
-        post_start = (spec.get("lifecycle") or {}).get("postStart")
-        if post_start:
-            failure = await run_hook(
-                post_start, kind="PostStart", runtime=self.kubelet.runtime, container_id=container_id,
-                sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(env),
-            )  # fmt: skip
-            if failure is not None:
-                record("Warning", "FailedPostStartHook", "PostStartHook failed")
-                status = await self.kubelet.runtime.container_status(container_id)
-                info = KillInfo(name=name, container=spec, reason="FailedPostStartHook", message="FailedPostStartHook")
-                await kill_containers(self, [status], {container_id: info})
-                self.reason_cache[name] = ("PostStartHookError", failure)
-                return False
-        return True
+            raise _StartFailure(reason, e.message) from None
+        return _Built(container_id, env, mounts[-1].host_path, [], config.annotations[labels.CONTAINER_HASH])
 
-    def _start_failed(self, name: str, reason: str, message: str, ref: str) -> bool:
+    # -- preparing the next start -------------------------------------------------------------------
+
+    def _prepare_next(self, sandbox_id: str, started: JSON) -> None:
+        """While a regular init container runs, prepare the containers that start after it.
+
+        Creating a container (conmon and the OCI runtime's `create`) is most of a start; done
+        ahead, the hand-off after the init container's exit is only the runtime's `start`. The
+        prepared container is invisible to the planner and the status until it is started, its
+        events are recorded when it starts, and it is discarded if never used.
+        """
+        init = self.pod["spec"].get("initContainers") or []
+        index = next((i for i, c in enumerate(init) if c["name"] == started["name"]), None)
+        if index is None or is_sidecar(started):
+            return
+        for spec in [*init[index + 1 :], *self.pod["spec"]["containers"]]:
+            # A subPath is made in the volume when the container is created: an init container that
+            # is to put a file there must run first.
+            uses_sub_path = any(m.get("subPath") or m.get("subPathExpr") for m in spec.get("volumeMounts") or [])
+            if spec["name"] not in self.prepared and not uses_sub_path:
+                self.prepared[spec["name"]] = asyncio.create_task(self._prepare(sandbox_id, spec))
+
+    async def _prepare(self, sandbox_id: str, spec: JSON) -> _Built | None:
+        events: list[tuple[str, str, str]] = []
+        try:
+            built = await self._build(sandbox_id, spec, 0, lambda *e: events.append(e), prepared=True)
+        except _StartFailure:
+            return None  # the real start will meet the same failure and report it
+        built.events = events
+        try:
+            await self.kubelet.runtime.prepare_container(built.container_id)
+        except RuntimeError_:
+            await self.kubelet.runtime.remove_container(built.container_id)
+            return None
+        return built
+
+    async def _take_prepared(self, spec: JSON, restart_count: int) -> _Built | None:
+        """The prepared container for this start, if one was made for this very definition."""
+        task = self.prepared.pop(spec["name"], None)
+        if task is None:
+            return None
+        built = await task
+        if built is None:
+            return None
+        if restart_count == 0 and built.hash == labels.container_hash(spec):
+            return built
+        await self.kubelet.runtime.remove_container(built.container_id)
+        return None
+
+    async def _discard_prepared(self) -> None:
+        tasks, self.prepared = list(self.prepared.values()), {}
+        for built in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(built, _Built):
+                with contextlib.suppress(RuntimeError_):
+                    await self.kubelet.runtime.remove_container(built.container_id)
+
+    def _start_failed(self, name: str, reason: str, message: str, ref: str, event: str = "") -> bool:
         self.reason_cache[name] = (reason, message)
-        self.record("Warning", "Failed", f"Error: {message}", ref)
+        self.record("Warning", "Failed", event or f"Error: {message}", ref)
         self.wake_at(time.time() + 10)
         return False
 
@@ -347,6 +460,7 @@ class PodWorker:
         self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus], deleting: bool
     ) -> None:
         """Stop everything; once nothing runs, remove the sandbox and volumes and tell the host."""
+        await self._discard_prepared()
         running = [c for c in containers if c.state == ContainerState.RUNNING]
         if running:
             self.kubelet.probes.stop_liveness_and_startup(self.uid)

@@ -46,6 +46,7 @@ from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
 # Exit code and reason containerd reports for a container whose process could not be started.
 START_ERROR_EXIT_CODE = 128
+CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
 
@@ -79,6 +80,23 @@ class _Record:
             reason=self.reason, message=self.message, log_path=self.log_path,
             labels=dict(self.labels), annotations=dict(self.annotations),
         )  # fmt: skip
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _wait_readable(fd: int, timeout: float) -> None:
+    """Wait until `fd` (a pidfd: its process has exited) is readable, at most `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _settle, ready)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(fd)
 
 
 def runc_error_message(raw: str) -> str:
@@ -303,20 +321,50 @@ class LocalRuntime:
             shutil.rmtree(d, ignore_errors=True)
         (self._exits / container_id).unlink(missing_ok=True)
 
-    async def start_container(self, container_id: str) -> None:
-        """conmon runs the OCI runtime's `create`; then `start` runs the process.
+    async def prepare_container(self, container_id: str) -> None:
+        """Do the slow half of a start ahead of time: conmon runs the OCI runtime's `create`.
 
-        A process that cannot be started leaves the container exited with code 128 and reason
-        `StartError`, as containerd reports it, and raises `RunContainerError`.
+        The container stays `created` until `start_container`, which then only has to run the
+        runtime's `start`. A process that cannot be started fails here, as it would at start.
         """
         rec = self._get(container_id)
         if rec.state != ContainerState.CREATED:
             raise RuntimeError_("RunContainerError", f"container {container_id} is {rec.state}, not created")
-        d = self._dir(container_id)
+        if container_id not in self._pidfds:
+            await self._oci_create(rec)
+
+    async def start_container(self, container_id: str) -> None:
+        """conmon runs the OCI runtime's `create` (unless prepared); then `start` runs the process.
+
+        A process that cannot be started leaves the container exited with code 128 and reason
+        `StartError`, as containerd reports it, and raises `RunContainerError`.
+        """
+        await self.prepare_container(container_id)
+        rec = self._get(container_id)
+        self._starting[container_id] = asyncio.Event()
+        try:
+            rec.started_at = time.time()
+            started = await asyncio.create_subprocess_exec(
+                self.oci.path, f"--root={self._oci_root}", "start", container_id,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await started.communicate()
+            if started.returncode != 0:
+                await self._run_oci("kill", container_id, "KILL")
+                await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
+            rec.state = ContainerState.RUNNING.value
+            self._save(rec)
+            self._emit(EventKind.STARTED, rec)
+        finally:
+            # An exit noticed while `start` ran is recorded only after the start is.
+            self._starting.pop(container_id).set()
+
+    async def _oci_create(self, rec: _Record) -> None:
+        d = self._dir(rec.id)
         read_end, write_end = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
-                self._conmon, "--cid", container_id, "--cuuid", container_id[:32], "--name", rec.name,
+                self._conmon, "--cid", rec.id, "--cuuid", rec.id[:32], "--name", rec.name,
                 "--runtime", self.oci.path, "--bundle", str(d), "--exit-dir", str(self._exits),
                 "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
                 "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
@@ -343,25 +391,7 @@ class LocalRuntime:
             sync = {"pid": -1, "message": raw.decode(errors="replace")}
         if int(sync.get("pid", sync.get("data", -1))) <= 0:
             await self._fail_start(rec, runc_error_message(str(sync.get("message", ""))))
-        conmon_pid = int((d / "conmon.pid").read_text())
-        self._starting[container_id] = asyncio.Event()
-        self._watch(container_id, conmon_pid)
-        try:
-            rec.started_at = time.time()
-            started = await asyncio.create_subprocess_exec(
-                self.oci.path, f"--root={self._oci_root}", "start", container_id,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            _, err = await started.communicate()
-            if started.returncode != 0:
-                await self._run_oci("kill", container_id, "KILL")
-                await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
-            rec.state = ContainerState.RUNNING.value
-            self._save(rec)
-            self._emit(EventKind.STARTED, rec)
-        finally:
-            # An exit noticed while `start` ran is recorded only after the start is.
-            self._starting.pop(container_id).set()
+        self._watch(rec.id, int((d / "conmon.pid").read_text()))
 
     async def _fail_start(self, rec: _Record, message: str) -> None:
         await self._run_oci("delete", "--force", rec.id)
@@ -464,7 +494,14 @@ class LocalRuntime:
         if cleaned is not None:
             await cleaned.wait()
         if rec.state == ContainerState.CREATED:
+            fd = self._pidfds.pop(container_id, None)
+            if fd is not None:
+                # A prepared container is discarded, not exited: no exit is recorded or announced.
+                asyncio.get_running_loop().remove_reader(fd)
             await self._run_oci("delete", "--force", container_id)
+            if fd is not None:
+                await _wait_readable(fd, CONMON_EXIT_TIMEOUT_SECONDS)
+                os.close(fd)
         await asyncio.to_thread(self._destroy_dir, container_id)
         self._records.pop(container_id, None)
         self._exited.pop(container_id, None)

@@ -198,8 +198,12 @@ class Runtime(Protocol):
         """Create a container (rootfs, bundle, conmon + runtime `create`); return its ID."""
         ...
 
+    async def prepare_container(self, container_id: str) -> None:
+        """Do what can be done of a start ahead of time; the container stays created."""
+        ...
+
     async def start_container(self, container_id: str) -> None:
-        """Start a created container."""
+        """Start a created (or prepared) container."""
         ...
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
