@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podrun.api.schema_data import TYPES
-from podrun.model.errors import go_quote
+from podrun.model.errors import go_quote, json_kind
 
 # The merge keys of the associative lists (`+listType=map`) server-side apply names elements by; other lists
 # are named by index. Keyed by the list's element type.
@@ -194,7 +194,7 @@ def _mismatch(value: Any, type_ref: str, struct: str, field: str) -> tuple[str, 
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     else:
         ok = True
-    return None if ok else (_go_type(type_ref, struct, field), _json_kind(value))
+    return None if ok else (_go_type(type_ref, struct, field), json_kind(value))
 
 
 def _go_type(type_ref: str, struct: str, field: str) -> str:
@@ -208,13 +208,3 @@ def _go_type(type_ref: str, struct: str, field: str) -> str:
     return primitives.get(type_ref, f"v1.{type_ref}")
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string"

@@ -18,7 +18,7 @@ The caller passes the sandboxes and containers of this one pod only (all of them
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,7 +111,7 @@ def compute_pod_actions(
 
 
 def should_container_be_restarted(
-    container: dict[str, Any], pod: dict[str, Any], statuses: list[ContainerStatus]
+    container: dict[str, Any], pod: dict[str, Any], statuses: Iterable[ContainerStatus]
 ) -> bool:
     """Whether a container that is not running should be started (`ShouldContainerBeRestarted`).
 
@@ -380,7 +380,7 @@ def _sandbox_changed(sandboxes: list[SandboxStatus]) -> tuple[bool, int, str]:
     return False, max_attempt, newest.id
 
 
-def _latest_by_name(statuses: list[ContainerStatus]) -> dict[str, ContainerStatus]:
+def _latest_by_name(statuses: Iterable[ContainerStatus]) -> dict[str, ContainerStatus]:
     """The newest runtime instance of each container name (`FindContainerStatusByName` on a sorted list)."""
     latest: dict[str, ContainerStatus] = {}
     for status in sorted(statuses, key=lambda s: s.created_at, reverse=True):

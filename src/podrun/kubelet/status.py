@@ -14,13 +14,14 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
+from podrun.kubelet.planner import should_container_be_restarted
+from podrun.model.quantity import from_json
 from podrun.runtime.protocol import ContainerState, ContainerStatus
 
 JSON = dict[str, Any]
@@ -121,27 +122,6 @@ def convert_container_statuses(
     if init:
         return [statuses[c["name"]] for c in containers]
     return [statuses[name] for name in sorted(statuses)]
-
-
-def should_container_be_restarted(container: JSON, pod: JSON, statuses: Iterable[ContainerStatus]) -> bool:
-    """Whether the kubelet would (re)start this container (`ShouldContainerBeRestarted`, §3.2).
-
-    Decided by the newest runtime instance of the container and the pod's `restartPolicy`; a pod
-    being deleted never restarts anything.
-    """
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return False
-    latest = _latest(statuses, container["name"])
-    if latest is None:
-        return True
-    if latest.state == ContainerState.RUNNING:
-        return False
-    if latest.state in (ContainerState.UNKNOWN, ContainerState.CREATED):
-        return True
-    policy = restart_policy(pod)
-    if policy == "Never":
-        return False
-    return not (policy == "OnFailure" and latest.exit_code == 0)
 
 
 def format_timestamp(unix_seconds: float) -> str:
@@ -701,13 +681,7 @@ def _addresses(pod: JSON, host_ip: str, pod_ips: Sequence[str]) -> JSON:
 # --- QoS class ----------------------------------------------------------------------------------------
 
 _QOS_RESOURCES = ("cpu", "memory")
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$")
-_BINARY_SUFFIXES = ("Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-_DECIMAL_EXPONENTS = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_MULTIPLIERS = {
-    **{suffix: Decimal(1024**power) for power, suffix in enumerate(_BINARY_SUFFIXES, 1)},
-    **{suffix: Decimal(10) ** exponent for suffix, exponent in _DECIMAL_EXPONENTS.items()},
-}
+
 
 
 def qos_class(pod: JSON) -> str:
@@ -717,8 +691,8 @@ def qos_class(pod: JSON) -> str:
     requests to equal its summed limits. A request left unset defaults to its limit, as API defaulting
     would have done.
     """
-    requests: dict[str, Decimal] = {}
-    limits: dict[str, Decimal] = {}
+    requests: dict[str, Fraction] = {}
+    limits: dict[str, Fraction] = {}
     guaranteed = True
     spec = _spec(pod)
     for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
@@ -737,23 +711,14 @@ def qos_class(pod: JSON) -> str:
     return "Burstable"
 
 
-def _parse_quantity(value: str | int | float) -> Decimal:
-    """A resource quantity (`100m`, `1.5Gi`, `2e3`, `512`) as an exact decimal, enough to compare them."""
-    match = _QUANTITY.match(str(value).strip())
-    if match is None:
-        raise ValueError(f"quantities must match the regular expression {_QUANTITY.pattern!r}: {value!r}")
-    number, exponent, suffix = match.groups()
-    return Decimal(number + (exponent or "")) * _MULTIPLIERS.get(suffix or "", Decimal(1))
-
-
-def _positive_quantities(resources: Mapping[str, Any]) -> dict[str, Decimal]:
-    parsed = {name: _parse_quantity(resources[name]) for name in _QOS_RESOURCES if name in resources}
+def _positive_quantities(resources: Mapping[str, Any]) -> dict[str, Fraction]:
+    parsed = {name: from_json(resources[name]).value for name in _QOS_RESOURCES if name in resources}
     return {name: quantity for name, quantity in parsed.items() if quantity > 0}
 
 
-def _accumulate(total: dict[str, Decimal], extra: Mapping[str, Decimal]) -> None:
+def _accumulate(total: dict[str, Fraction], extra: Mapping[str, Fraction]) -> None:
     for name, quantity in extra.items():
-        total[name] = total.get(name, Decimal(0)) + quantity
+        total[name] = total.get(name, Fraction(0)) + quantity
 
 
 # --- small helpers ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from podrun.model.errors import json_kind
 from podrun.model.quantity import from_json
 from podrun.runtime.reference import InvalidReference, parse
 
@@ -324,16 +325,6 @@ def _bad_base64_offset(text: str) -> int:
 
 def _type_error(value: Any, go_path: str, go_type: str) -> str:
     """encoding/json's UnmarshalTypeError text, e.g. for `app: 1` in labels."""
-    return f"json: cannot unmarshal {_json_kind(value)} into Go struct field {go_path} of type {go_type}"
+    return f"json: cannot unmarshal {json_kind(value)} into Go struct field {go_path} of type {go_type}"
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string"

@@ -269,3 +269,16 @@ def _cause(error: FieldError) -> dict[str, str]:
     if error.field:
         cause["field"] = error.field
     return cause
+
+
+def json_kind(value: Any) -> str:
+    """How Go's encoding/json names a JSON value's type in its UnmarshalTypeError messages."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string"
