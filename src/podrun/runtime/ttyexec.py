@@ -25,6 +25,15 @@ async def _iter_stream(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
+DEFAULT_WIDTH, DEFAULT_HEIGHT = 80, 24
+WINCH_REPEATS = (0.05, 0.2, 0.5)
+
+
+def _set_size(fd: int, width: int, height: int) -> None:
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -87,6 +96,7 @@ async def start_exec(
 
 async def _start_tty(base: list[str], container_id: str, cmd: list[str]) -> ExecStreams:
     master, slave = os.openpty()
+    _set_size(master, DEFAULT_WIDTH, DEFAULT_HEIGHT)
     try:
         proc = await asyncio.create_subprocess_exec(
             *base, "--tty", container_id, *cmd,
@@ -113,12 +123,19 @@ async def _start_tty(base: list[str], container_id: str, cmd: list[str]) -> Exec
             os.close(master)
         return code
 
+    def notify() -> None:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGWINCH)
+
     def resize(width: int, height: int) -> None:
-        # runc copies the new size into the container's terminal when it gets SIGWINCH.
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGWINCH)
+        # runc copies our terminal's size into the container's when it gets SIGWINCH; a signal that
+        # comes before runc has set up its handler is lost, so it is sent again shortly after.
+        _set_size(master, width, height)
+        notify()
+        loop = asyncio.get_running_loop()
+        for delay in WINCH_REPEATS:
+            loop.call_later(delay, notify)
 
     def kill() -> None:
         with contextlib.suppress(ProcessLookupError):
