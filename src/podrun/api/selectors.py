@@ -19,6 +19,7 @@ from typing import Any
 
 from podrun.api.errors import bad_request
 from podrun.model.errors import FieldError, aggregate_message
+from podrun.model.validation import is_label_value, is_qualified_name
 
 # ---------------------------------------------------------------------------------------------------------------
 # Label selectors
@@ -113,74 +114,6 @@ class _ParseError(Exception):
     """A selector syntax error; its text is the API server's message."""
 
 
-# k8s.io/apimachinery/pkg/util/validation: IsQualifiedName, IsDNS1123Subdomain and IsValidLabelValue.
-_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_QUALIFIED_NAME = re.compile(f"^{_QUALIFIED_NAME_FMT}$")
-_QUALIFIED_NAME_MSG = (
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-)
-_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
-_DNS1123_SUBDOMAIN = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
-_DNS1123_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-    "start and end with an alphanumeric character"
-)
-_LABEL_VALUE_FMT = f"({_QUALIFIED_NAME_FMT})?"
-_LABEL_VALUE = re.compile(f"^{_LABEL_VALUE_FMT}$")
-_LABEL_VALUE_MSG = (
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start "
-    "and end with an alphanumeric character"
-)
-
-
-def _regex_error(message: str, fmt: str, *examples: str) -> str:
-    """validation.RegexError: the message, examples and the regular expression."""
-    quoted = "".join(f"{' or ' if index else ''}'{example}', " for index, example in enumerate(examples))
-    return f"{message} (e.g. {quoted}regex used for validation is '{fmt}')"
-
-
-def _qualified_name_errors(value: str) -> list[str]:
-    parts = value.split("/")
-    errors: list[str] = []
-    if len(parts) > 2:
-        return [
-            "a qualified name "
-            + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
-    name = parts[-1]
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix:
-            errors.append("prefix part must be non-empty")
-        else:
-            if len(prefix) > 253:
-                errors.append("prefix part must be no more than 253 characters")
-            if not _DNS1123_SUBDOMAIN.match(prefix):
-                errors.append(
-                    "prefix part " + _regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com")
-                )
-    if not name:
-        errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
-    if not _QUALIFIED_NAME.match(name):
-        errors.append(
-            "name part " + _regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
-        )
-    return errors
-
-
-def _label_value_errors(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.match(value):
-        errors.append(_regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errors
-
-
 @dataclass(frozen=True)
 class Requirement:
     """One term of a label selector: a key, an operator (`EXISTS`, `IN`, …) and its values, sorted and unique."""
@@ -222,7 +155,7 @@ def _requirement(key: str, operator: str, values: set[str]) -> Requirement:
             if not re.fullmatch(r"[+-]?[0-9]+", value)
         ]
     for index, value in enumerate(ordered):
-        problems = _label_value_errors(value)
+        problems = is_label_value(value)
         if problems:
             errors.append(FieldError.invalid(f"values[{index}][{key}]", value, "; ".join(problems)))
     if errors:
@@ -286,7 +219,7 @@ class _LabelParser:
             token, literal = self._consume(True)
         if token != _Tok.IDENTIFIER:
             raise _ParseError(f"found '{literal}', expected: identifier")
-        problems = _qualified_name_errors(literal)
+        problems = is_qualified_name(literal)
         if problems:
             # Go validates the key against a nil field path, which prints as "<nil>".
             raise _ParseError(str(FieldError.invalid("<nil>", literal, "; ".join(problems))))
