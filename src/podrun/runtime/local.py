@@ -191,7 +191,7 @@ class LocalRuntime:
 
         Nothing is started or restarted here; half-made containers and sandboxes are removed.
         """
-        self.sandboxes.list()
+        self.sandboxes.remove_half_made()
         for d in sorted(self._containers_dir.iterdir()):
             try:
                 rec = _Record(**json.loads((d / "container.json").read_text()))

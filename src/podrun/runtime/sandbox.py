@@ -116,17 +116,17 @@ class Sandboxes:
         return SandboxStatus(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"])
 
     def list(self) -> list[SandboxStatus]:
-        """Every complete sandbox on disk; half-made ones (a crash during create) are removed."""
-        result = []
-        for d in sorted(self.state.iterdir()):
-            if (d / "sandbox.json").exists():
-                result.append(self.status(d.name))
-            else:
+        """Every complete sandbox on disk (one being created is not listed until it is complete)."""
+        return [self.status(d.name) for d in sorted(self.state.iterdir()) if (d / "sandbox.json").exists()]
+
+    def remove_half_made(self) -> None:
+        """Remove sandboxes a crash left half-made. Only at start-up: a sandbox being created looks the same."""
+        for d in self.state.iterdir():
+            if not (d / "sandbox.json").exists():
                 self._destroy(d.name)
         for d in self.run.iterdir():
             if not (self.state / d.name / "sandbox.json").exists():
                 self._destroy(d.name)
-        return result
 
     def remove(self, sandbox_id: str) -> None:
         """Unmount the namespaces and /dev/shm and delete every file of the sandbox."""
