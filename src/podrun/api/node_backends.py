@@ -1,8 +1,8 @@
-"""What the API server's pod subresources reach on this node: logs, exec and port-forward.
+"""What the API server's pod subresources reach on this node: logs, exec, attach and port-forward.
 
 Logs are read from the kubelet's CRI log files (`<ns>_<pod>_<uid>/<container>/<n>.log`; the newest
 is the current instance, the one before it `--previous`), so they outlive the containers, as the
-kubelet's do. exec and port-forward go to the runtime: the container's running instance, and the
+kubelet's do. exec, attach and port-forward go to the runtime: the container's running instance, and the
 pod's sandbox network namespace.
 """
 
@@ -18,7 +18,7 @@ from podrun.api.errors import ApiError
 from podrun.kubelet import labels
 from podrun.kubelet.kubelet import Kubelet
 from podrun.runtime.logs import LogLine, follow, read_lines
-from podrun.runtime.protocol import ContainerState, ExecStreams
+from podrun.runtime.protocol import ContainerState, ExecStreams, RuntimeError_
 
 JSON = dict[str, Any]
 FOLLOW_CHECK_SECONDS = 0.2
@@ -145,7 +145,7 @@ class NodeLogs:
 
 
 class NodeStreams:
-    """The API's `StreamBackend`: exec into running containers, dial into pods' network namespaces."""
+    """The API's `StreamBackend`: exec into and attach to running containers, dial into pods' network namespaces."""
 
     def __init__(self, kubelet: Kubelet, get_pod: Any) -> None:
         self.kubelet = kubelet
@@ -170,8 +170,16 @@ class NodeStreams:
         return await self.kubelet.runtime.exec_stream(container_id, command, tty, stdin)
 
     async def attach(self, namespace: str, pod: str, container: str, *, tty: bool, stdin: bool) -> ExecStreams:
-        """Attaching to a container's own stdio is not supported yet."""
-        raise _bad_request("attach is not supported by podrun yet; use kubectl exec or kubectl logs -f")
+        """Attach to the container's running instance; `kill()` detaches.
+
+        Whether there is a terminal and a stdin is the container's own setting (`tty`, `stdin` in its spec): kubectl
+        only asks for a terminal the container has, and input to a container without stdin is dropped.
+        """
+        container_id = await self._running_container(namespace, pod, container)
+        try:
+            return await self.kubelet.runtime.attach(container_id)
+        except RuntimeError_ as e:  # it exited since it was listed
+            raise _bad_request(f"unable to upgrade connection: {e.message}") from None
 
     async def dial(self, namespace: str, pod: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to `port` inside the pod's network namespace."""

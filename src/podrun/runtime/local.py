@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from podrun.runtime import cgroups, linux, ocispec
+from podrun.runtime.conmon_attach import attach_conmon
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
 from podrun.runtime.protocol import (
@@ -69,6 +70,10 @@ class _Record:
     log_path: str = ""
     stop_signal: str = "SIGTERM"
     cgroups_path: str = ""
+    # How conmon was started: with a stdin pipe (left open when a client detaches unless stdin_once), a terminal.
+    stdin: bool = False
+    stdin_once: bool = False
+    tty: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +102,16 @@ async def _wait_readable(fd: int, timeout: float) -> None:
             await asyncio.wait_for(ready, timeout)
     finally:
         loop.remove_reader(fd)
+
+
+def _stdio_flags(rec: _Record) -> list[str]:
+    """conmon's flags for the container's stdin and terminal (`--terminal` also makes it the console socket)."""
+    flags = ["--terminal"] if rec.tty else []
+    if rec.stdin:
+        flags.append("--stdin")
+        if not rec.stdin_once:
+            flags.append("--leave-stdin-open")
+    return flags
 
 
 def runc_error_message(raw: str) -> str:
@@ -292,8 +307,8 @@ class LocalRuntime:
         rec = _Record(
             id=container_id, sandbox_id=sandbox_id, name=config.name, image=config.image, image_id=image.id,
             created_at=time.time(), log_path=log_path, cgroups_path=cgroups_path,
-            stop_signal=image_config.stop_signal or "SIGTERM",
-            labels=dict(config.labels), annotations=dict(config.annotations),
+            stop_signal=image_config.stop_signal or "SIGTERM", stdin=config.stdin, stdin_once=config.stdin_once,
+            tty=config.tty, labels=dict(config.labels), annotations=dict(config.annotations),
         )  # fmt: skip
         self._records[container_id] = rec
         self._exited[container_id] = asyncio.Event()
@@ -320,6 +335,7 @@ class LocalRuntime:
             linux.unmount_all_under(d)
             shutil.rmtree(d, ignore_errors=True)
         (self._exits / container_id).unlink(missing_ok=True)
+        (self._sockets / container_id[:32]).unlink(missing_ok=True)  # conmon's link to the bundle
 
     async def prepare_container(self, container_id: str) -> None:
         """Do the slow half of a start ahead of time: conmon runs the OCI runtime's `create`.
@@ -368,7 +384,7 @@ class LocalRuntime:
                 "--runtime", self.oci.path, "--bundle", str(d), "--exit-dir", str(self._exits),
                 "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
                 "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
-                "--runtime-arg", f"--root={self._oci_root}", "--persist-dir", str(d),
+                "--runtime-arg", f"--root={self._oci_root}", "--persist-dir", str(d), *_stdio_flags(rec),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL, pass_fds=(write_end,),
                 env={**os.environ, "_OCI_SYNCPIPE": str(write_end)}, start_new_session=True,
@@ -573,6 +589,31 @@ class LocalRuntime:
             [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd,
             tty=tty, stdin=stdin,
         )  # fmt: skip
+
+    async def attach(self, container_id: str) -> ExecStreams:
+        """Attach to the running container's own stdio through conmon; `kill()` detaches.
+
+        Output from now on is streamed until the container exits; stdin reaches it if it was created with
+        stdin, and a terminal's size follows `resize`. `wait()` returns the exit code (0 if detached first).
+        """
+        rec = self._get(container_id)
+        if rec.state != ContainerState.RUNNING:
+            raise RuntimeError_("NotRunning", f"container {container_id} is not running")
+        exited = self._exited[container_id]
+
+        async def exit_code() -> int:
+            # conmon closes the socket as it exits; the exit is recorded moments later.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(exited.wait(), CONMON_EXIT_TIMEOUT_SECONDS)
+            return rec.exit_code if exited.is_set() else 0
+
+        try:
+            return await attach_conmon(
+                self._dir(container_id), stdin=rec.stdin, leave_stdin_open=not rec.stdin_once, tty=rec.tty,
+                exit_code=exit_code,
+            )  # fmt: skip
+        except OSError as e:
+            raise RuntimeError_("NotRunning", f"cannot attach to container {container_id}: {e}") from None
 
     async def dial(
         self, sandbox_id: str, port: int, host: str = "127.0.0.1"

@@ -238,6 +238,16 @@ class Runtime(Protocol):
         """Run a command interactively."""
         ...
 
+    async def attach(self, container_id: str) -> ExecStreams:
+        """Attach to a running container's own process; `kill()` detaches.
+
+        Streams its output from now on, its stdin (if the container was created with stdin) and its terminal's
+        size (if created with a tty; stderr is then None). The container keeps running when the attach ends;
+        `wait()` returns once the container exited (its exit code) or the attach ended. Closing stdin closes the
+        container's stdin only if it was created `stdin_once`.
+        """
+        ...
+
     async def dial(self, sandbox_id: str, port: int, host: str = "127.0.0.1") -> tuple[object, object]:
         """Open a TCP connection to a port inside the pod's network namespace: (reader, writer)."""
         ...
