@@ -167,7 +167,7 @@ class PodWorker:
         # A deleted pod whose containers have all stopped gets its terminal phase (kubelet >= 1.27).
         stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
         self._check_deadline()
-        self._check_empty_dir_limits()
+        self._check_volumes()
         status = compute_pod_status(
             self.pod, containers, probe_state=probe_state, reason_cache=self.reason_cache,
             sandbox_ready=bool(ready_sandboxes), now=format_timestamp(time.time()),
@@ -207,16 +207,28 @@ class PodWorker:
         else:
             self.wake_at(started + float(deadline))
 
-    def _check_empty_dir_limits(self) -> None:
-        """The eviction manager's emptyDir sizeLimit check (it runs every 10 s; so does the resync)."""
+    def _check_volumes(self) -> None:
+        """Every 10 s: the eviction manager's emptyDir sizeLimit check, and the kubelet's remount of
+        configMap, secret, downwardAPI and projected volumes whose source changed."""
         if self._eviction is not None or not self.volume_paths or time.monotonic() < self._next_size_check:
             return
         self._next_size_check = time.monotonic() + EVICTION_MONITORING_SECONDS
+        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+        update = volumes.update_pod_volumes(
+            self.pod, self.pod_dir, get_configmap=lambda name: host.get_configmap(ns, name),
+            get_secret=lambda name: host.get_secret(ns, name), node_allocatable_memory=self.kubelet.node_memory,
+            node_allocatable=self.kubelet.node_allocatable,
+        )  # fmt: skip
+        for error in update.errors:
+            self._failed_mount(error)
         exceeded = volumes.size_limit_exceeded(self.pod, self.volume_paths)
         if exceeded is not None:
             message = volumes.EMPTY_DIR_EVICTION_MESSAGE.format(*exceeded)
             self._eviction = ("Evicted", message)
             self.record("Warning", "Evicted", message)
+
+    def _failed_mount(self, error: volumes.VolumeSetupError) -> None:
+        self.record("Warning", "FailedMount", f'MountVolume.SetUp failed for volume "{error.volume}" : {error.message}')
 
     async def _setup_volumes(self) -> bool:
         host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
@@ -225,10 +237,10 @@ class PodWorker:
                 volumes.setup_pod_volumes, self.pod, self.pod_dir,
                 get_configmap=lambda name: host.get_configmap(ns, name),
                 get_secret=lambda name: host.get_secret(ns, name),
-                node_allocatable_memory=self.kubelet.node_memory,
+                node_allocatable_memory=self.kubelet.node_memory, node_allocatable=self.kubelet.node_allocatable,
             )  # fmt: skip
         except volumes.VolumeSetupError as e:
-            self.record("Warning", "FailedMount", f'MountVolume.SetUp failed for volume "{e.volume}" : {e.message}')
+            self._failed_mount(e)
             self.wake_at(time.time() + 2)
             return False
         return True

@@ -48,6 +48,8 @@ from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 # Exit code and reason containerd reports for a container whose process could not be started.
 START_ERROR_EXIT_CODE = 128
 CONMON_EXIT_TIMEOUT_SECONDS = 5.0
+CGROUP_RACE_ATTEMPTS = 3
+_CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
 
@@ -376,6 +378,19 @@ class LocalRuntime:
             self._starting.pop(container_id).set()
 
     async def _oci_create(self, rec: _Record) -> None:
+        for attempt in range(CGROUP_RACE_ATTEMPTS):
+            message = await self._conmon_create(rec)
+            if message is None:
+                self._watch(rec.id, int((self._dir(rec.id) / "conmon.pid").read_text()))
+                return
+            # Another podrun may have removed the shared, empty `/podrun` cgroup parent while the OCI
+            # runtime was making a path below it: that create is simply tried again.
+            if not _CGROUP_RACE.search(message) or attempt == CGROUP_RACE_ATTEMPTS - 1:
+                await self._fail_start(rec, runc_error_message(message))
+            await self._run_oci("delete", "--force", rec.id)
+
+    async def _conmon_create(self, rec: _Record) -> str | None:
+        """conmon runs the OCI runtime's `create`; None when it worked, else the runtime's error output."""
         d = self._dir(rec.id)
         read_end, write_end = os.pipe()
         try:
@@ -406,8 +421,8 @@ class LocalRuntime:
         except (json.JSONDecodeError, IndexError):
             sync = {"pid": -1, "message": raw.decode(errors="replace")}
         if int(sync.get("pid", sync.get("data", -1))) <= 0:
-            await self._fail_start(rec, runc_error_message(str(sync.get("message", ""))))
-        self._watch(rec.id, int((d / "conmon.pid").read_text()))
+            return str(sync.get("message", ""))
+        return None
 
     async def _fail_start(self, rec: _Record, message: str) -> None:
         await self._run_oci("delete", "--force", rec.id)
@@ -534,11 +549,6 @@ class LocalRuntime:
     def events(self) -> EventSubscription:
         """Started and exited events from this call on (the subscription starts at once)."""
         return EventSubscription(self._subscribers)
-
-    async def wait_exited(self, container_id: str) -> ContainerStatus:
-        """Wait until the container has exited and been recorded."""
-        await self._exited[container_id].wait()
-        return self._get(container_id).status()
 
     # -- exec and networking --------------------------------------------------------------------
 

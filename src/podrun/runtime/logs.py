@@ -6,7 +6,6 @@ A `P` (partial) line continues in the next entry; `F` ends a line.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +103,3 @@ async def follow(path: str | Path, stop: asyncio.Event) -> AsyncIterator[LogLine
     finally:
         if fh is not None:
             fh.close()
-
-
-def file_size(path: str | Path) -> int:
-    """The size of a log file, 0 when it does not exist."""
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0

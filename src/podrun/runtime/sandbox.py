@@ -12,7 +12,6 @@ under the run root, so they outlive every container of the pod. Per pod:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import secrets
@@ -145,10 +144,3 @@ class Sandboxes:
         if not path.exists():
             raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found")
         return path
-
-
-def remove_empty_dirs(*paths: Path) -> None:
-    """rmdir each path, ignoring ones that are missing or still in use."""
-    for p in paths:
-        with contextlib.suppress(OSError):
-            p.rmdir()
