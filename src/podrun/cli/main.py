@@ -14,6 +14,9 @@ DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
 DEFAULT_RUN_ROOT = Path(os.environ.get("PODRUN_RUN_ROOT", "/run/podrun"))
 
 
+OFFLINE_HELP = "contact no registry (only configured mirrors): pulls fall back to images already present"
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="state directory (default %(default)s)")
     parser.add_argument(
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the pods get to stop when interrupted or timed out (default: terminationGracePeriodSeconds)",
     )  # fmt: skip
     run.add_argument("--keep", action="store_true", help="leave the sandbox, containers and volumes behind")
+    run.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     run.add_argument(
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--kubeconfig", type=Path, help="kubeconfig to write the 'podrun' context into")
     serve.add_argument("--detach", "-d", action="store_true", help="run in the background")
     serve.add_argument("--node-name", help="the node's name (default: this host's name)")
+    serve.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     serve.add_argument(
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",

@@ -105,7 +105,7 @@ class PodRun:
         runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime)
         await runtime.recover()
         kubelet = Kubelet(runtime, self.host, root=self.args.root, strict_pull=self.args.strict_pull,
-                          keep=self.args.keep)  # fmt: skip
+                          keep=self.args.keep, offline=self.args.offline)  # fmt: skip
         await kubelet.start()
         logs = asyncio.create_task(self._stream_logs(runtime))
         loop = asyncio.get_running_loop()

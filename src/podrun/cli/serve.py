@@ -53,7 +53,9 @@ async def _serve(args: argparse.Namespace) -> int:
     ensure_defaults(store)
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
     await runtime.recover()
-    kubelet = Kubelet(runtime, StoreHost(store, node), root=args.root, strict_pull=args.strict_pull)
+    kubelet = Kubelet(
+        runtime, StoreHost(store, node), root=args.root, strict_pull=args.strict_pull, offline=args.offline
+    )
     await kubelet.start()
     agent = NodeAgent(store, kubelet, node)
     await agent.start()

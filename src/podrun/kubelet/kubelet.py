@@ -55,12 +55,15 @@ class Kubelet:
     """Runs pods on a `LocalRuntime`, reading from and writing to a `PodHost`."""
 
     def __init__(
-        self, runtime: LocalRuntime, host: PodHost, *, root: Path, strict_pull: bool = False, keep: bool = False
+        self, runtime: LocalRuntime, host: PodHost, *, root: Path, strict_pull: bool = False, keep: bool = False,
+        offline: bool = False,
     ) -> None:
         self.runtime = runtime
         self.host = host
         self.keep = keep
-        self.images = ImageManager(runtime.images, load_registry_config(root), strict_pull=strict_pull)
+        registries = load_registry_config(root)
+        registries.offline = offline
+        self.images = ImageManager(runtime.images, registries, strict_pull=strict_pull)
         self.crash_backoff = crash_loop_backoff()
         self.recorder = EventRecorder(node_name=host.node_name)
         self.probes = ProbeManager(

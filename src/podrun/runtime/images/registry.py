@@ -114,7 +114,7 @@ def _endpoints(domain: str, config: RegistryConfig) -> list[_Endpoint]:
         parts = urlsplit(mirror)
         verify = parts.scheme == "https" and parts.netloc not in config.insecure
         endpoints.append(_Endpoint(mirror.rstrip("/"), parts.netloc, verify, mirror=True))
-    if domain in config.no_upstream:
+    if config.offline or domain in config.no_upstream:
         return endpoints
     host = DOCKER_HUB_REGISTRY if domain == DEFAULT_DOMAIN else domain
     return endpoints + _host_endpoints(
@@ -504,8 +504,8 @@ async def pull_image(
                     raise
                 error = e
         if error is None:
+            why = "podrun is offline (--offline)" if config.offline else f"{ref.domain} is configured with no upstream"
             raise PullError(
-                "unreachable", f'failed to resolve reference "{ref}": {ref.domain} is configured with no upstream '
-                "and no mirror answered",
-            )  # fmt: skip
+                "unreachable", f'failed to resolve reference "{ref}": {why} and no mirror answered'
+            )
         raise error

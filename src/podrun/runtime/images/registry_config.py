@@ -19,4 +19,6 @@ class RegistryConfig:
     # Domains whose own registry is never contacted, only their mirrors (containerd's `server` override):
     # for air-gapped machines, and for tests that must not leave the machine.
     no_upstream: set[str] = field(default_factory=set)
+    # Contact no registry at all but mirrors (`--offline`): every pull without a mirror is unreachable.
+    offline: bool = False
     auth: AuthProvider = field(default_factory=AuthProvider)
