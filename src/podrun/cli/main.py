@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `podrun` console script."""
     args = build_parser().parse_args(argv)
+    # conmon and the OCI runtime run in other directories: every path handed to them must be absolute.
+    for name in ("root", "run_root", "kubeconfig"):
+        if getattr(args, name, None) is not None:
+            setattr(args, name, getattr(args, name).absolute())
     if args.command == "run":
         from podrun.cli.run import run_command
 

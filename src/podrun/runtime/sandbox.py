@@ -107,16 +107,24 @@ class Sandboxes:
                 f"creating namespaces failed: {out.decode(errors='replace').strip()}",
             )
 
-    def status(self, sandbox_id: str) -> SandboxStatus:
-        """The sandbox as it is now: ready while its namespaces are still pinned."""
+    def status(self, sandbox_id: str, mounts: set[str] | None = None) -> SandboxStatus:
+        """The sandbox as it is now: ready while its namespaces are still pinned.
+
+        `mounts` (the mount points under the run root) lets a caller listing many sandboxes read
+        /proc/self/mountinfo once instead of once per sandbox.
+        """
         doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
-        ns_dir = self.run / sandbox_id / "ns"
-        ready = all(linux.is_mountpoint(ns_dir / name) for name in NAMESPACES)
+        mounted = mounts if mounts is not None else set(linux.mounts_under(self.run))
+        ns_dir = (self.run / sandbox_id / "ns").resolve()
+        ready = all(str(ns_dir / name) in mounted for name in NAMESPACES)
         return SandboxStatus(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"])
 
     def list(self) -> list[SandboxStatus]:
         """Every complete sandbox on disk (one being created is not listed until it is complete)."""
-        return [self.status(d.name) for d in sorted(self.state.iterdir()) if (d / "sandbox.json").exists()]
+        mounts = set(linux.mounts_under(self.run))
+        return [
+            self.status(d.name, mounts) for d in sorted(self.state.iterdir()) if (d / "sandbox.json").exists()
+        ]
 
     def remove_half_made(self) -> None:
         """Remove sandboxes a crash left half-made. Only at start-up: a sandbox being created looks the same."""
