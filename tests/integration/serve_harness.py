@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -39,6 +40,8 @@ from typing import IO, Any, TypeVar
 import yaml
 
 from podrun.runtime import cgroups, linux
+from podrun.runtime.images.importer import import_archive
+from podrun.runtime.images.store import ImageStore
 from podrun.runtime.local import LocalRuntime
 
 JSON = dict[str, Any]
@@ -401,3 +404,42 @@ def clean_up(root: Path, run_root: Path, sandbox_ids: set[str]) -> None:
         linux.unmount_all_under(d)
         if not linux.mounts_under(d):  # never rm -rf through a mount
             shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(archives: list[Path], work: Path, prepare: Callable[[Path, Path], None] | None = None) -> Iterator[
+    ServeProcess
+]:
+    """`podrun serve` on fresh roots holding `archives` (and no upstream registry), for a test module.
+
+    `prepare(root, run_root)` runs before the server starts. At the end every pod is deleted, the server
+    gets SIGTERM, and nothing may be left: no mount, process, sandbox or sandbox cgroup.
+    """
+    root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
+    run_root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
+    tracker = SandboxTracker(root, run_root)
+    server: ServeProcess | None = None
+    left: dict[str, Any] = {}
+    try:
+        store = ImageStore(root)
+        for archive in archives:
+            import_archive(store, archive)
+        (root / "registries.json").write_text(json.dumps(NO_UPSTREAM_REGISTRIES))
+        if prepare is not None:
+            prepare(root, run_root)
+        server = ServeProcess(root, run_root, work)
+        server.start()
+        yield server
+
+        if not server.running():
+            server.start()
+        server.delete_all_pods()
+        assert server.kill(signal.SIGTERM) == 0, server.log()
+        sandbox_ids = tracker.stop()
+        assert sandbox_ids, "no sandbox was ever seen: the cgroup check below would prove nothing"
+        left = leftovers(root, run_root, sandbox_ids)
+    finally:
+        if server is not None and server.running():
+            server.kill(signal.SIGKILL)
+        clean_up(root, run_root, tracker.stop())
+    assert not any(left.values()), f"left behind: {left}"

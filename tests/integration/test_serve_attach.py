@@ -7,10 +7,7 @@ Each test deletes its pods; at the end the server is stopped and nothing of its 
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,21 +16,15 @@ import pytest
 import yaml
 from serve_harness import (
     KUBECTL,
-    NO_UPSTREAM_REGISTRIES,
-    SandboxTracker,
     ServeProcess,
-    clean_up,
     installed_kubectl_minors,
-    leftovers,
     next_line,
     read_lines,
     run_in_pty,
     running,
+    serving,
     wait_until,
 )
-
-from podrun.runtime.images.importer import import_archive
-from podrun.runtime.images.store import ImageStore
 
 JSON = dict[str, Any]
 
@@ -47,26 +38,8 @@ TICKER = "trap 'exit 0' TERM; i=0; while true; do echo tick-$i; i=$((i+1)); slee
 @pytest.fixture(scope="module")
 def serve(test_image_archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """`podrun serve` on fresh roots with busybox; stopped, and checked for leaks, after the module."""
-    root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
-    run_root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
-    tracker = SandboxTracker(root, run_root)
-    server: ServeProcess | None = None
-    left: dict[str, Any] = {}
-    try:
-        import_archive(ImageStore(root), test_image_archives["busybox"])
-        (root / "registries.json").write_text(json.dumps(NO_UPSTREAM_REGISTRIES))
-        server = ServeProcess(root, run_root, tmp_path_factory.mktemp("serve"))
-        server.start()
+    with serving([test_image_archives["busybox"]], tmp_path_factory.mktemp("serve")) as server:
         yield server
-
-        server.delete_all_pods()
-        assert server.kill(signal.SIGTERM) == 0, server.log()
-        left = leftovers(root, run_root, tracker.stop())
-    finally:
-        if server is not None and server.running():
-            server.kill(signal.SIGKILL)
-        clean_up(root, run_root, tracker.stop())
-    assert not any(left.values()), f"left behind: {left}"
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,25 +30,19 @@ import yaml
 from serve_harness import (
     EXAMPLES,
     KUBECTL,
-    NO_UPSTREAM_REGISTRIES,
     TIMEOUT,
-    SandboxTracker,
     ServeProcess,
-    clean_up,
     free_port,
     installed_kubectl_minors,
-    leftovers,
     next_line,
     processes_naming,
     read_lines,
     run_in_pty,
     running,
     sandbox_ids_on_disk,
+    serving,
     wait_until,
 )
-
-from podrun.runtime.images.importer import import_archive
-from podrun.runtime.images.store import ImageStore
 
 JSON = dict[str, Any]
 
@@ -66,40 +59,21 @@ IDLE = "trap 'exit 0' TERM; echo \"{line}\"; while true; do sleep 0.2; done"
 @pytest.fixture(scope="module")
 def serve(test_image_archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """`podrun serve` on fresh roots with the test images; stopped, and checked for leaks, after the module."""
-    root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
-    run_root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
-    tracker = SandboxTracker(root, run_root)
-    server: ServeProcess | None = None
-    left: dict[str, Any] = {}
-    try:
-        store = ImageStore(root)
-        import_archive(store, test_image_archives["busybox"])
-        import_archive(store, test_image_archives["nginx"])
+    archives = test_image_archives
+
+    def add_busybox_v2(root: Path, run_root: Path) -> None:
         # A "different image" for `kubectl apply` with a changed image, made as a user would.
         subprocess.run(
             [sys.executable, "-m", "podrun.cli.main", "image", "import", "--root", str(root), "--run-root",
-             str(run_root), "--name", "busybox:v2", str(test_image_archives["busybox"])],
+             str(run_root), "--name", "busybox:v2", str(archives["busybox"])],
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
-        (root / "registries.json").write_text(json.dumps(NO_UPSTREAM_REGISTRIES))
-        server = ServeProcess(root, run_root, tmp_path_factory.mktemp("serve"))
-        for example in EXAMPLES.glob("*.yaml"):
-            shutil.copy(example, server.work / example.name)
-        server.start()
-        yield server
 
-        if not server.running():
-            server.start()
-        server.delete_all_pods()
-        assert server.kill(signal.SIGTERM) == 0, server.log()
-        sandbox_ids = tracker.stop()
-        assert sandbox_ids, "no sandbox was ever seen: the cgroup check below would prove nothing"
-        left = leftovers(root, run_root, sandbox_ids)
-    finally:
-        if server is not None and server.running():
-            server.kill(signal.SIGKILL)
-        clean_up(root, run_root, tracker.stop())
-    assert not any(left.values()), f"left behind: {left}"
+    work = tmp_path_factory.mktemp("serve")
+    for example in EXAMPLES.glob("*.yaml"):
+        shutil.copy(example, work / example.name)
+    with serving([archives["busybox"], archives["nginx"]], work, add_busybox_v2) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
