@@ -60,6 +60,7 @@ from typing import Any, NoReturn
 import aiohttp
 import yaml
 from aiohttp import web
+from init_handoff import processes_naming, sandbox_cgroup_dirs
 
 from podrun.api.tls import server_ssl_context
 from podrun.runtime import cgroups, linux
@@ -342,25 +343,6 @@ class SandboxTracker:
         return self.seen
 
 
-def processes_naming(path: Path) -> dict[int, str]:
-    """Live processes whose command line mentions `path`."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            with contextlib.suppress(OSError):
-                cmdline = (proc / "cmdline").read_bytes()
-                if str(path).encode() in cmdline:
-                    found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-    return found
-
-
-def sandbox_cgroups(sandbox_ids: set[str]) -> list[Path]:
-    """`/sys/fs/cgroup/[<hierarchy>/]podrun/<sandbox prefix>` directories that still exist."""
-    prefixes = {s[:16] for s in sandbox_ids}
-    found = [*cgroups.CGROUP_ROOT.glob(f"{cgroups.TOP}/*"), *cgroups.CGROUP_ROOT.glob(f"*/{cgroups.TOP}/*")]
-    return [p for p in found if p.name in prefixes]
-
-
 async def remove_through_runtime(root: Path, run_root: Path) -> None:
     """Adopt and remove every container and sandbox still on disk."""
     janitor = LocalRuntime(root, run_root)
@@ -380,7 +362,7 @@ def sweep(work: Path, sandbox_ids: set[str]) -> dict[str, list[str]]:
     found = {
         "mounts": linux.mounts_under(work),
         "processes": list(processes_naming(work).values()),
-        "cgroups": [str(p) for p in sandbox_cgroups(sandbox_ids)],
+        "cgroups": [str(p) for p in sandbox_cgroup_dirs(sandbox_ids)],
     }
     if (work / "root").exists():
         with contextlib.suppress(Exception):

@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from leaks import processes_naming, sandbox_cgroups, sandbox_ids_on_disk
 
-from podrun.runtime import cgroups, linux
+from podrun.runtime import linux
 from podrun.runtime.images.importer import import_archive
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.local import LocalRuntime
@@ -77,33 +78,6 @@ def test_image_archives() -> dict[str, Path]:
 def mounts_under(*dirs: Path) -> list[str]:
     """Mount points in /proc/self/mountinfo at or below any of `dirs`."""
     return [target for d in dirs for target in linux.mounts_under(d)]
-
-
-def processes_naming(*dirs: Path) -> dict[int, str]:
-    """Live processes (conmon, runc, helpers) whose command line mentions any of `dirs`: {pid: cmdline}."""
-    needles = [str(d).encode() for d in dirs]
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(n in cmdline for n in needles):
-            found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return found
-
-
-def sandbox_cgroups(sandbox_ids: set[str]) -> list[Path]:
-    """`/sys/fs/cgroup/<hierarchy>/podrun/<sandbox prefix>` directories that still exist."""
-    prefixes = {s[:16] for s in sandbox_ids}
-    return sorted(p for p in cgroups.CGROUP_ROOT.glob(f"*/{cgroups.TOP}/*") if p.name in prefixes)
-
-
-def sandbox_ids_on_disk(root: Path, run_root: Path) -> set[str]:
-    """IDs of every sandbox directory, complete or half-made, in the state and run roots."""
-    return {p.name for d in (root / "sandboxes", run_root / "sandboxes") if d.is_dir() for p in d.iterdir()}
 
 
 async def remove_everything(rt: LocalRuntime) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import yaml
+from leaks import processes_naming, sandbox_cgroups, sandbox_ids_on_disk
 
 from podrun.runtime import cgroups, linux
 from podrun.runtime.images.importer import import_archive
@@ -312,15 +313,6 @@ def run_in_pty(command: list[str], env: dict[str, str], keys: bytes, prompt: byt
 # -- what must not be left behind ------------------------------------------------------------------------------
 
 
-def sandbox_ids_on_disk(root: Path, run_root: Path) -> set[str]:
-    """IDs of every sandbox directory, complete or half-made, in the state and run roots."""
-    found: set[str] = set()
-    for d in (root / "sandboxes", run_root / "sandboxes"):
-        with contextlib.suppress(FileNotFoundError):
-            found.update(p.name for p in d.iterdir() if not p.name.startswith("."))
-    return found
-
-
 class SandboxTracker:
     """Remembers every sandbox that appears in the roots (a daemon thread looks 20 times a second)."""
 
@@ -342,29 +334,6 @@ class SandboxTracker:
         self._thread.join(timeout=5)
         self.seen |= sandbox_ids_on_disk(self.root, self.run_root)
         return self.seen
-
-
-def processes_naming(*dirs: Path) -> dict[int, str]:
-    """Live processes (conmon, runc, helpers) whose command line mentions any of `dirs`: {pid: cmdline}."""
-    needles = [str(d).encode() for d in dirs]
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(n in cmdline for n in needles):
-            found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
-    return found
-
-
-def sandbox_cgroups(sandbox_ids: set[str]) -> list[Path]:
-    """`/sys/fs/cgroup/[<hierarchy>/]podrun/<sandbox prefix>` directories that still exist."""
-    prefixes = {s[:16] for s in sandbox_ids}
-    found = [*cgroups.CGROUP_ROOT.glob(f"{cgroups.TOP}/*"), *cgroups.CGROUP_ROOT.glob(f"*/{cgroups.TOP}/*")]
-    return sorted(p for p in found if p.name in prefixes)
 
 
 def leftovers(root: Path, run_root: Path, sandbox_ids: set[str]) -> dict[str, Any]:

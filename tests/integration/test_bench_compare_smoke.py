@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import processes_naming, sandbox_cgroups
 
-from podrun.runtime import cgroups, linux
+from podrun.runtime import linux
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 CASES = {"start": 2, "teardown": 2, "handoff": 2, "seed": 2, "many": 1}  # case -> samples per variant (--quick)
@@ -39,27 +40,6 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     return result, json.loads(written[-1].read_text()) if written else {}
 
 
-def processes_naming(path: Path) -> list[str]:
-    """Command lines of live processes (conmon, podrun, kubectl) that mention `path`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(path).encode() in cmdline:
-                found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    return found
-
-
-def sandbox_cgroups(sandbox_ids: list[str]) -> list[Path]:
-    """`/sys/fs/cgroup/[<hierarchy>/]podrun/<sandbox prefix>` directories that still exist."""
-    prefixes = {s[:16] for s in sandbox_ids}
-    found = [*cgroups.CGROUP_ROOT.glob(f"{cgroups.TOP}/*"), *cgroups.CGROUP_ROOT.glob(f"*/{cgroups.TOP}/*")]
-    return [p for p in found if p.name in prefixes]
-
-
 def test_the_comparison_exits_0_and_leaves_nothing_behind(
     quick_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
@@ -73,7 +53,7 @@ def test_the_comparison_exits_0_and_leaves_nothing_behind(
     assert work.parent == Path("/tmp") and work.name.startswith("podrun-cmp-")
     assert not work.exists()
     assert linux.mounts_under(work) == []
-    assert processes_naming(work) == []
+    assert processes_naming(work) == {}
     assert doc["sandbox_ids"], "no sandbox reported: the cgroup check would prove nothing"
     assert sandbox_cgroups(doc["sandbox_ids"]) == []
 

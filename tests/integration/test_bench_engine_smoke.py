@@ -10,15 +10,15 @@ and leaks fail these tests; the timings are never judged here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from leaks import processes_naming, sandbox_cgroups
 
-from podrun.runtime import cgroups, linux
+from podrun.runtime import linux
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
@@ -37,27 +37,6 @@ def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         )  # fmt: skip
         runs[script] = (result, json.loads(out.read_text()) if out.exists() else {})
     return runs
-
-
-def processes_naming(path: Path) -> list[str]:
-    """Command lines of live processes (conmon, runc, podrun) that mention `path`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(path).encode() in cmdline:
-                found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-    return found
-
-
-def sandbox_cgroups(sandbox_ids: list[str]) -> list[Path]:
-    """`/sys/fs/cgroup/[<hierarchy>/]podrun/<sandbox prefix>` directories that still exist."""
-    prefixes = {s[:16] for s in sandbox_ids}
-    found = [*cgroups.CGROUP_ROOT.glob(f"{cgroups.TOP}/*"), *cgroups.CGROUP_ROOT.glob(f"*/{cgroups.TOP}/*")]
-    return [p for p in found if p.name in prefixes]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +58,7 @@ def test_the_benchmark_exits_0_and_leaves_nothing_behind(
     assert work.parent == Path("/tmp") and work.name.startswith("podrun-bench-")
     assert not work.exists()
     assert linux.mounts_under(work) == []
-    assert processes_naming(work) == []
+    assert processes_naming(work) == {}
     assert doc["sandbox_ids"], "no sandbox reported: the cgroup check would prove nothing"
     assert sandbox_cgroups(doc["sandbox_ids"]) == []
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from leaks import processes_naming
 
 from podrun.runtime import linux
 from podrun.runtime.images.importer import import_archive
@@ -135,21 +135,6 @@ async def podrun_run(runs: list[PodrunRun], roots: Roots, *args: str, stdin: str
 
 
 # -- checks -----------------------------------------------------------------------------------------------------
-
-
-def processes_naming(*dirs: Path) -> dict[int, str]:
-    """Live processes whose command line mentions one of `dirs` (conmon, runc, ...): {pid: command line}."""
-    needles = [str(d).encode() for d in dirs]
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if any(n in cmdline for n in needles):
-                found[int(proc.name)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-    return found
 
 
 def assert_nothing_left(root: Path, run_root: Path) -> None:
