@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from podrun.runtime import linux
 from podrun.runtime.ocispec import SandboxPaths
@@ -35,6 +36,8 @@ class Sandboxes:
         self.run = run_root / "sandboxes"
         self.state.mkdir(parents=True, exist_ok=True)
         self.run.mkdir(parents=True, exist_ok=True)
+        # sandbox.json never changes once written; every pod sync lists sandboxes, so keep them parsed.
+        self._docs: dict[str, dict[str, Any]] = {}
 
     def paths(self, sandbox_id: str) -> SandboxPaths:
         """Host paths a container of this sandbox mounts or joins."""
@@ -51,12 +54,18 @@ class Sandboxes:
             shm=str(run / "shm"),
         )
 
+    def _doc(self, sandbox_id: str) -> dict[str, Any]:
+        doc = self._docs.get(sandbox_id)
+        if doc is None:
+            try:
+                doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
+            except FileNotFoundError:
+                raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found") from None
+            self._docs[sandbox_id] = doc
+        return doc
+
     def _config(self, sandbox_id: str) -> SandboxConfig:
-        try:
-            doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
-        except FileNotFoundError:
-            raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found") from None
-        return SandboxConfig(**doc["config"])
+        return SandboxConfig(**self._doc(sandbox_id)["config"])
 
     async def create(self, config: SandboxConfig) -> SandboxStatus:
         """Make the namespaces, mount /dev/shm and write /etc/hosts, resolv.conf and hostname.
@@ -113,7 +122,7 @@ class Sandboxes:
         `mounts` (the mount points under the run root) lets a caller listing many sandboxes read
         /proc/self/mountinfo once instead of once per sandbox.
         """
-        doc = json.loads((self.state / sandbox_id / "sandbox.json").read_text())
+        doc = self._doc(sandbox_id)
         mounted = mounts if mounts is not None else set(linux.mounts_under(self.run))
         ns_dir = (self.run / sandbox_id / "ns").resolve()
         ready = all(str(ns_dir / name) in mounted for name in NAMESPACES)
@@ -140,6 +149,7 @@ class Sandboxes:
         self._destroy(sandbox_id)
 
     def _destroy(self, sandbox_id: str) -> None:
+        self._docs.pop(sandbox_id, None)
         run = self.run / sandbox_id
         if run.exists():
             linux.unmount_all_under(run)
