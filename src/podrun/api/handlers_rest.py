@@ -20,13 +20,6 @@ from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
 from podrun.api.patch import apply_patch, json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
-from podrun.api.schema import (
-    apply_unknown_fields,
-    strict_decoding_message,
-    type_error,
-    unknown_field_message,
-    unknown_fields,
-)
 from podrun.api.strategy import (
     prepare_create,
     prepare_status_update,
@@ -51,6 +44,13 @@ from podrun.api.wire import (
     unsupported_media_type,
 )
 from podrun.model.errors import FieldError, InvalidError
+from podrun.model.schema import (
+    apply_unknown_fields,
+    strict_decoding_message,
+    type_error,
+    unknown_field_message,
+    unknown_fields,
+)
 
 JSON = dict[str, Any]
 

@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from podrun.api.registry import RESOURCES, Resource
-from podrun.api.schema_data import TYPES
 from podrun.api.wire import encode_json
+from podrun.model.schema_data import TYPES
 
 JSON = dict[str, Any]
 

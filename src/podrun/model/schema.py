@@ -15,8 +15,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from podrun.api.schema_data import TYPES
 from podrun.model.errors import go_quote, json_kind
+from podrun.model.schema_data import TYPES
 
 # The merge keys of the associative lists (`+listType=map`) server-side apply names elements by; other lists
 # are named by index. Keyed by the list's element type.
