@@ -61,6 +61,22 @@ _INT64_FIELDS = frozenset(
         ("ContainerImage", "sizeBytes"),
     }
 )
+# The resource.Quantity fields (strings in the tables): Quantity's own decoder takes a JSON string or number,
+# and reports anything else as a quantity syntax error, which defaulting finds.
+_QUANTITY_FIELDS = frozenset(
+    {
+        ("ResourceRequirements", "limits"),
+        ("ResourceRequirements", "requests"),
+        ("VolumeResourceRequirements", "limits"),
+        ("VolumeResourceRequirements", "requests"),
+        ("PodSpec", "overhead"),
+        ("EmptyDirVolumeSource", "sizeLimit"),
+        ("ResourceFieldSelector", "divisor"),
+        ("ContainerStatus", "allocatedResources"),
+        ("NodeStatus", "allocatable"),
+        ("NodeStatus", "capacity"),
+    }
+)
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 _ElementName = Callable[[str, int, Any], str]
@@ -94,8 +110,8 @@ def type_error(kind: str, obj: Any) -> str | None:
 
     The struct named is the one holding the field, the path is the JSON field names from the object's root
     (without list indices), the type is the Go type: `Go struct field ContainerPort.spec.containers.ports
-    .containerPort of type int32`. Nulls decode to zero values; free-form values (IntOrString, times) are not
-    checked.
+    .containerPort of type int32`. Nulls decode to zero values; free-form values (IntOrString, times) and the
+    values of quantities are not checked.
     """
     return _type_error(obj, kind, kind, "", ())
 
@@ -178,6 +194,8 @@ def _mismatch(value: Any, type_ref: str, struct: str, field: str) -> tuple[str, 
         ok = isinstance(value, list)
     elif type_ref.startswith("{") or type_ref in TYPES:
         ok = isinstance(value, dict)
+    elif type_ref == "string" and (struct, field) in _QUANTITY_FIELDS:
+        ok = True
     elif type_ref in ("string", "time"):
         ok = isinstance(value, str)
     elif type_ref == "boolean":
@@ -198,6 +216,8 @@ def _mismatch(value: Any, type_ref: str, struct: str, field: str) -> tuple[str, 
 
 
 def _go_type(type_ref: str, struct: str, field: str) -> str:
+    if type_ref == "{string}" and (struct, field) in _QUANTITY_FIELDS:
+        return "v1.ResourceList"
     if type_ref.startswith("["):
         return "[]" + _go_type(type_ref[1:-1], struct, field)
     if type_ref.startswith("{"):
