@@ -1,7 +1,8 @@
 """Loading manifests: YAML or JSON files of Pods, ConfigMaps and Secrets, checked before anything runs.
 
 `load_manifests` does what `kubectl create -f` and the API server do together, for every document of
-every source first: parse, reject kinds podrun cannot run, decode, default, name `generateName` objects,
+every source first: parse, reject kinds podrun cannot run, decode (the JSON type of every field checked
+against the core/v1 schema, as `podrun serve` checks it), default, name `generateName` objects,
 refuse duplicates, validate. It raises on the first problem class it meets, so the caller starts
 nothing unless everything loaded.
 """
@@ -18,6 +19,7 @@ import yaml
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
 from podrun.model.quantity import json_number_text
+from podrun.model.schema import type_error
 from podrun.model.validation import pod_warnings, validate_configmap, validate_pod, validate_secret
 
 SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret")
@@ -25,6 +27,9 @@ _DEFAULTERS = {"Pod": default_pod, "ConfigMap": default_configmap, "Secret": def
 _VALIDATORS = {"Pod": validate_pod, "ConfigMap": validate_configmap, "Secret": validate_secret}
 _RESOURCES = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets"}
 _TYPED_LISTS = {"PodList": "Pod", "ConfigMapList": "ConfigMap", "SecretList": "Secret"}
+# Far deeper than any object podrun runs, shallow enough that no recursive step (parsing, copying,
+# validating) reaches Python's recursion limit. Kubernetes' decoders stop at 10000.
+MAX_DEPTH = 100
 
 
 class ManifestError(Exception):
@@ -72,6 +77,9 @@ def load_manifests(texts: Iterable[tuple[str, str]]) -> Manifests:
             continue
         for number, document in documents:
             where = f"{source}: document {number}"
+            if _deeper_than(document, MAX_DEPTH):
+                problems.append(f"{where}: nested deeper than {MAX_DEPTH} levels")
+                continue
             _collect(document, where, source, objects, problems)
     defaulted = _default_all(objects, problems)
     _check_duplicates(defaulted, problems)
@@ -108,6 +116,8 @@ def _documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
         raise ManifestError([f"{source}: error converting YAML to JSON: yaml: {line}{exc.problem}"]) from None
     except yaml.YAMLError as exc:
         raise ManifestError([f"{source}: error converting YAML to JSON: yaml: {exc}"]) from None
+    except RecursionError:
+        raise ManifestError([f"{source}: error converting YAML to JSON: yaml: nested too deeply"]) from None
 
 
 def _json_documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
@@ -123,6 +133,8 @@ def _json_documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
             document, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise ManifestError([f"{source}: error parsing JSON: {exc}"]) from None
+        except RecursionError:
+            raise ManifestError([f"{source}: error parsing JSON: nested too deeply"]) from None
         number += 1
         yield number, document
 
@@ -158,13 +170,33 @@ def _collect(document: Any, where: str, source: str, objects: list[_Object], pro
     objects.append(_Object(where, source, kind, document))
 
 
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether lists and mappings nest more than `limit` levels; walked without recursion."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _default_all(objects: list[_Object], problems: list[str]) -> list[_Object]:
+    """Decode and default each object, as the API server does on create: wrong JSON types fail first."""
     defaulted = []
     for obj in objects:
+        cannot_decode = f'{obj.where}: {obj.kind} in version "v1" cannot be handled as a {obj.kind}'
+        mistyped = type_error(obj.kind, obj.body)
+        if mistyped:
+            problems.append(f"{cannot_decode}: {mistyped}")
+            continue
         try:
             body = _DEFAULTERS[obj.kind](obj.body)
         except ValueError as exc:
-            problems.append(f'{obj.where}: {obj.kind} in version "v1" cannot be handled as a {obj.kind}: {exc}')
+            problems.append(f"{cannot_decode}: {exc}")
             continue
         meta = body["metadata"]
         base = meta.get("generateName")
