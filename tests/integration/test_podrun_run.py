@@ -319,6 +319,22 @@ async def test_an_invalid_pod_is_refused_with_the_api_servers_message_and_nothin
     assert files_under(*roots) == before
 
 
+async def test_a_field_of_the_wrong_type_is_refused_with_the_decoders_message_and_nothing_is_made(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """`command: [true]`: the error serve gives (the decoder's field path), exit 1, before anything starts."""
+    before = files_under(*roots)
+    mistyped = "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, command: [true]}]}\n"
+    run = await podrun_run(started, roots, "-f", "-", stdin=mistyped)
+
+    assert run.code == 1
+    assert run.stderr == (
+        'error: <stdin>: document 1: Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal bool '
+        "into Go struct field Container.spec.containers.command of type string"
+    )
+    assert files_under(*roots) == before
+
+
 async def test_a_deployment_is_refused_by_name(roots: Roots, started: list[PodrunRun]) -> None:
     """Kinds podrun cannot run are refused before anything starts, naming the kind."""
     before = files_under(*roots)
