@@ -9,25 +9,25 @@ from typing import Any
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
 from podrun.model.validation.formats import is_config_map_key, name_is_dns_subdomain
-from podrun.model.validation.meta import _validate_object_meta
-from podrun.model.validation.readers import _dict, _names, _str
+from podrun.model.validation.meta import validate_object_meta
+from podrun.model.validation.readers import as_dict, as_str, name_errors
 
 MAX_SECRET_SIZE = 1024 * 1024
 
 
 def validate_configmap(configmap: JSON) -> list[FieldError]:
     """ValidateConfigMap: metadata, key names, no key in both maps, at most 1 MiB of data."""
-    errors = _validate_object_meta(_dict(configmap.get("metadata")), name_is_dns_subdomain)
-    data = _dict(configmap.get("data"))
-    binary = _dict(configmap.get("binaryData"))
+    errors = validate_object_meta(as_dict(configmap.get("metadata")), name_is_dns_subdomain)
+    data = as_dict(configmap.get("data"))
+    binary = as_dict(configmap.get("binaryData"))
     size = 0
     for key in sorted(data):
-        errors += _names(is_config_map_key(key), f"data[{key}]", key)
+        errors += name_errors(is_config_map_key(key), f"data[{key}]", key)
         if key in binary:
             errors.append(FieldError.invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
-        size += len(_str(data[key]).encode())
+        size += len(as_str(data[key]).encode())
     for key in sorted(binary):
-        errors += _names(is_config_map_key(key), f"binaryData[{key}]", key)
+        errors += name_errors(is_config_map_key(key), f"binaryData[{key}]", key)
         size += len(_decoded(binary[key]))
     if size > MAX_SECRET_SIZE:
         # Kubernetes names no field: the whole object is too large.
@@ -37,18 +37,18 @@ def validate_configmap(configmap: JSON) -> list[FieldError]:
 
 def validate_secret(secret: JSON) -> list[FieldError]:
     """ValidateSecret on a defaulted secret: metadata, key names, at most 1 MiB, the keys its type needs."""
-    errors = _validate_object_meta(_dict(secret.get("metadata")), name_is_dns_subdomain)
-    data = _dict(secret.get("data"))
+    errors = validate_object_meta(as_dict(secret.get("metadata")), name_is_dns_subdomain)
+    data = as_dict(secret.get("data"))
     size = 0
     for key in sorted(data):
-        errors += _names(is_config_map_key(key), f"data[{key}]", key)
+        errors += name_errors(is_config_map_key(key), f"data[{key}]", key)
         size += len(_decoded(data[key]))
     if size > MAX_SECRET_SIZE:
         errors.append(FieldError.too_long("data", MAX_SECRET_SIZE))
-    kind = _str(secret.get("type"))
+    kind = as_str(secret.get("type"))
     if kind == "kubernetes.io/service-account-token":
         annotation = "kubernetes.io/service-account.name"
-        if not _str(_dict(_dict(secret.get("metadata")).get("annotations")).get(annotation)):
+        if not as_str(as_dict(as_dict(secret.get("metadata")).get("annotations")).get(annotation)):
             errors.append(FieldError.required(f"metadata.annotations[{annotation}]"))
     elif kind == "kubernetes.io/basic-auth":
         if "username" not in data and "password" not in data:
@@ -67,7 +67,7 @@ def validate_secret(secret: JSON) -> list[FieldError]:
 
 
 def _decoded(value: Any) -> bytes:
-    text = _str(value)
+    text = as_str(value)
     try:
         return base64.b64decode(text.replace("\n", "").replace("\r", ""), validate=True)
     except (binascii.Error, ValueError):

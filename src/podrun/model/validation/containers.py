@@ -7,9 +7,9 @@ from typing import Any
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
 from podrun.model.validation.formats import (
-    _HTTP_HEADER_NAME,
-    _HTTP_HEADER_NAME_FMT,
-    _NEGATIVE,
+    HTTP_HEADER_NAME,
+    HTTP_HEADER_NAME_FMT,
+    NEGATIVE,
     is_config_map_key,
     is_dns1123_label,
     is_env_var_name,
@@ -18,17 +18,17 @@ from podrun.model.validation.formats import (
     name_is_dns_subdomain,
     regex_error,
 )
-from podrun.model.validation.readers import Errors, _dict, _dicts, _int, _list, _names, _str
+from podrun.model.validation.readers import Errors, as_dict, as_dicts, as_int, as_list, as_str, name_errors
 from podrun.model.validation.resources import (
-    _validate_container_security,
-    _validate_resize_policy,
+    validate_container_security,
+    validate_resize_policy,
     validate_resource_requirements,
 )
 from podrun.model.validation.volumes import (
-    _ENV_FIELD_PATHS,
-    _local_descending_path,
-    _validate_object_field_selector,
-    _validate_resource_field_selector,
+    ENV_FIELD_PATHS,
+    local_descending_path,
+    validate_object_field_selector,
+    validate_resource_field_selector,
 )
 
 _PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
@@ -40,7 +40,7 @@ _LIFECYCLE_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")
 _INIT_CONTAINER_ONLY = "may not be set for init containers without restartPolicy=Always"
 
 
-def _validate_containers(
+def validate_containers(
     containers: list[JSON], volumes: dict[str, JSON], grace: int | None, restart_policy: str, host_users: bool
 ) -> Errors:
     """validateContainers: regular containers, with probes and lifecycle; no container restartPolicy."""
@@ -51,7 +51,7 @@ def _validate_containers(
     for index, container in enumerate(containers):
         path = f"spec.containers[{index}]"
         errors += _validate_container_common(container, path, volumes, restart_policy, host_users)
-        name = _str(container.get("name"))
+        name = as_str(container.get("name"))
         if name in names:
             errors.append(FieldError.duplicate(f"{path}.name", name))
         names.add(name)
@@ -61,7 +61,7 @@ def _validate_containers(
     return errors + _host_port_conflicts(containers, "spec.containers")
 
 
-def _validate_init_containers(
+def validate_init_containers(
     containers: list[JSON],
     regular: list[JSON],
     volumes: dict[str, JSON],
@@ -71,14 +71,14 @@ def _validate_init_containers(
 ) -> Errors:
     """validateInitContainers: names unique across all containers; probes only on sidecars."""
     errors: Errors = []
-    names = {_str(container.get("name")) for container in regular}
+    names = {as_str(container.get("name")) for container in regular}
     for index, container in enumerate(containers):
         path = f"spec.initContainers[{index}]"
         errors += _validate_container_common(container, path, volumes, restart_policy, host_users)
         policy = container.get("restartPolicy")
         if policy is not None and policy != "Always":
             errors.append(FieldError.not_supported(f"{path}.restartPolicy", policy, ["Always"]))
-        name = _str(container.get("name"))
+        name = as_str(container.get("name"))
         if name in names:
             errors.append(FieldError.duplicate(f"{path}.name", name))
         elif name:
@@ -97,16 +97,16 @@ def _validate_init_containers(
 def _validate_probes_and_lifecycle(container: JSON, path: str, grace: int | None) -> Errors:
     errors: Errors = []
     if container.get("lifecycle") is not None:
-        lifecycle = _dict(container["lifecycle"])
+        lifecycle = as_dict(container["lifecycle"])
         for hook in ("postStart", "preStop"):
             if lifecycle.get(hook) is not None:
                 errors += _validate_handler(
-                    _dict(lifecycle[hook]), _LIFECYCLE_HANDLERS, f"{path}.lifecycle.{hook}", grace
+                    as_dict(lifecycle[hook]), _LIFECYCLE_HANDLERS, f"{path}.lifecycle.{hook}", grace
                 )
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
         if container.get(key) is None:
             continue
-        probe = _dict(container[key])
+        probe = as_dict(container[key])
         probe_path = f"{path}.{key}"
         errors += _validate_probe(probe, probe_path, grace)
         if key == "readinessProbe":
@@ -118,10 +118,10 @@ def _validate_probes_and_lifecycle(container: JSON, path: str, grace: int | None
                         "must not be set for readinessProbes",
                     )
                 )
-        elif (_int(probe.get("successThreshold")) or 0) != 1:
+        elif (as_int(probe.get("successThreshold")) or 0) != 1:
             errors.append(
                 FieldError.invalid(
-                    f"{probe_path}.successThreshold", _int(probe.get("successThreshold")) or 0, "must be 1"
+                    f"{probe_path}.successThreshold", as_int(probe.get("successThreshold")) or 0, "must be 1"
                 )
             )
     return errors
@@ -136,14 +136,14 @@ def _validate_probe(probe: JSON, path: str, grace: int | None) -> Errors:
         "successThreshold",
         "failureThreshold",
     ):
-        value = _int(probe.get(key)) or 0
+        value = as_int(probe.get(key)) or 0
         if value < 0:
-            errors.append(FieldError.invalid(f"{path}.{key}", value, _NEGATIVE))
+            errors.append(FieldError.invalid(f"{path}.{key}", value, NEGATIVE))
     grace_override = probe.get("terminationGracePeriodSeconds")
-    if grace_override is not None and (_int(grace_override) or 0) <= 0:
+    if grace_override is not None and (as_int(grace_override) or 0) <= 0:
         errors.append(
             FieldError.invalid(
-                f"{path}.terminationGracePeriodSeconds", _int(grace_override) or 0, "must be greater than 0"
+                f"{path}.terminationGracePeriodSeconds", as_int(grace_override) or 0, "must be greater than 0"
             )
         )
     return errors
@@ -160,18 +160,18 @@ def _validate_handler(handler: JSON, kinds: tuple[str, ...], path: str, grace: i
             errors.append(FieldError.forbidden(f"{path}.{kind}", "may not specify more than 1 handler type"))
             continue
         count += 1
-        action = _dict(handler[kind])
+        action = as_dict(handler[kind])
         action_path = f"{path}.{kind}"
-        if kind == "exec" and not _list(action.get("command")):
+        if kind == "exec" and not as_list(action.get("command")):
             errors.append(FieldError.required(f"{action_path}.command"))
         elif kind == "httpGet":
             errors += _validate_http_get(action, action_path)
         elif kind == "tcpSocket":
             errors += _port_number_or_name(action.get("port"), f"{action_path}.port")
         elif kind == "grpc":
-            errors += _port_number_or_name(_int(action.get("port")) or 0, f"{action_path}.port")
+            errors += _port_number_or_name(as_int(action.get("port")) or 0, f"{action_path}.port")
         elif kind == "sleep" and grace is not None:
-            seconds = _int(action.get("seconds")) or 0
+            seconds = as_int(action.get("seconds")) or 0
             if not 0 <= seconds <= grace:
                 errors.append(
                     FieldError.invalid(
@@ -187,22 +187,22 @@ def _validate_handler(handler: JSON, kinds: tuple[str, ...], path: str, grace: i
 
 def _validate_http_get(action: JSON, path: str) -> Errors:
     errors: Errors = []
-    if not _str(action.get("path")):
+    if not as_str(action.get("path")):
         errors.append(FieldError.required(f"{path}.path"))
     errors += _port_number_or_name(action.get("port"), f"{path}.port")
-    scheme = _str(action.get("scheme"))
+    scheme = as_str(action.get("scheme"))
     if scheme not in ("HTTP", "HTTPS"):
         errors.append(FieldError.not_supported(f"{path}.scheme", scheme, ["HTTP", "HTTPS"]))
-    for header in _dicts(action.get("httpHeaders")):
-        name = _str(header.get("name"))
-        if not _HTTP_HEADER_NAME.fullmatch(name):
+    for header in as_dicts(action.get("httpHeaders")):
+        name = as_str(header.get("name"))
+        if not HTTP_HEADER_NAME.fullmatch(name):
             errors.append(
                 FieldError.invalid(
                     f"{path}.httpHeaders",
                     name,
                     regex_error(
                         "a valid HTTP header must consist of alphanumeric characters or '-'",
-                        _HTTP_HEADER_NAME_FMT,
+                        HTTP_HEADER_NAME_FMT,
                         "X-Header-Name",
                     ),
                 )
@@ -213,8 +213,8 @@ def _validate_http_get(action: JSON, path: str) -> Errors:
 def _port_number_or_name(port: Any, path: str) -> Errors:
     """An IntOrString port: a number in range, or a valid port name (a quoted "8080" is a name)."""
     if isinstance(port, str):
-        return _names(is_port_name(port), path, port)
-    number = _int(port) or 0
+        return name_errors(is_port_name(port), path, port)
+    number = as_int(port) or 0
     return [FieldError.invalid(path, number, message) for message in is_port_number(number)]
 
 
@@ -223,33 +223,35 @@ def _validate_container_common(
 ) -> Errors:
     """validateContainerCommon: name, image, ports, env, mounts, pull policy, resources, security."""
     errors: Errors = []
-    name = _str(container.get("name"))
+    name = as_str(container.get("name"))
     if not name:
         errors.append(FieldError.required(f"{path}.name"))
     else:
-        errors += _names(is_dns1123_label(name), f"{path}.name", name)
-    if not _str(container.get("image")):
+        errors += name_errors(is_dns1123_label(name), f"{path}.name", name)
+    if not as_str(container.get("image")):
         errors.append(FieldError.required(f"{path}.image"))
-    errors += _enum(
+    errors += enum_errors(
         container.get("terminationMessagePolicy"),
         f"{path}.terminationMessagePolicy",
         ["File", "FallbackToLogsOnError"],
     )
-    mounts = _dicts(container.get("volumeMounts"))
-    devices = _dicts(container.get("volumeDevices"))
-    errors += _validate_ports(_dicts(container.get("ports")), f"{path}.ports")
-    errors += _validate_env(_dicts(container.get("env")), f"{path}.env")
-    errors += _validate_env_from(_dicts(container.get("envFrom")), f"{path}.envFrom")
+    mounts = as_dicts(container.get("volumeMounts"))
+    devices = as_dicts(container.get("volumeDevices"))
+    errors += _validate_ports(as_dicts(container.get("ports")), f"{path}.ports")
+    errors += _validate_env(as_dicts(container.get("env")), f"{path}.env")
+    errors += _validate_env_from(as_dicts(container.get("envFrom")), f"{path}.envFrom")
     errors += _validate_volume_mounts(mounts, devices, volumes, container, f"{path}.volumeMounts")
     errors += _validate_volume_devices(devices, mounts, volumes, f"{path}.volumeDevices")
-    errors += _enum(container.get("imagePullPolicy"), f"{path}.imagePullPolicy", ["Always", "IfNotPresent", "Never"])
-    errors += validate_resource_requirements(_dict(container.get("resources")), f"{path}.resources")
-    errors += _validate_resize_policy(_dicts(container.get("resizePolicy")), f"{path}.resizePolicy", restart_policy)
-    errors += _validate_container_security(container.get("securityContext"), f"{path}.securityContext", host_users)
+    errors += enum_errors(
+        container.get("imagePullPolicy"), f"{path}.imagePullPolicy", ["Always", "IfNotPresent", "Never"]
+    )
+    errors += validate_resource_requirements(as_dict(container.get("resources")), f"{path}.resources")
+    errors += validate_resize_policy(as_dicts(container.get("resizePolicy")), f"{path}.resizePolicy", restart_policy)
+    errors += validate_container_security(container.get("securityContext"), f"{path}.securityContext", host_users)
     return errors
 
 
-def _enum(value: Any, path: str, supported: list[str]) -> Errors:
+def enum_errors(value: Any, path: str, supported: list[str]) -> Errors:
     """A required enumeration: empty is Required, anything else unknown is NotSupported."""
     text = value if isinstance(value, str) else ""
     if not text:
@@ -264,16 +266,16 @@ def _validate_ports(ports: list[JSON], path: str) -> Errors:
     names: set[str] = set()
     for index, port in enumerate(ports):
         port_path = f"{path}[{index}]"
-        name = _str(port.get("name"))
+        name = as_str(port.get("name"))
         if name:
             messages = is_port_name(name)
             if messages:
-                errors += _names(messages, f"{port_path}.name", name)
+                errors += name_errors(messages, f"{port_path}.name", name)
             elif name in names:
                 errors.append(FieldError.duplicate(f"{port_path}.name", name))
             else:
                 names.add(name)
-        container_port = _int(port.get("containerPort")) or 0
+        container_port = as_int(port.get("containerPort")) or 0
         if not container_port:
             errors.append(FieldError.required(f"{port_path}.containerPort"))
         else:
@@ -281,12 +283,12 @@ def _validate_ports(ports: list[JSON], path: str) -> Errors:
                 FieldError.invalid(f"{port_path}.containerPort", container_port, message)
                 for message in is_port_number(container_port)
             ]
-        host_port = _int(port.get("hostPort")) or 0
+        host_port = as_int(port.get("hostPort")) or 0
         if host_port:
             errors += [
                 FieldError.invalid(f"{port_path}.hostPort", host_port, message) for message in is_port_number(host_port)
             ]
-        protocol = _str(port.get("protocol"))
+        protocol = as_str(port.get("protocol"))
         if not protocol:
             errors.append(FieldError.required(f"{port_path}.protocol"))
         elif protocol not in ("SCTP", "TCP", "UDP"):
@@ -299,11 +301,11 @@ def _host_port_conflicts(containers: list[JSON], path: str) -> Errors:
     errors: Errors = []
     seen: set[str] = set()
     for index, container in enumerate(containers):
-        for port_index, port in enumerate(_dicts(container.get("ports"))):
-            host_port = _int(port.get("hostPort")) or 0
+        for port_index, port in enumerate(as_dicts(container.get("ports"))):
+            host_port = as_int(port.get("hostPort")) or 0
             if not host_port:
                 continue
-            key = f"{_str(port.get('protocol'))}/{_str(port.get('hostIP'))}/{host_port}"
+            key = f"{as_str(port.get('protocol'))}/{as_str(port.get('hostIP'))}/{host_port}"
             if key in seen:
                 errors.append(FieldError.duplicate(f"{path}[{index}].ports[{port_index}].hostPort", key))
             seen.add(key)
@@ -314,13 +316,13 @@ def _validate_env(variables: list[JSON], path: str) -> Errors:
     errors: Errors = []
     for index, variable in enumerate(variables):
         variable_path = f"{path}[{index}]"
-        name = _str(variable.get("name"))
+        name = as_str(variable.get("name"))
         if not name:
             errors.append(FieldError.required(f"{variable_path}.name"))
         else:
-            errors += _names(is_env_var_name(name), f"{variable_path}.name", name)
+            errors += name_errors(is_env_var_name(name), f"{variable_path}.name", name)
         if variable.get("valueFrom") is not None:
-            errors += _validate_env_source(_dict(variable["valueFrom"]), _str(variable.get("value")), variable_path)
+            errors += _validate_env_source(as_dict(variable["valueFrom"]), as_str(variable.get("value")), variable_path)
     return errors
 
 
@@ -330,16 +332,16 @@ def _validate_env_source(source: JSON, value: str, variable_path: str) -> Errors
     count = 0
     if source.get("fieldRef") is not None:
         count += 1
-        errors += _validate_object_field_selector(_dict(source["fieldRef"]), _ENV_FIELD_PATHS, f"{path}.fieldRef")
+        errors += validate_object_field_selector(as_dict(source["fieldRef"]), ENV_FIELD_PATHS, f"{path}.fieldRef")
     if source.get("resourceFieldRef") is not None:
         count += 1
-        errors += _validate_resource_field_selector(
-            _dict(source["resourceFieldRef"]), f"{path}.resourceFieldRef", False
+        errors += validate_resource_field_selector(
+            as_dict(source["resourceFieldRef"]), f"{path}.resourceFieldRef", False
         )
     for kind in ("configMapKeyRef", "secretKeyRef"):
         if source.get(kind) is not None:
             count += 1
-            errors += _validate_key_selector(_dict(source[kind]), f"{path}.{kind}")
+            errors += _validate_key_selector(as_dict(source[kind]), f"{path}.{kind}")
     if not count:
         errors.append(
             FieldError.invalid(
@@ -356,13 +358,13 @@ def _validate_env_source(source: JSON, value: str, variable_path: str) -> Errors
 
 
 def _validate_key_selector(selector: JSON, path: str) -> Errors:
-    name = _str(selector.get("name"))
-    errors = _names(name_is_dns_subdomain(name), f"{path}.name", name)
-    key = _str(selector.get("key"))
+    name = as_str(selector.get("name"))
+    errors = name_errors(name_is_dns_subdomain(name), f"{path}.name", name)
+    key = as_str(selector.get("key"))
     if not key:
         errors.append(FieldError.required(f"{path}.key"))
     else:
-        errors += _names(is_config_map_key(key), f"{path}.key", key)
+        errors += name_errors(is_config_map_key(key), f"{path}.key", key)
     return errors
 
 
@@ -370,20 +372,20 @@ def _validate_env_from(sources: list[JSON], path: str) -> Errors:
     errors: Errors = []
     for index, source in enumerate(sources):
         source_path = f"{path}[{index}]"
-        prefix = _str(source.get("prefix"))
+        prefix = as_str(source.get("prefix"))
         if prefix:
-            errors += _names(is_env_var_name(prefix), f"{source_path}.prefix", prefix)
+            errors += name_errors(is_env_var_name(prefix), f"{source_path}.prefix", prefix)
         count = 0
         for kind in ("configMapRef", "secretRef"):
             if source.get(kind) is None:
                 continue
             count += 1
-            name = _str(_dict(source[kind]).get("name"))
+            name = as_str(as_dict(source[kind]).get("name"))
             if not name:
                 errors.append(FieldError.required(f"{source_path}.{kind}.name"))
             else:
                 # Kubernetes checks these names as generateName prefixes, so a trailing '-' passes.
-                errors += _names(name_is_dns_subdomain(name, True), f"{source_path}.{kind}.name", name)
+                errors += name_errors(name_is_dns_subdomain(name, True), f"{source_path}.{kind}.name", name)
         # These two errors name the envFrom list, not the entry.
         if not count:
             errors.append(FieldError.invalid(path, "", "must specify one of: `configMapRef` or `secretRef`"))
@@ -397,12 +399,12 @@ def _validate_volume_mounts(
 ) -> Errors:
     errors: Errors = []
     mount_points: set[str] = set()
-    device_names = {_str(device.get("name")) for device in devices}
-    device_paths = {_str(device.get("devicePath")) for device in devices}
+    device_names = {as_str(device.get("name")) for device in devices}
+    device_paths = {as_str(device.get("devicePath")) for device in devices}
     for index, mount in enumerate(mounts):
         mount_path = f"{path}[{index}]"
-        name = _str(mount.get("name"))
-        target = _str(mount.get("mountPath"))
+        name = as_str(mount.get("name"))
+        target = as_str(mount.get("mountPath"))
         if not name:
             errors.append(FieldError.required(f"{mount_path}.name"))
         if name not in volumes:
@@ -420,9 +422,9 @@ def _validate_volume_mounts(
                     f"{mount_path}.mountPath", target, "must not already exist as a path in volumeDevices"
                 )
             )
-        sub_path = _str(mount.get("subPath"))
-        sub_path_expr = _str(mount.get("subPathExpr"))
-        if _dict(volumes.get(name)).get("image") is not None:
+        sub_path = as_str(mount.get("subPath"))
+        sub_path_expr = as_str(mount.get("subPathExpr"))
+        if as_dict(volumes.get(name)).get("image") is not None:
             if sub_path:
                 errors.append(
                     FieldError.invalid(f"{mount_path}.subPath", sub_path, "not allowed in image volume sources")
@@ -435,7 +437,7 @@ def _validate_volume_mounts(
                 )
         # Kubernetes reports subPath problems against the volumeMounts list, without the index.
         if sub_path:
-            errors += _local_descending_path(sub_path, f"{path}.subPath")
+            errors += local_descending_path(sub_path, f"{path}.subPath")
         if sub_path_expr:
             if sub_path:
                 errors.append(
@@ -445,7 +447,7 @@ def _validate_volume_mounts(
                         "subPathExpr and subPath are mutually exclusive",
                     )
                 )
-            errors += _local_descending_path(sub_path_expr, f"{path}.subPathExpr")
+            errors += local_descending_path(sub_path_expr, f"{path}.subPathExpr")
         errors += _validate_mount_propagation(mount, container, f"{path}.mountPropagation")
         errors += _validate_recursive_read_only(mount, f"{path}.recursiveReadOnly")
     return errors
@@ -459,7 +461,7 @@ def _validate_mount_propagation(mount: JSON, container: JSON, path: str) -> Erro
     supported = ["Bidirectional", "HostToContainer", "None"]
     if propagation not in supported:
         errors.append(FieldError.not_supported(path, propagation, supported))
-    privileged = _dict(container.get("securityContext")).get("privileged") is True
+    privileged = as_dict(container.get("securityContext")).get("privileged") is True
     if propagation == "Bidirectional" and not privileged:
         errors.append(
             FieldError.forbidden(path, "Bidirectional mount propagation is available only to privileged containers")
@@ -485,14 +487,14 @@ def _validate_recursive_read_only(mount: JSON, path: str) -> Errors:
 
 def _validate_volume_devices(devices: list[JSON], mounts: list[JSON], volumes: dict[str, JSON], path: str) -> Errors:
     errors: Errors = []
-    mount_names = {_str(mount.get("name")) for mount in mounts}
-    mount_paths = {_str(mount.get("mountPath")) for mount in mounts}
+    mount_names = {as_str(mount.get("name")) for mount in mounts}
+    mount_paths = {as_str(mount.get("mountPath")) for mount in mounts}
     names: set[str] = set()
     paths: set[str] = set()
     for index, device in enumerate(devices):
         device_path = f"{path}[{index}]"
-        name = _str(device.get("name"))
-        target = _str(device.get("devicePath"))
+        name = as_str(device.get("name"))
+        target = as_str(device.get("devicePath"))
         if not name:
             errors.append(FieldError.required(f"{device_path}.name"))
         if name in names:

@@ -17,7 +17,7 @@ _SUBDOMAIN_FMT = _LABEL_FMT + "(\\." + _LABEL_FMT + ")*"
 _LABEL_UNDERSCORE_FMT = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
 
 
-_SUBDOMAIN_UNDERSCORE_FMT = _LABEL_UNDERSCORE_FMT + "(\\." + _LABEL_UNDERSCORE_FMT + ")*"
+SUBDOMAIN_UNDERSCORE_FMT = _LABEL_UNDERSCORE_FMT + "(\\." + _LABEL_UNDERSCORE_FMT + ")*"
 
 
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
@@ -29,7 +29,7 @@ _LABEL_VALUE_FMT = "(" + _QUALIFIED_NAME_FMT + ")?"
 _CONFIG_MAP_KEY_FMT = "[-._a-zA-Z0-9]+"
 
 
-_HTTP_HEADER_NAME_FMT = "[-A-Za-z0-9]+"
+HTTP_HEADER_NAME_FMT = "[-A-Za-z0-9]+"
 
 
 _DNS_LABEL = re.compile(_LABEL_FMT)
@@ -38,7 +38,7 @@ _DNS_LABEL = re.compile(_LABEL_FMT)
 _DNS_SUBDOMAIN = re.compile(_SUBDOMAIN_FMT)
 
 
-_DNS_SUBDOMAIN_UNDERSCORE = re.compile(_SUBDOMAIN_UNDERSCORE_FMT)
+DNS_SUBDOMAIN_UNDERSCORE = re.compile(SUBDOMAIN_UNDERSCORE_FMT)
 
 
 _QUALIFIED_NAME = re.compile(_QUALIFIED_NAME_FMT)
@@ -50,7 +50,7 @@ _LABEL_VALUE = re.compile(_LABEL_VALUE_FMT)
 _CONFIG_MAP_KEY = re.compile(_CONFIG_MAP_KEY_FMT)
 
 
-_HTTP_HEADER_NAME = re.compile(_HTTP_HEADER_NAME_FMT)
+HTTP_HEADER_NAME = re.compile(HTTP_HEADER_NAME_FMT)
 
 
 _PORT_NAME_CHARSET = re.compile("[-a-z0-9]+")
@@ -71,7 +71,7 @@ _SUBDOMAIN_ERROR = (
 )
 
 
-_SUBDOMAIN_UNDERSCORE_ERROR = (
+SUBDOMAIN_UNDERSCORE_ERROR = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', "
     "and must start and end with an alphanumeric character"
 )
@@ -91,13 +91,13 @@ _LABEL_VALUE_ERROR = (
 _CONFIG_MAP_KEY_ERROR = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
 
 
-_NEGATIVE = "must be greater than or equal to 0"
+NEGATIVE = "must be greater than or equal to 0"
 
 
-_FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
+FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
 
 
-_INVALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+INVALID_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
 def regex_error(message: str, fmt: str, *examples: str) -> str:
@@ -239,7 +239,7 @@ def _mask_trailing_dash(name: str) -> str:
     return name[:-1] + "a" if len(name) > 1 and name.endswith("-") else name
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
     """netutils.ParseIPSloppy: IPv4 may have leading zeros."""
     octets = value.split(".")
     if len(octets) == 4 and all(octet.isdigit() and octet.isascii() and int(octet) <= 255 for octet in octets):

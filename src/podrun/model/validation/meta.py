@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
-from podrun.model.validation.formats import _NEGATIVE, MAX_INT32, is_label_value, is_qualified_name, name_is_dns_label
-from podrun.model.validation.readers import Errors, _dict, _int, _list, _names, _str
+from podrun.model.validation.formats import MAX_INT32, NEGATIVE, is_label_value, is_qualified_name, name_is_dns_label
+from podrun.model.validation.readers import Errors, as_dict, as_int, as_list, as_str, name_errors
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
@@ -16,30 +16,30 @@ TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 _STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 
 
-def _validate_object_meta(meta: JSON, name_fn: Callable[[str, bool], list[str]]) -> Errors:
+def validate_object_meta(meta: JSON, name_fn: Callable[[str, bool], list[str]]) -> Errors:
     """ValidateObjectMeta for a namespaced object, plus the core finalizer-name check."""
     errors: Errors = []
-    generate_name = _str(meta.get("generateName"))
+    generate_name = as_str(meta.get("generateName"))
     if generate_name:
-        errors += _names(name_fn(generate_name, True), "metadata.generateName", generate_name)
-    name = _str(meta.get("name"))
+        errors += name_errors(name_fn(generate_name, True), "metadata.generateName", generate_name)
+    name = as_str(meta.get("name"))
     if not name:
         errors.append(FieldError.required("metadata.name", "name or generateName is required"))
     else:
-        errors += _names(name_fn(name, False), "metadata.name", name)
-    namespace = _str(meta.get("namespace"))
+        errors += name_errors(name_fn(name, False), "metadata.name", name)
+    namespace = as_str(meta.get("namespace"))
     if not namespace:
         errors.append(FieldError.required("metadata.namespace"))
     else:
-        errors += _names(name_is_dns_label(namespace), "metadata.namespace", namespace)
-    generation = _int(meta.get("generation"))
+        errors += name_errors(name_is_dns_label(namespace), "metadata.namespace", namespace)
+    generation = as_int(meta.get("generation"))
     if generation is not None and generation < 0:
-        errors.append(FieldError.invalid("metadata.generation", generation, _NEGATIVE))
-    errors += validate_labels(_dict(meta.get("labels")), "metadata.labels")
-    errors += validate_annotations(_dict(meta.get("annotations")), "metadata.annotations")
-    finalizers = [_str(item) for item in _list(meta.get("finalizers"))]
+        errors.append(FieldError.invalid("metadata.generation", generation, NEGATIVE))
+    errors += validate_labels(as_dict(meta.get("labels")), "metadata.labels")
+    errors += validate_annotations(as_dict(meta.get("annotations")), "metadata.annotations")
+    finalizers = [as_str(item) for item in as_list(meta.get("finalizers"))]
     for finalizer in finalizers:
-        errors += _names(is_qualified_name(finalizer), "metadata.finalizers", finalizer)
+        errors += name_errors(is_qualified_name(finalizer), "metadata.finalizers", finalizer)
     if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         errors.append(
             FieldError.invalid(
@@ -62,9 +62,9 @@ def validate_labels(labels: JSON, path: str) -> Errors:
     """Label keys must be qualified names and values valid label values."""
     errors: Errors = []
     for key in sorted(labels):
-        value = _str(labels[key])
-        errors += _names(is_qualified_name(key), path, key)
-        errors += _names(is_label_value(value), path, value)
+        value = as_str(labels[key])
+        errors += name_errors(is_qualified_name(key), path, key)
+        errors += name_errors(is_label_value(value), path, value)
     return errors
 
 
@@ -72,30 +72,31 @@ def validate_annotations(annotations: JSON, path: str) -> Errors:
     """Annotation keys are qualified names (any case); all of them together stay under 256 KiB."""
     errors: Errors = []
     for key in sorted(annotations):
-        errors += _names(is_qualified_name(key.lower()), path, key)
-    size = sum(len(key.encode()) + len(_str(value).encode()) for key, value in annotations.items())
+        errors += name_errors(is_qualified_name(key.lower()), path, key)
+    size = sum(len(key.encode()) + len(as_str(value).encode()) for key, value in annotations.items())
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
         errors.append(FieldError.too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT))
     return errors
 
 
-def _validate_pod_annotations(meta: JSON, spec: JSON) -> Errors:
-    annotations = _dict(meta.get("annotations"))
+def validate_pod_annotations(meta: JSON, spec: JSON) -> Errors:
+    """The annotations a pod may not carry, or must carry well-formed (ValidatePodSpecificAnnotations)."""
+    annotations = as_dict(meta.get("annotations"))
     errors: Errors = []
     mirror = "kubernetes.io/config.mirror"
-    if mirror in annotations and not _str(spec.get("nodeName")):
+    if mirror in annotations and not as_str(spec.get("nodeName")):
         errors.append(
             FieldError.invalid(
                 f"metadata.annotations[{mirror}]",
-                _str(annotations[mirror]),
+                as_str(annotations[mirror]),
                 "must set spec.nodeName if mirror pod annotation is set",
             )
         )
     cost_key = "controller.kubernetes.io/pod-deletion-cost"
-    if cost_key in annotations and not _is_int32_text(_str(annotations[cost_key])):
+    if cost_key in annotations and not _is_int32_text(as_str(annotations[cost_key])):
         errors.append(
             FieldError.invalid(
-                f"metadata.annotations[{cost_key}]", _str(annotations[cost_key]), "must be a 32bit integer"
+                f"metadata.annotations[{cost_key}]", as_str(annotations[cost_key]), "must be a 32bit integer"
             )
         )
     return errors

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
-from podrun.model.validation.containers import _enum, _validate_containers, _validate_init_containers
+from podrun.model.validation.containers import enum_errors, validate_containers, validate_init_containers
 from podrun.model.validation.formats import (
-    _DNS_SUBDOMAIN_UNDERSCORE,
-    _INVALID_IP,
-    _SUBDOMAIN_UNDERSCORE_ERROR,
-    _SUBDOMAIN_UNDERSCORE_FMT,
+    DNS_SUBDOMAIN_UNDERSCORE,
+    INVALID_IP,
     MAX_INT32,
-    _is_ip,
+    SUBDOMAIN_UNDERSCORE_ERROR,
+    SUBDOMAIN_UNDERSCORE_FMT,
     inclusive_range_error,
     is_dns1123_label,
     is_dns1123_subdomain,
+    is_ip,
     is_label_value,
     is_qualified_name,
     max_len_error,
     name_is_dns_subdomain,
     regex_error,
 )
-from podrun.model.validation.meta import _validate_object_meta, _validate_pod_annotations, validate_labels
-from podrun.model.validation.readers import Errors, _dict, _dicts, _int, _list, _names, _str
-from podrun.model.validation.resources import _validate_pod_security, validate_resource_requirements
-from podrun.model.validation.volumes import _validate_volumes
+from podrun.model.validation.meta import validate_labels, validate_object_meta, validate_pod_annotations
+from podrun.model.validation.readers import Errors, as_dict, as_dicts, as_int, as_list, as_str, name_errors
+from podrun.model.validation.resources import validate_pod_security, validate_resource_requirements
+from podrun.model.validation.volumes import validate_volumes
 
 
 def _validate_pod_spec(spec: JSON) -> Errors:
@@ -32,62 +32,62 @@ def _validate_pod_spec(spec: JSON) -> Errors:
     errors: Errors = []
     if spec.get("terminationGracePeriodSeconds") is None:
         errors.append(FieldError.required("spec.terminationGracePeriodSeconds"))
-    grace = _int(spec.get("terminationGracePeriodSeconds"))
-    host_users = _dict(spec.get("securityContext")).get("hostUsers") is not False
-    restart_policy = _str(spec.get("restartPolicy"))
-    volumes, volume_errors = _validate_volumes(_dicts(spec.get("volumes")))
+    grace = as_int(spec.get("terminationGracePeriodSeconds"))
+    host_users = as_dict(spec.get("securityContext")).get("hostUsers") is not False
+    restart_policy = as_str(spec.get("restartPolicy"))
+    volumes, volume_errors = validate_volumes(as_dicts(spec.get("volumes")))
     errors += volume_errors
-    containers = _dicts(spec.get("containers"))
-    errors += _validate_containers(containers, volumes, grace, restart_policy, host_users)
-    errors += _validate_init_containers(
-        _dicts(spec.get("initContainers")), containers, volumes, grace, restart_policy, host_users
+    containers = as_dicts(spec.get("containers"))
+    errors += validate_containers(containers, volumes, grace, restart_policy, host_users)
+    errors += validate_init_containers(
+        as_dicts(spec.get("initContainers")), containers, volumes, grace, restart_policy, host_users
     )
     if spec.get("hostNetwork") is True:
         errors += _host_network_ports(containers)
-    errors += _enum(spec.get("restartPolicy"), "spec.restartPolicy", ["Always", "OnFailure", "Never"])
-    errors += _enum(
+    errors += enum_errors(spec.get("restartPolicy"), "spec.restartPolicy", ["Always", "OnFailure", "Never"])
+    errors += enum_errors(
         spec.get("dnsPolicy"),
         "spec.dnsPolicy",
         ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
     )
-    errors += validate_labels(_dict(spec.get("nodeSelector")), "spec.nodeSelector")
-    errors += _validate_pod_security(spec)
+    errors += validate_labels(as_dict(spec.get("nodeSelector")), "spec.nodeSelector")
+    errors += validate_pod_security(spec)
     errors += _validate_dns_config(spec)
-    for index, gate in enumerate(_dicts(spec.get("readinessGates"))):
-        condition = _str(gate.get("conditionType"))
-        errors += _names(is_qualified_name(condition), f"spec.readinessGates[{index}].conditionType", condition)
-    errors += _validate_scheduling_gates(_dicts(spec.get("schedulingGates")))
-    if _dict(spec.get("securityContext")).get("hostUsers") is False:
+    for index, gate in enumerate(as_dicts(spec.get("readinessGates"))):
+        condition = as_str(gate.get("conditionType"))
+        errors += name_errors(is_qualified_name(condition), f"spec.readinessGates[{index}].conditionType", condition)
+    errors += _validate_scheduling_gates(as_dicts(spec.get("schedulingGates")))
+    if as_dict(spec.get("securityContext")).get("hostUsers") is False:
         for key, path in (("hostNetwork", "hostNetwork"), ("hostPID", "HostPID"), ("hostIPC", "HostIPC")):
             if spec.get(key) is True:
                 errors.append(FieldError.forbidden(f"spec.{path}", "when `pod.Spec.HostUsers` is false"))
     for key in ("serviceAccountName", "nodeName"):
-        value = _str(spec.get(key))
+        value = as_str(spec.get(key))
         if value:
-            errors += _names(name_is_dns_subdomain(value), f"spec.{key}", value)
+            errors += name_errors(name_is_dns_subdomain(value), f"spec.{key}", value)
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None:
-        seconds = _int(deadline)
+        seconds = as_int(deadline)
         if seconds is None or not 1 <= seconds <= MAX_INT32:
             errors.append(
                 FieldError.invalid("spec.activeDeadlineSeconds", deadline, inclusive_range_error(1, MAX_INT32))
             )
     for key in ("hostname", "subdomain"):
-        value = _str(spec.get(key))
+        value = as_str(spec.get(key))
         if value:
-            errors += _names(is_dns1123_label(value), f"spec.{key}", value)
-    errors += validate_tolerations(_dicts(spec.get("tolerations")), "spec.tolerations")
-    errors += _validate_host_aliases(_dicts(spec.get("hostAliases")))
+            errors += name_errors(is_dns1123_label(value), f"spec.{key}", value)
+    errors += validate_tolerations(as_dicts(spec.get("tolerations")), "spec.tolerations")
+    errors += _validate_host_aliases(as_dicts(spec.get("hostAliases")))
     for key in ("priorityClassName", "runtimeClassName"):
-        value = _str(spec.get(key))
+        value = as_str(spec.get(key))
         if value or (key == "runtimeClassName" and spec.get(key) is not None):
-            errors += _names(name_is_dns_subdomain(value), f"spec.{key}", value)
+            errors += name_errors(name_is_dns_subdomain(value), f"spec.{key}", value)
     if spec.get("preemptionPolicy") is not None:
-        errors += _enum(spec["preemptionPolicy"], "spec.preemptionPolicy", ["PreemptLowerPriority", "Never"])
+        errors += enum_errors(spec["preemptionPolicy"], "spec.preemptionPolicy", ["PreemptLowerPriority", "Never"])
     if spec.get("overhead") is not None:
         errors += validate_resource_requirements({"limits": spec["overhead"]}, "spec.overhead")
     if spec.get("os") is not None:
-        os_name = _str(_dict(spec["os"]).get("name"))
+        os_name = as_str(as_dict(spec["os"]).get("name"))
         if not os_name:
             errors.append(FieldError.required("spec.os.name"))
         elif os_name not in ("linux", "windows"):
@@ -98,9 +98,9 @@ def _validate_pod_spec(spec: JSON) -> Errors:
 def _host_network_ports(containers: list[JSON]) -> Errors:
     errors: Errors = []
     for index, container in enumerate(containers):
-        for port_index, port in enumerate(_dicts(container.get("ports"))):
-            host_port = _int(port.get("hostPort")) or 0
-            if host_port != (_int(port.get("containerPort")) or 0):
+        for port_index, port in enumerate(as_dicts(container.get("ports"))):
+            host_port = as_int(port.get("hostPort")) or 0
+            if host_port != (as_int(port.get("containerPort")) or 0):
                 errors.append(
                     FieldError.invalid(
                         f"spec.containers[{index}].ports[{port_index}].hostPort",
@@ -117,7 +117,7 @@ def _validate_dns_config(spec: JSON) -> Errors:
     if spec.get("dnsPolicy") == "None":
         if config is None:
             return [FieldError.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")]
-        if not _list(_dict(config).get("nameservers")):
+        if not as_list(as_dict(config).get("nameservers")):
             return [
                 FieldError.required(
                     f"{path}.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None"
@@ -125,15 +125,15 @@ def _validate_dns_config(spec: JSON) -> Errors:
             ]
     if config is None:
         return []
-    config = _dict(config)
+    config = as_dict(config)
     errors: Errors = []
-    nameservers = [_str(item) for item in _list(config.get("nameservers"))]
+    nameservers = [as_str(item) for item in as_list(config.get("nameservers"))]
     if len(nameservers) > 3:
         errors.append(FieldError.invalid(f"{path}.nameservers", nameservers, "must not have more than 3 nameservers"))
     for index, server in enumerate(nameservers):
-        if not _is_ip(server):
-            errors.append(FieldError.invalid(f"{path}.nameservers[{index}]", server, _INVALID_IP))
-    searches = [_str(item) for item in _list(config.get("searches"))]
+        if not is_ip(server):
+            errors.append(FieldError.invalid(f"{path}.nameservers[{index}]", server, INVALID_IP))
+    searches = [as_str(item) for item in as_list(config.get("searches"))]
     if len(searches) > 32:
         errors.append(FieldError.invalid(f"{path}.searches", searches, "must not have more than 32 search paths"))
     if len(" ".join(searches)) > 2048:
@@ -152,11 +152,11 @@ def _validate_dns_config(spec: JSON) -> Errors:
         messages = []
         if len(search.encode()) > 253:
             messages.append(max_len_error(253))
-        if not _DNS_SUBDOMAIN_UNDERSCORE.fullmatch(search):
-            messages.append(regex_error(_SUBDOMAIN_UNDERSCORE_ERROR, _SUBDOMAIN_UNDERSCORE_FMT, "example.com"))
-        errors += _names(messages, f"{path}.searches[{index}]", search)
-    for index, option in enumerate(_dicts(config.get("options"))):
-        if not _str(option.get("name")):
+        if not DNS_SUBDOMAIN_UNDERSCORE.fullmatch(search):
+            messages.append(regex_error(SUBDOMAIN_UNDERSCORE_ERROR, SUBDOMAIN_UNDERSCORE_FMT, "example.com"))
+        errors += name_errors(messages, f"{path}.searches[{index}]", search)
+    for index, option in enumerate(as_dicts(config.get("options"))):
+        if not as_str(option.get("name")):
             errors.append(FieldError.required(f"{path}.options[{index}]", "must not be empty"))
     return errors
 
@@ -165,8 +165,8 @@ def _validate_scheduling_gates(gates: list[JSON]) -> Errors:
     errors: Errors = []
     seen: set[str] = set()
     for index, gate in enumerate(gates):
-        name = _str(gate.get("name"))
-        errors += _names(is_qualified_name(name), f"spec.schedulingGates[{index}]", name)
+        name = as_str(gate.get("name"))
+        errors += name_errors(is_qualified_name(name), f"spec.schedulingGates[{index}]", name)
         if name in seen:
             errors.append(FieldError.duplicate(f"spec.schedulingGates[{index}]", name))
         seen.add(name)
@@ -178,12 +178,12 @@ def validate_tolerations(tolerations: list[JSON], path: str) -> Errors:
     errors: Errors = []
     for index, toleration in enumerate(tolerations):
         item = f"{path}[{index}]"
-        key = _str(toleration.get("key"))
-        operator = _str(toleration.get("operator"))
-        value = _str(toleration.get("value"))
-        effect = _str(toleration.get("effect"))
+        key = as_str(toleration.get("key"))
+        operator = as_str(toleration.get("operator"))
+        value = as_str(toleration.get("value"))
+        effect = as_str(toleration.get("effect"))
         if key:
-            errors += _names(is_qualified_name(key), f"{item}.key", key)
+            errors += name_errors(is_qualified_name(key), f"{item}.key", key)
         if not key and operator != "Exists":
             errors.append(
                 FieldError.invalid(
@@ -219,37 +219,40 @@ def validate_tolerations(tolerations: list[JSON], path: str) -> Errors:
 def _validate_host_aliases(aliases: list[JSON]) -> Errors:
     errors: Errors = []
     for index, alias in enumerate(aliases):
-        address = _str(alias.get("ip"))
-        if not _is_ip(address):
-            errors.append(FieldError.invalid(f"spec.hostAliases[{index}].ip", address, _INVALID_IP))
-        for host_index, hostname in enumerate(_list(alias.get("hostnames"))):
-            name = _str(hostname)
-            errors += _names(is_dns1123_subdomain(name), f"spec.hostAliases[{index}].hostnames[{host_index}]", name)
+        address = as_str(alias.get("ip"))
+        if not is_ip(address):
+            errors.append(FieldError.invalid(f"spec.hostAliases[{index}].ip", address, INVALID_IP))
+        for host_index, hostname in enumerate(as_list(alias.get("hostnames"))):
+            name = as_str(hostname)
+            errors += name_errors(
+                is_dns1123_subdomain(name), f"spec.hostAliases[{index}].hostnames[{host_index}]", name
+            )
     return errors
 
 
 def validate_pod(pod: JSON) -> list[FieldError]:
     """ValidatePodCreate for a defaulted v1 pod: every error, in the order Kubernetes reports them."""
-    errors = _validate_pod_metadata_and_spec(pod)
-    spec = _dict(pod.get("spec"))
-    if _list(spec.get("ephemeralContainers")):
+    errors = validate_pod_metadata_and_spec(pod)
+    spec = as_dict(pod.get("spec"))
+    if as_list(spec.get("ephemeralContainers")):
         errors.append(FieldError.forbidden("spec.ephemeralContainers", "cannot be set on create"))
-    if _str(spec.get("nodeName")) and _list(spec.get("schedulingGates")):
+    if as_str(spec.get("nodeName")) and as_list(spec.get("schedulingGates")):
         errors.append(
             FieldError.forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared")
         )
     return errors
 
 
-def _validate_pod_metadata_and_spec(pod: JSON) -> Errors:
-    meta = _dict(pod.get("metadata"))
-    spec = _dict(pod.get("spec"))
-    errors = _validate_object_meta(meta, name_is_dns_subdomain)
-    errors += _validate_pod_annotations(meta, spec)
+def validate_pod_metadata_and_spec(pod: JSON) -> Errors:
+    """What ValidatePodCreate and ValidatePodUpdate share: metadata, pod annotations and the spec."""
+    meta = as_dict(pod.get("metadata"))
+    spec = as_dict(pod.get("spec"))
+    errors = validate_object_meta(meta, name_is_dns_subdomain)
+    errors += validate_pod_annotations(meta, spec)
     errors += _validate_pod_spec(spec)
-    if not _str(spec.get("serviceAccountName")):
-        for index, volume in enumerate(_dicts(spec.get("volumes"))):
-            for source_index, projection in enumerate(_dicts(_dict(volume.get("projected")).get("sources"))):
+    if not as_str(spec.get("serviceAccountName")):
+        for index, volume in enumerate(as_dicts(spec.get("volumes"))):
+            for source_index, projection in enumerate(as_dicts(as_dict(volume.get("projected")).get("sources"))):
                 if projection.get("serviceAccountToken") is not None:
                     errors.append(
                         FieldError.forbidden(
@@ -258,8 +261,8 @@ def _validate_pod_metadata_and_spec(pod: JSON) -> Errors:
                         )
                     )
     for key in ("containers", "initContainers"):
-        for index, container in enumerate(_dicts(spec.get(key))):
-            image = _str(container.get("image"))
+        for index, container in enumerate(as_dicts(spec.get(key))):
+            image = as_str(container.get("image"))
             if image != image.strip():
                 errors.append(
                     FieldError.invalid(

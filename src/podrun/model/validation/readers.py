@@ -12,23 +12,28 @@ from podrun.model.quantity import Quantity, from_json, json_number_text
 Errors = list[FieldError]
 
 
-def _dict(value: Any) -> JSON:
+def as_dict(value: Any) -> JSON:
+    """`value` if it is a mapping, else an empty one."""
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
     return value if isinstance(value, list) else []
 
 
-def _dicts(value: Any) -> list[JSON]:
-    return [item if isinstance(item, dict) else {} for item in _list(value)]
+def as_dicts(value: Any) -> list[JSON]:
+    """The items of a list, each item that is no mapping read as an empty one."""
+    return [item if isinstance(item, dict) else {} for item in as_list(value)]
 
 
-def _str(value: Any) -> str:
+def as_str(value: Any) -> str:
+    """`value` if it is a string, else ""."""
     return value if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """`value` as an integer (whole floats too, booleans not); None if it is none."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -38,7 +43,8 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _quantity(value: Any, path: str, errors: Errors) -> Quantity | None:
+def read_quantity(value: Any, path: str, errors: Errors) -> Quantity | None:
+    """`value` as a quantity; None, with the decoder's error added to `errors`, if it is none."""
     try:
         return from_json(value)
     except ValueError as exc:
@@ -47,5 +53,6 @@ def _quantity(value: Any, path: str, errors: Errors) -> Quantity | None:
         return None
 
 
-def _names(messages: Iterable[str], path: str, value: str) -> Errors:
+def name_errors(messages: Iterable[str], path: str, value: str) -> Errors:
+    """Each message of a name check as an Invalid error of the field at `path`."""
     return [FieldError.invalid(path, value, message) for message in messages]

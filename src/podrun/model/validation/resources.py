@@ -7,9 +7,9 @@ from typing import Any
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
 from podrun.model.quantity import Quantity, from_json
-from podrun.model.validation.formats import _NEGATIVE, inclusive_range_error, is_qualified_name
-from podrun.model.validation.readers import Errors, _dict, _int, _list, _names, _quantity, _str
-from podrun.model.validation.volumes import _local_descending_path
+from podrun.model.validation.formats import NEGATIVE, inclusive_range_error, is_qualified_name
+from podrun.model.validation.readers import Errors, as_dict, as_int, as_list, as_str, name_errors, read_quantity
+from podrun.model.validation.volumes import local_descending_path
 
 _STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
 
@@ -28,13 +28,13 @@ def validate_resource_requirements(resources: JSON, path: str) -> Errors:
     limits_path, requests_path = f"{path}.limits", f"{path}.requests"
     limits: dict[str, Quantity] = {}
     cpu_or_memory = huge_pages = False
-    for name, raw in sorted(_dict(resources.get("limits")).items()):
+    for name, raw in sorted(as_dict(resources.get("limits")).items()):
         quantity = _check_resource(name, raw, f"{limits_path}[{name}]", errors)
         if quantity is not None:
             limits[name] = quantity
         huge_pages = huge_pages or name.startswith("hugepages-")
         cpu_or_memory = cpu_or_memory or name in ("cpu", "memory")
-    for name, raw in sorted(_dict(resources.get("requests")).items()):
+    for name, raw in sorted(as_dict(resources.get("requests")).items()):
         quantity = _check_resource(name, raw, f"{requests_path}[{name}]", errors)
         limit = limits.get(name)
         if quantity is not None and limit is not None:
@@ -48,7 +48,7 @@ def validate_resource_requirements(resources: JSON, path: str) -> Errors:
                         requests_path, str(quantity), f"must be less than or equal to {name} limit of {limit}"
                     )
                 )
-        elif name not in _dict(resources.get("limits")) and not _overcommit_allowed(name):
+        elif name not in as_dict(resources.get("limits")) and not _overcommit_allowed(name):
             errors.append(FieldError.required(limits_path, "Limit must be set for non overcommitable resources"))
         huge_pages = huge_pages or name.startswith("hugepages-")
         cpu_or_memory = cpu_or_memory or name in ("cpu", "memory")
@@ -59,11 +59,11 @@ def validate_resource_requirements(resources: JSON, path: str) -> Errors:
 
 def _check_resource(name: str, raw: Any, path: str, errors: Errors) -> Quantity | None:
     errors += _validate_container_resource_name(name, path)
-    quantity = _quantity(raw, path, errors)
+    quantity = read_quantity(raw, path, errors)
     if quantity is None:
         return None
     if quantity.value < 0:
-        errors.append(FieldError.invalid(path, str(quantity), _NEGATIVE))
+        errors.append(FieldError.invalid(path, str(quantity), NEGATIVE))
     if _is_extended_resource(name) and quantity.milli_value() % 1000:
         errors.append(FieldError.invalid(path, quantity, "must be an integer"))
     if name.startswith("hugepages-") and not _divides_into_pages(name, quantity):
@@ -72,7 +72,7 @@ def _check_resource(name: str, raw: Any, path: str, errors: Errors) -> Quantity 
 
 
 def _validate_container_resource_name(name: str, path: str) -> Errors:
-    errors = _names(is_qualified_name(name), path, name)
+    errors = name_errors(is_qualified_name(name), path, name)
     if (
         not errors
         and "/" not in name
@@ -112,15 +112,16 @@ def _divides_into_pages(name: str, quantity: Quantity) -> bool:
     return quantity.whole_value() % page.whole_value() == 0
 
 
-def _validate_resize_policy(policies: list[JSON], path: str, restart_policy: str) -> Errors:
+def validate_resize_policy(policies: list[JSON], path: str, restart_policy: str) -> Errors:
+    """A container's resizePolicy: known resources, once each, with a supported restart policy."""
     errors: Errors = []
     seen: set[str] = set()
     for index, policy in enumerate(policies):
-        resource = _str(policy.get("resourceName"))
+        resource = as_str(policy.get("resourceName"))
         if resource in seen:
             errors.append(FieldError.duplicate(f"{path}[{index}]", resource))
         seen.add(resource)
-        restart = _str(policy.get("restartPolicy"))
+        restart = as_str(policy.get("restartPolicy"))
         for value, supported in (
             (resource, ["cpu", "memory"]),
             (restart, ["NotRequired", "RestartContainer"]),
@@ -137,7 +138,7 @@ def _validate_resize_policy(policies: list[JSON], path: str, restart_policy: str
 def _id_range(context: JSON, keys: tuple[str, ...], path: str) -> Errors:
     errors: Errors = []
     for key in keys:
-        value = _int(context.get(key))
+        value = as_int(context.get(key))
         if value is not None and not 0 <= value <= 0xFFFFFFFF:
             errors.append(FieldError.invalid(f"{path}.{key}", value, inclusive_range_error(0, 0xFFFFFFFF)))
     return errors
@@ -146,8 +147,8 @@ def _id_range(context: JSON, keys: tuple[str, ...], path: str) -> Errors:
 def _validate_seccomp(profile: Any, path: str) -> Errors:
     if profile is None:
         return []
-    profile = _dict(profile)
-    kind = _str(profile.get("type"))
+    profile = as_dict(profile)
+    kind = as_str(profile.get("type"))
     errors: Errors = []
     supported = ["Localhost", "RuntimeDefault", "Unconfined"]
     if not kind:
@@ -158,14 +159,15 @@ def _validate_seccomp(profile: Any, path: str) -> Errors:
         if profile.get("localhostProfile") is None:
             errors.append(FieldError.required(f"{path}.localhostProfile", "must be set when seccomp type is Localhost"))
         else:
-            errors += _local_descending_path(_str(profile["localhostProfile"]), f"{path}.localhostProfile")
+            errors += local_descending_path(as_str(profile["localhostProfile"]), f"{path}.localhostProfile")
     return errors
 
 
-def _validate_container_security(context: Any, path: str, host_users: bool) -> Errors:
+def validate_container_security(context: Any, path: str, host_users: bool) -> Errors:
+    """A container's securityContext: ids, procMount and seccomp profile."""
     if context is None:
         return []
-    context = _dict(context)
+    context = as_dict(context)
     errors = _id_range(context, ("runAsUser", "runAsGroup"), path)
     proc_mount = context.get("procMount")
     if proc_mount is not None:
@@ -178,12 +180,13 @@ def _validate_container_security(context: Any, path: str, host_users: bool) -> E
     return errors + _validate_seccomp(context.get("seccompProfile"), f"{path}.seccompProfile")
 
 
-def _validate_pod_security(spec: JSON) -> Errors:
-    context = _dict(spec.get("securityContext"))
+def validate_pod_security(spec: JSON) -> Errors:
+    """The pod's securityContext: ids, groups, fsGroupChangePolicy, seccomp; shareProcessNamespace with hostPID."""
+    context = as_dict(spec.get("securityContext"))
     path = "spec.securityContext"
     errors = _id_range(context, ("fsGroup", "runAsUser", "runAsGroup"), path)
-    for index, group in enumerate(_list(context.get("supplementalGroups"))):
-        value = _int(group)
+    for index, group in enumerate(as_list(context.get("supplementalGroups"))):
+        value = as_int(group)
         if value is not None and not 0 <= value <= 0xFFFFFFFF:
             errors.append(
                 FieldError.invalid(f"{path}.supplementalGroups[{index}]", value, inclusive_range_error(0, 0xFFFFFFFF))

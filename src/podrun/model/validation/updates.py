@@ -8,9 +8,9 @@ from typing import Any
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
 from podrun.model.validation.formats import MAX_INT32, inclusive_range_error
-from podrun.model.validation.meta import _validate_pod_annotations
-from podrun.model.validation.pod import _validate_pod_metadata_and_spec, validate_tolerations
-from podrun.model.validation.readers import Errors, _dict, _dicts, _int, _str
+from podrun.model.validation.meta import validate_pod_annotations
+from podrun.model.validation.pod import validate_pod_metadata_and_spec, validate_tolerations
+from podrun.model.validation.readers import Errors, as_dict, as_dicts, as_int, as_str
 
 UPDATABLE_POD_SPEC_FIELDS = (
     "`spec.containers[*].image`",
@@ -29,18 +29,18 @@ def validate_pod_update(old: JSON, new: JSON) -> list[FieldError]:
     with a diff that lists each changed spec field as `- path: old` / `+ path: new` (JSON values)
     instead of Go's cmp.Diff of the internal struct.
     """
-    old_meta, new_meta = _dict(old.get("metadata")), _dict(new.get("metadata"))
+    old_meta, new_meta = as_dict(old.get("metadata")), as_dict(new.get("metadata"))
     errors: Errors = []
     for key in ("name", "namespace", "uid"):
         if key == "uid" and not new_meta.get(key):
             continue
         if new_meta.get(key) != old_meta.get(key):
             errors.append(FieldError.invalid(f"metadata.{key}", new_meta.get(key), "field is immutable"))
-    errors += _validate_pod_metadata_and_spec(new)
-    errors += _validate_pod_annotations(new_meta, _dict(new.get("spec")))
-    old_spec, new_spec = _dict(old.get("spec")), _dict(new.get("spec"))
+    errors += validate_pod_metadata_and_spec(new)
+    errors += validate_pod_annotations(new_meta, as_dict(new.get("spec")))
+    old_spec, new_spec = as_dict(old.get("spec")), as_dict(new.get("spec"))
     for key in ("containers", "initContainers"):
-        container_errors, stop = _container_updates(_dicts(new_spec.get(key)), _dicts(old_spec.get(key)), key)
+        container_errors, stop = _container_updates(as_dicts(new_spec.get(key)), as_dicts(old_spec.get(key)), key)
         errors += container_errors
         if stop:
             return errors
@@ -48,8 +48,10 @@ def validate_pod_update(old: JSON, new: JSON) -> list[FieldError]:
     if deadline_errors and new_spec.get("activeDeadlineSeconds") is not None:
         return errors + deadline_errors
     errors += deadline_errors
-    errors += _tolerations_update(_dicts(old_spec.get("tolerations")), _dicts(new_spec.get("tolerations")))
-    errors += _scheduling_gates_update(_dicts(old_spec.get("schedulingGates")), _dicts(new_spec.get("schedulingGates")))
+    errors += _tolerations_update(as_dicts(old_spec.get("tolerations")), as_dicts(new_spec.get("tolerations")))
+    errors += _scheduling_gates_update(
+        as_dicts(old_spec.get("schedulingGates")), as_dicts(new_spec.get("schedulingGates"))
+    )
     old_semantic = _semantic(old_spec)
     munged = _semantic(_munge(old_spec, new_spec))
     if munged != old_semantic:
@@ -64,7 +66,7 @@ def _container_updates(new: list[JSON], old: list[JSON], key: str) -> tuple[Erro
         return [FieldError.forbidden(f"spec.{key}", "pod updates may not add or remove containers")], True
     errors: Errors = []
     for index, container in enumerate(new):
-        image = _str(container.get("image"))
+        image = as_str(container.get("image"))
         if not image:
             errors.append(FieldError.required(f"spec.{key}[{index}].image"))
         if image != image.strip():
@@ -77,10 +79,10 @@ def _container_updates(new: list[JSON], old: list[JSON], key: str) -> tuple[Erro
 def _deadline_update(old: Any, new: Any) -> Errors:
     path = "spec.activeDeadlineSeconds"
     if new is not None:
-        value = _int(new)
+        value = as_int(new)
         if value is None or not 0 <= value <= MAX_INT32:
             return [FieldError.invalid(path, new, inclusive_range_error(0, MAX_INT32))]
-        if old is not None and (_int(old) or 0) < value:
+        if old is not None and (as_int(old) or 0) < value:
             return [FieldError.invalid(path, value, "must be less than or equal to previous value")]
         return []
     if old is not None:
@@ -106,10 +108,10 @@ def _without_seconds(toleration: JSON) -> JSON:
 
 
 def _scheduling_gates_update(old: list[JSON], new: list[JSON]) -> Errors:
-    old_names = {_str(gate.get("name")) for gate in old}
+    old_names = {as_str(gate.get("name")) for gate in old}
     errors: Errors = []
     for index, gate in enumerate(new):
-        name = _str(gate.get("name"))
+        name = as_str(gate.get("name"))
         if name not in old_names:
             errors.append(
                 FieldError.forbidden(
@@ -124,17 +126,17 @@ def _munge(old: JSON, new: JSON) -> JSON:
     """The new spec with every field that may change put back to its old value."""
     munged = dict(new)
     for key in ("containers", "initContainers"):
-        old_containers = _dicts(old.get(key))
+        old_containers = as_dicts(old.get(key))
         if key in munged:
             munged[key] = [
                 _with_key(container, "image", old_containers[index].get("image"))
-                for index, container in enumerate(_dicts(new.get(key)))
+                for index, container in enumerate(as_dicts(new.get(key)))
             ]
     for key in ("activeDeadlineSeconds", "schedulingGates", "tolerations"):
         munged = _with_key(munged, key, old.get(key))
     old_grace, new_grace = (
-        _int(old.get("terminationGracePeriodSeconds")),
-        _int(new.get("terminationGracePeriodSeconds")),
+        as_int(old.get("terminationGracePeriodSeconds")),
+        as_int(new.get("terminationGracePeriodSeconds")),
     )
     if old_grace is not None and old_grace < 0 and new_grace == 1:
         munged["terminationGracePeriodSeconds"] = old_grace

@@ -7,8 +7,8 @@ from typing import Any
 
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
-from podrun.model.validation.formats import _FILE_MODE_ERROR, is_dns1123_label, is_qualified_name
-from podrun.model.validation.readers import Errors, _dict, _dicts, _int, _names, _quantity, _str
+from podrun.model.validation.formats import FILE_MODE_ERROR, is_dns1123_label, is_qualified_name
+from podrun.model.validation.readers import Errors, as_dict, as_dicts, as_int, as_str, name_errors, read_quantity
 
 # validateVolumeSource's order; the first source found counts, every later one is "more than 1".
 _VOLUME_SOURCE_ORDER = (
@@ -37,7 +37,7 @@ _VOLUME_FIELD_PATHS = (
 )
 
 
-_ENV_FIELD_PATHS = (
+ENV_FIELD_PATHS = (
     "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
     "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
 )  # fmt: skip
@@ -64,18 +64,18 @@ _BYTE_DIVISORS = frozenset({"1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi
 _BYTE_DIVISOR_LIST = "1, 1k, 1M, 1G, 1T, 1P, 1E, 1Ki, 1Mi, 1Gi, 1Ti, 1Pi, 1Ei"
 
 
-def _validate_volumes(volumes: list[JSON], path: str = "spec.volumes") -> tuple[dict[str, JSON], Errors]:
+def validate_volumes(volumes: list[JSON], path: str = "spec.volumes") -> tuple[dict[str, JSON], Errors]:
     """ValidateVolumes: the valid volumes by name (the only ones mounts may use), and the errors."""
     errors: Errors = []
     valid: dict[str, JSON] = {}
     for index, volume in enumerate(volumes):
         volume_path = f"{path}[{index}]"
-        name = _str(volume.get("name"))
+        name = as_str(volume.get("name"))
         volume_errors = _validate_volume_source(volume, volume_path)
         if not name:
             volume_errors.append(FieldError.required(f"{volume_path}.name"))
         else:
-            volume_errors += _names(is_dns1123_label(name), f"{volume_path}.name", name)
+            volume_errors += name_errors(is_dns1123_label(name), f"{volume_path}.name", name)
         if name in valid:
             volume_errors.append(FieldError.duplicate(f"{volume_path}.name", name))
         if volume_errors:
@@ -99,7 +99,7 @@ def _validate_volume_source(volume: JSON, path: str) -> Errors:
         count += 1
         validator = _VOLUME_VALIDATORS.get(key)
         if validator is not None:
-            errors += validator(_dict(source), f"{path}.{key}")
+            errors += validator(as_dict(source), f"{path}.{key}")
     if not count:
         errors.append(FieldError.required(path, "must specify a volume type"))
     return errors
@@ -108,7 +108,7 @@ def _validate_volume_source(volume: JSON, path: str) -> Errors:
 def _validate_empty_dir(source: JSON, path: str) -> Errors:
     errors: Errors = []
     if source.get("sizeLimit") is not None:
-        limit = _quantity(source["sizeLimit"], f"{path}.sizeLimit", errors)
+        limit = read_quantity(source["sizeLimit"], f"{path}.sizeLimit", errors)
         if limit is not None and limit.value < 0:
             errors.append(
                 FieldError.forbidden(f"{path}.sizeLimit", "SizeLimit field must be a valid resource quantity")
@@ -117,7 +117,7 @@ def _validate_empty_dir(source: JSON, path: str) -> Errors:
 
 
 def _validate_host_path(source: JSON, path: str) -> Errors:
-    host_path = _str(source.get("path"))
+    host_path = as_str(source.get("path"))
     if not host_path:
         return [FieldError.required(f"{path}.path")]
     errors = _no_backsteps(host_path, f"{path}.path")
@@ -129,20 +129,20 @@ def _validate_host_path(source: JSON, path: str) -> Errors:
 
 def _validate_secret_volume(source: JSON, path: str) -> Errors:
     errors: Errors = []
-    if not _str(source.get("secretName")):
+    if not as_str(source.get("secretName")):
         errors.append(FieldError.required(f"{path}.secretName"))
     errors += _file_mode(source.get("defaultMode"), f"{path}.defaultMode")
-    for index, item in enumerate(_dicts(source.get("items"))):
+    for index, item in enumerate(as_dicts(source.get("items"))):
         errors += _validate_key_to_path(item, f"{path}.items[{index}]")
     return errors
 
 
 def _validate_config_map_volume(source: JSON, path: str) -> Errors:
     errors: Errors = []
-    if not _str(source.get("name")):
+    if not as_str(source.get("name")):
         errors.append(FieldError.required(f"{path}.name"))
     errors += _file_mode(source.get("defaultMode"), f"{path}.defaultMode")
-    for index, item in enumerate(_dicts(source.get("items"))):
+    for index, item in enumerate(as_dicts(source.get("items"))):
         errors += _validate_key_to_path(item, f"{path}.items[{index}]")
     return errors
 
@@ -150,19 +150,19 @@ def _validate_config_map_volume(source: JSON, path: str) -> Errors:
 def _validate_downward_api_volume(source: JSON, path: str) -> Errors:
     errors = _file_mode(source.get("defaultMode"), f"{path}.defaultMode")
     # Kubernetes reports item errors against the source itself, not items[i].
-    for item in _dicts(source.get("items")):
+    for item in as_dicts(source.get("items")):
         errors += _validate_downward_api_file(item, path)
     return errors
 
 
 def _validate_downward_api_file(item: JSON, path: str) -> Errors:
     errors: Errors = []
-    file_path = _str(item.get("path"))
+    file_path = as_str(item.get("path"))
     if not file_path:
         errors.append(FieldError.required(f"{path}.path"))
     errors += _local_non_reserved_path(file_path, f"{path}.path")
     if item.get("fieldRef") is not None:
-        errors += _validate_object_field_selector(_dict(item["fieldRef"]), _VOLUME_FIELD_PATHS, f"{path}.fieldRef")
+        errors += validate_object_field_selector(as_dict(item["fieldRef"]), _VOLUME_FIELD_PATHS, f"{path}.fieldRef")
         if item.get("resourceFieldRef") is not None:
             errors.append(
                 FieldError.invalid(
@@ -170,7 +170,7 @@ def _validate_downward_api_file(item: JSON, path: str) -> Errors:
                 )
             )
     elif item.get("resourceFieldRef") is not None:
-        errors += _validate_resource_field_selector(_dict(item["resourceFieldRef"]), f"{path}.resourceFieldRef", True)
+        errors += validate_resource_field_selector(as_dict(item["resourceFieldRef"]), f"{path}.resourceFieldRef", True)
     else:
         errors.append(FieldError.required(path, "one of fieldRef and resourceFieldRef is required"))
     errors += _file_mode(item.get("mode"), f"{path}.mode")
@@ -187,29 +187,29 @@ def _validate_projected_volume(source: JSON, path: str) -> Errors:
             errors.append(FieldError.invalid(path, bad_value, "conflicting duplicate paths"))
         seen.add(item_path)
 
-    for index, projection in enumerate(_dicts(source.get("sources"))):
+    for index, projection in enumerate(as_dicts(source.get("sources"))):
         source_path = f"{path}.sources[{index}]"
         count = 0
         for kind in ("secret", "configMap"):
             if projection.get(kind) is None:
                 continue
             count += 1
-            reference = _dict(projection[kind])
-            if not _str(reference.get("name")):
+            reference = as_dict(projection[kind])
+            if not as_str(reference.get("name")):
                 errors.append(FieldError.required(f"{source_path}.{kind}.name"))
-            for item_index, item in enumerate(_dicts(reference.get("items"))):
+            for item_index, item in enumerate(as_dicts(reference.get("items"))):
                 errors += _validate_key_to_path(item, f"{source_path}.{kind}.items[{item_index}]")
-                if _str(item.get("path")):
-                    claim(_str(item.get("path")), _str(reference.get("name")))
+                if as_str(item.get("path")):
+                    claim(as_str(item.get("path")), as_str(reference.get("name")))
         if projection.get("downwardAPI") is not None:
             count += 1
-            for item in _dicts(_dict(projection["downwardAPI"]).get("items")):
+            for item in as_dicts(as_dict(projection["downwardAPI"]).get("items")):
                 errors += _validate_downward_api_file(item, f"{source_path}.downwardAPI")
-                if _str(item.get("path")):
-                    claim(_str(item.get("path")), _str(item.get("path")))
+                if as_str(item.get("path")):
+                    claim(as_str(item.get("path")), as_str(item.get("path")))
         if projection.get("serviceAccountToken") is not None:
             count += 1
-            errors += _validate_token_projection(_dict(projection["serviceAccountToken"]), source_path, path)
+            errors += _validate_token_projection(as_dict(projection["serviceAccountToken"]), source_path, path)
         if projection.get("clusterTrustBundle") is not None:
             count += 1
         if count > 1:
@@ -219,7 +219,7 @@ def _validate_projected_volume(source: JSON, path: str) -> Errors:
 
 def _validate_token_projection(token: JSON, source_path: str, path: str) -> Errors:
     errors: Errors = []
-    expiration = _int(token.get("expirationSeconds")) or 0
+    expiration = as_int(token.get("expirationSeconds")) or 0
     if expiration < 600:
         errors.append(
             FieldError.invalid(
@@ -236,7 +236,7 @@ def _validate_token_projection(token: JSON, source_path: str, path: str) -> Erro
                 "may not specify a duration larger than 2^32 seconds",
             )
         )
-    token_path = _str(token.get("path"))
+    token_path = as_str(token.get("path"))
     # Kubernetes reports the token path against the projected volume itself.
     if not token_path:
         errors.append(FieldError.required(f"{path}.path"))
@@ -246,14 +246,14 @@ def _validate_token_projection(token: JSON, source_path: str, path: str) -> Erro
 
 
 def _validate_claim_volume(source: JSON, path: str) -> Errors:
-    return [] if _str(source.get("claimName")) else [FieldError.required(f"{path}.claimName")]
+    return [] if as_str(source.get("claimName")) else [FieldError.required(f"{path}.claimName")]
 
 
 def _validate_nfs_volume(source: JSON, path: str) -> Errors:
     errors: Errors = []
-    if not _str(source.get("server")):
+    if not as_str(source.get("server")):
         errors.append(FieldError.required(f"{path}.server"))
-    nfs_path = _str(source.get("path"))
+    nfs_path = as_str(source.get("path"))
     if not nfs_path:
         errors.append(FieldError.required(f"{path}.path"))
     if not nfs_path.startswith("/"):
@@ -275,9 +275,9 @@ _VOLUME_VALIDATORS: dict[str, Callable[[JSON, str], Errors]] = {
 
 def _validate_key_to_path(item: JSON, path: str) -> Errors:
     errors: Errors = []
-    if not _str(item.get("key")):
+    if not as_str(item.get("key")):
         errors.append(FieldError.required(f"{path}.key"))
-    item_path = _str(item.get("path"))
+    item_path = as_str(item.get("path"))
     if not item_path:
         errors.append(FieldError.required(f"{path}.path"))
     errors += _local_non_reserved_path(item_path, f"{path}.path")
@@ -286,9 +286,9 @@ def _validate_key_to_path(item: JSON, path: str) -> Errors:
 
 
 def _file_mode(value: Any, path: str) -> Errors:
-    mode = _int(value)
+    mode = as_int(value)
     if mode is not None and not 0 <= mode <= 0o777:
-        return [FieldError.invalid(path, mode, _FILE_MODE_ERROR)]
+        return [FieldError.invalid(path, mode, FILE_MODE_ERROR)]
     return []
 
 
@@ -298,7 +298,8 @@ def _no_backsteps(target: str, path: str) -> Errors:
     return []
 
 
-def _local_descending_path(target: str, path: str) -> Errors:
+def local_descending_path(target: str, path: str) -> Errors:
+    """A relative path that never steps up with `..` (validateLocalDescendingPath)."""
     errors: Errors = []
     if target.startswith("/"):
         errors.append(FieldError.invalid(path, target, "must be a relative path"))
@@ -306,17 +307,18 @@ def _local_descending_path(target: str, path: str) -> Errors:
 
 
 def _local_non_reserved_path(target: str, path: str) -> Errors:
-    errors = _local_descending_path(target, path)
+    errors = local_descending_path(target, path)
     if target.startswith("..") and not target.startswith("../"):
         errors.append(FieldError.invalid(path, target, "must not start with '..'"))
     return errors
 
 
-def _validate_object_field_selector(selector: JSON, expressions: tuple[str, ...], path: str) -> Errors:
-    version = _str(selector.get("apiVersion"))
+def validate_object_field_selector(selector: JSON, expressions: tuple[str, ...], path: str) -> Errors:
+    """A fieldRef: an apiVersion, and a fieldPath among `expressions` (validateObjectFieldSelector)."""
+    version = as_str(selector.get("apiVersion"))
     if not version:
         return [FieldError.required(f"{path}.apiVersion")]
-    field_path = _str(selector.get("fieldPath"))
+    field_path = as_str(selector.get("fieldPath"))
     if not field_path:
         return [FieldError.required(f"{path}.fieldPath")]
     subscripted = _split_subscript(field_path)
@@ -332,7 +334,7 @@ def _validate_object_field_selector(selector: JSON, expressions: tuple[str, ...]
     if subscripted:
         base, key = subscripted
         key = key.lower() if base == "metadata.annotations" else key
-        return _names(is_qualified_name(key), path, key)
+        return name_errors(is_qualified_name(key), path, key)
     converted = "spec.nodeName" if field_path == "spec.host" else field_path
     if converted not in expressions:
         return [FieldError.not_supported(f"{path}.fieldPath", converted, expressions)]
@@ -347,10 +349,11 @@ def _split_subscript(field_path: str) -> tuple[str, str] | None:
     return (base, key) if sep and base else None
 
 
-def _validate_resource_field_selector(selector: JSON, path: str, in_volume: bool) -> Errors:
+def validate_resource_field_selector(selector: JSON, path: str, in_volume: bool) -> Errors:
+    """A resourceFieldRef: a known resource of a named container, a byte-size divisor."""
     errors: Errors = []
-    resource = _str(selector.get("resource"))
-    if in_volume and not _str(selector.get("containerName")):
+    resource = as_str(selector.get("resource"))
+    if in_volume and not as_str(selector.get("containerName")):
         errors.append(FieldError.required(f"{path}.containerName"))
     elif not resource:
         errors.append(FieldError.required(f"{path}.resource"))
@@ -361,7 +364,7 @@ def _validate_resource_field_selector(selector: JSON, path: str, in_volume: bool
     divisor = selector.get("divisor")
     if divisor is None:
         return errors
-    quantity = _quantity(divisor, f"{path}.divisor", errors)
+    quantity = read_quantity(divisor, f"{path}.divisor", errors)
     if quantity is None or quantity.is_zero():
         return errors
     text = str(quantity)
