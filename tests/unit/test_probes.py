@@ -20,21 +20,11 @@ from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.events import DataReceived, RequestReceived, StreamEnded
 
-from podrun.kubelet.probes import (
-    MAX_OUTPUT_BYTES,
-    ProbeManager,
-    ProbeOutcome,
-    ProbeType,
-    ProbeWorker,
-    TargetStatus,
-    encode_grpc_timeout,
-    health_check_request,
-    parse_health_check_response,
-    probe_with_retries,
-    run_probe,
-    runtime_runner,
-    static_env,
-)
+from podrun.kubelet.probing.grpc import encode_grpc_timeout, health_check_request, parse_health_check_response
+from podrun.kubelet.probing.manager import ProbeManager, runtime_runner
+from podrun.kubelet.probing.outcome import MAX_OUTPUT_BYTES, ProbeOutcome
+from podrun.kubelet.probing.prober import probe_with_retries, run_probe, static_env
+from podrun.kubelet.probing.worker import ProbeType, ProbeWorker, TargetStatus
 from podrun.runtime.protocol import ExecResult, Runtime, RuntimeError_
 
 START = 1_700_000_000.0
