@@ -10,8 +10,11 @@ from podrun.runtime.protocol import Runtime, RuntimeError_
 async def exec_probe(
     runtime: Runtime, container_id: str, command: list[str], timeout: float
 ) -> ProbeOutcome:
-    # pkg/probe/exec Probe over RunInContainer (ExecSync with timeoutSeconds): the output is stdout then
-    # stderr, limited to 10 KiB; a non-zero exit is a failure; any other error leaves the result unknown.
+    """pkg/probe/exec Probe over RunInContainer (ExecSync with `timeout`).
+
+    The output is stdout then stderr, limited to 10 KiB; a non-zero exit is a failure; any other error
+    leaves the result unknown.
+    """
     try:
         result = await runtime.exec_sync(container_id, command, timeout)
     except (RuntimeError_, OSError) as exc:

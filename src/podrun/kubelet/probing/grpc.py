@@ -469,8 +469,11 @@ def _grpc_status(headers: Mapping[str, str]) -> tuple[int, str]:
 
 
 async def grpc_probe(dial: Dial, host: str, port: int, service: str, timeout: float) -> ProbeOutcome:
-    # pkg/probe/grpc Probe: every outcome is a result with an output, never an error (err is always nil).
-    # One deadline (context.WithTimeout) bounds both the blocking dial and the Check RPC.
+    """pkg/probe/grpc Probe: Health/Check of `service` at host:port.
+
+    Every outcome is a result with an output, never an error (err is always nil). One deadline
+    (context.WithTimeout) bounds both the blocking dial and the Check RPC.
+    """
     address = join_host_port(host, port)
     within = format_duration(timeout)
     deadline = asyncio.get_running_loop().time() + timeout

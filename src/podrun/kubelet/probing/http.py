@@ -368,8 +368,11 @@ def _is_ip(host: str) -> bool:
 
 
 async def http_probe(request: HTTPRequest, dial: Dial, timeout: float) -> ProbeOutcome:
-    # DoHTTPProbe: a client error is a failure with the error as the output; 2xx succeeds; 3xx (a redirect
-    # that was not followed, e.g. to another host) succeeds with a warning; anything else fails.
+    """DoHTTPProbe: `request` with the probe client (no keep-alives, no gzip), bounded by `timeout`.
+
+    A client error is a failure with the error as the output; 2xx succeeds; 3xx (a redirect that was not
+    followed, e.g. to another host) succeeds with a warning; anything else fails.
+    """
     try:
         response = await http_get(request, dial, timeout=timeout, keep_alives=False, compression=False)
     except HTTPClientError as exc:

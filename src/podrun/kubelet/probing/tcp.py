@@ -10,7 +10,7 @@ from podrun.runtime.protocol import RuntimeError_
 
 
 async def tcp_probe(dial: Dial, host: str, port: int, timeout: float) -> ProbeOutcome:
-    # DoTCPProbe: a connection that opens is a success, even if the peer closes it at once.
+    """DoTCPProbe: a connection that opens within `timeout` is a success, even if the peer closes it at once."""
     address = join_host_port(host, port)
     try:
         async with asyncio.timeout(timeout):

@@ -68,8 +68,3 @@ def bind_mount(source: str, target: Path) -> None:
         linux.mount(source, target, "", linux.MS_BIND)
     except OSError as error:
         raise OSError(error.errno, os.strerror(error.errno or 0), str(target)) from None
-
-
-def mount_points_under(root: str) -> set[str]:
-    """Mount points at or below `root`."""
-    return set(linux.mounts_under(root))

@@ -14,7 +14,7 @@ from podrun.kubelet.env import Getter
 from podrun.kubelet.volumes.atomic_writer import atomic_write
 from podrun.kubelet.volumes.empty_dir import setup_empty_dir
 from podrun.kubelet.volumes.errors import PluginError, VolumeSetupError, strerror
-from podrun.kubelet.volumes.fs import POD_DIR_MODE, mkdir_all, mount_points_under, unmount
+from podrun.kubelet.volumes.fs import POD_DIR_MODE, mkdir_all, unmount
 from podrun.kubelet.volumes.host_path import setup_host_path
 from podrun.kubelet.volumes.payload import build_payload
 from podrun.kubelet.volumes.spec import (
@@ -26,6 +26,7 @@ from podrun.kubelet.volumes.spec import (
     volume_kind,
 )
 from podrun.model.errors import go_quote
+from podrun.runtime import linux
 
 
 @dataclass
@@ -96,12 +97,12 @@ def teardown_pod_volumes(pod_dir: Path) -> None:
     root = os.path.realpath(pod_dir)
     # Mounts can be stacked; a few rounds clear them, and a mount that survives stops the removal below.
     for _ in range(8):
-        mounted = mount_points_under(root)
+        mounted = linux.mounts_under(root)  # deepest first
         if not mounted:
             break
-        for mount_point in sorted(mounted, key=len, reverse=True):
+        for mount_point in mounted:
             unmount(mount_point)
-    remaining = mount_points_under(root)
+    remaining = linux.mounts_under(root)
     if remaining:
         # Never delete into a mount: that would empty a tmpfs still in use, or worse, a bind-mounted host path.
         raise OSError(errno.EBUSY, f"still mounted under {root}: {', '.join(sorted(remaining))}")

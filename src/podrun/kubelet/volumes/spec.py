@@ -43,8 +43,10 @@ def volume_kind(volume: Mapping[str, Any]) -> str:
 
 
 def pod_volumes(pod: Mapping[str, Any]) -> list[JSON]:
+    """The pod's `spec.volumes` entries that are objects."""
     return dicts((pod.get("spec") or {}).get("volumes"))
 
 
 def dicts(value: Any) -> list[JSON]:
+    """The objects of a list field (nothing if the field is not a list)."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
