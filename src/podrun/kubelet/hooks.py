@@ -23,18 +23,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from podrun.kubelet.backoff import format_pod
-from podrun.kubelet.probes import (
-    URL,
-    Dial,
-    HTTPBodyError,
-    HTTPClientError,
-    HTTPRequest,
-    ProbeActionError,
-    RecordEvent,
-    http_get,
-    http_request_for,
-    runtime_dial,
-)
+from podrun.kubelet.probing.http import URL, HTTPBodyError, HTTPClientError, HTTPRequest, http_get, http_request_for
+from podrun.kubelet.probing.target import Dial, ProbeActionError, runtime_dial
+from podrun.kubelet.probing.worker import RecordEvent
 from podrun.model.errors import go_quote
 from podrun.runtime.protocol import Runtime, RuntimeError_
 

@@ -21,7 +21,7 @@ from podrun.kubelet.events import EventRecorder, scheduled_event
 from podrun.kubelet.host import PodHost
 from podrun.kubelet.images import ImageManager, load_registry_config
 from podrun.kubelet.podspec import all_containers
-from podrun.kubelet.probes import ProbeManager
+from podrun.kubelet.probing.manager import ProbeManager
 from podrun.kubelet.volumes import read_termination_message
 from podrun.kubelet.worker import PodWorker
 from podrun.runtime.local import LocalRuntime

@@ -1,4 +1,5 @@
-"""Thin wrappers over the Linux calls Python's standard library lacks: mount, umount2, setns.
+"""Thin wrappers over the Linux calls Python's standard library lacks: mount, umount2, setns; and the
+one reader of /proc/self/mountinfo.
 
 They go through libc with ctypes so a mount costs microseconds, not a `mount(8)` process.
 """
@@ -9,7 +10,9 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -56,16 +59,66 @@ def setns(fd: int, nstype: int) -> None:
     _check(_libc.setns(fd, nstype), "setns")
 
 
+# The kernel writes a space, tab, newline or backslash in a mountinfo field as a backslash and three octal
+# digits (`\\040`); any byte can be written that way, so decode every escape, not just the ones seen.
+_OCTAL_ESCAPE = re.compile(rb"\\([0-3][0-7]{2})")
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    """One line of mountinfo: where something is mounted and its filesystem type."""
+
+    mount_point: str
+    fstype: str
+
+
+def unescape_mount_field(field: bytes) -> str:
+    """A mountinfo field with every octal escape (`\\040`, `\\011`, `\\012`, `\\134`, any `\\NNN`) decoded.
+
+    Bytes that are not UTF-8 survive as surrogates (`os.fsdecode`), so the path still names the file.
+    """
+    return os.fsdecode(_OCTAL_ESCAPE.sub(lambda match: bytes([int(match.group(1), 8)]), field))
+
+
+def parse_mountinfo(text: bytes) -> list[MountEntry]:
+    """The entries of a mountinfo file's contents, in mount order (proc(5): the mount point is field 5,
+    the filesystem type follows the `-` separator)."""
+    entries = []
+    for line in text.splitlines():
+        fields = line.split(b" ")
+        if b"-" not in fields[6:]:
+            continue
+        separator = fields.index(b"-", 6)
+        fstype = fields[separator + 1] if separator + 1 < len(fields) else b""
+        entries.append(MountEntry(unescape_mount_field(fields[4]), unescape_mount_field(fstype)))
+    return entries
+
+
+def read_mountinfo() -> list[MountEntry]:
+    """Every mount this process sees, from /proc/self/mountinfo, in mount order."""
+    with open("/proc/self/mountinfo", "rb") as fh:
+        return parse_mountinfo(fh.read())
+
+
 def mounts_under(path: str | Path) -> list[str]:
     """Mount points at or below `path` (deepest first), from /proc/self/mountinfo."""
     prefix = str(Path(path).resolve())
-    found = []
-    with open("/proc/self/mountinfo") as fh:
-        for line in fh:
-            target = line.split()[4].replace("\\040", " ")
-            if target == prefix or target.startswith(prefix + "/"):
-                found.append(target)
+    found = [
+        entry.mount_point
+        for entry in read_mountinfo()
+        if entry.mount_point == prefix or entry.mount_point.startswith(prefix.rstrip("/") + "/")
+    ]
     return sorted(found, key=len, reverse=True)
+
+
+def mount_fstype(path: str | Path) -> str | None:
+    """The type of the filesystem mounted exactly at `path` (the topmost one), or None."""
+    target = str(Path(path).resolve())
+    fstype = None
+    for entry in read_mountinfo():
+        if entry.mount_point == target:
+            fstype = entry.fstype
+    return fstype
 
 
 def is_mountpoint(path: str | Path) -> bool:
