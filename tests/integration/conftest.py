@@ -5,7 +5,8 @@ Every test gets its own short state root and run root under /tmp (unix socket pa
 through the runtime, and then the machine is checked: no mount, no conmon (or other process)
 naming the test's directories and no sandbox cgroup may be left behind.
 
-Everything in this directory needs root, runc and conmon; it is marked `root` and skipped without them.
+Everything in this directory needs root, runc and conmon; it is marked `root` and skipped without them. Tests of
+the API protocol alone (an in-process server, no containers) live in tests/protocol and run without root.
 """
 
 from __future__ import annotations

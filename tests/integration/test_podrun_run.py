@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,7 +264,10 @@ spec:
     command: [sh, -c, 'trap "echo got SIGTERM, cleaning up; EXIT" TERM; echo started; while true; do sleep 0.1; done']
 """
 EXIT_ON_TERM = ON_TERM.replace("EXIT", "exit 0")
-IGNORE_TERM = ON_TERM.replace("got SIGTERM, cleaning up; EXIT", "ignoring SIGTERM")
+# An hour's grace: a run that waited for it instead of killing would outlast any test timeout.
+IGNORE_TERM = ON_TERM.replace("got SIGTERM, cleaning up; EXIT", "ignoring SIGTERM").replace(
+    "terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: 3600"
+)
 
 
 async def test_the_exit_code_is_the_failing_main_containers(
@@ -363,16 +365,14 @@ async def test_ctrl_c_stops_the_pod_gracefully_and_exits_130(roots: Roots, start
 
 
 async def test_a_second_ctrl_c_kills_the_pod_at_once(roots: Roots, started: list[PodrunRun]) -> None:
-    """The container ignores SIGTERM (grace period 30 s); the second Ctrl-C kills it at once."""
+    """The container ignores SIGTERM (grace period an hour); the second Ctrl-C kills it at once."""
     run = await start_podrun(started, roots, "-f", "-", stdin=IGNORE_TERM)
     await run.wait_for_line(run.stdout, "[app] started")
     run.interrupt()
     await run.wait_for_line(run.stdout, "[app] ignoring SIGTERM")
-    second = time.monotonic()
     run.interrupt()
-    finished = await run.finish()
+    finished = await run.finish()  # within TIMEOUT, far below the grace period: killed, not waited for
 
     assert finished.code == 130
-    assert time.monotonic() - second < 5
     assert "Killing the pods" in finished.stderr
     assert_nothing_left(*roots)

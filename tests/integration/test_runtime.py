@@ -410,12 +410,12 @@ async def test_exec_stream_with_tty_runs_on_a_pseudo_terminal(runtime: LocalRunt
 
 
 async def test_exec_stream_resize_changes_the_terminal_size(runtime: LocalRuntime, sleeper: str) -> None:
-    streams = await runtime.exec_stream(sleeper, ["sh", "-c", "read go; stty size"], tty=True, stdin=True)
+    # runc copies the size into the container's terminal a moment after the process starts (as with
+    # docker exec -t): the command polls for it, generously, instead of the test sleeping.
+    script = 'read go; for i in $(seq 600); do s=$(stty size); [ "$s" = "40 100" ] && break; sleep 0.1; done; echo $s'
+    streams = await runtime.exec_stream(sleeper, ["sh", "-c", script], tty=True, stdin=True)
 
     streams.resize(100, 40)  # width, height
-    # runc copies the size into the container's terminal a moment after the process starts (as with
-    # docker exec -t); a process that asks at once can still see the old size.
-    await asyncio.sleep(0.3)
     await streams.stdin(b"go\n")
 
     assert "40 100" in (await read_all(streams.stdout)).decode().splitlines()[-1]

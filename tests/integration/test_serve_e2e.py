@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -44,7 +43,8 @@ from serve_harness import (
     wait_until,
 )
 
-JSON = dict[str, Any]
+from podrun.json_types import JSON
+from podrun.timestamps import parse_time
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl (the google-cloud-cli kubectl package)")
 
@@ -162,13 +162,14 @@ def container_status(pod: JSON, name: str) -> JSON:
 
 
 def test_init_demo_shows_init_then_running_with_events_and_the_init_containers_log(serve: ServeProcess) -> None:
-    applied = time.monotonic()
     assert serve.kubectl("apply", "-f", "init-demo.yaml").stdout == "pod/init-demo created\n"
 
     # The init container sleeps 5 s: meanwhile the pod is Init:0/1; then the app runs.
     assert wait_until(lambda: serve.pod_row("init-demo")[1:4] == ["0/1", "Init:0/1", "0"])
     wait_until(lambda: serve.pod_row("init-demo")[1:4] == ["1/1", "Running", "0"], timeout=20)
-    assert time.monotonic() - applied > 4.5
+    status = json.loads(serve.kubectl("get", "pod", "init-demo", "-o", "json").stdout)["status"]
+    init_finished = parse_time(status["initContainerStatuses"][0]["state"]["terminated"]["finishedAt"])
+    assert init_finished <= parse_time(status["containerStatuses"][0]["state"]["running"]["startedAt"])
 
     described = serve.kubectl("describe", "pod", "init-demo").stdout
     assert "\nInit Containers:\n  init-myservice:\n" in described

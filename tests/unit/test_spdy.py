@@ -33,7 +33,7 @@ from podrun.api.streams.spdy import (
     StreamClosedError,
 )
 
-QUIET = 0.1  # how long "nothing more arrives" is watched for
+QUIET = 0.1  # how long "nothing arrives" is watched for where the session cannot answer a PING
 
 
 def test_dictionary_is_the_spdy3_dictionary() -> None:
@@ -140,6 +140,7 @@ class Peer:
         self.closed = False
         self._compress = peer_compressor()
         self._decompress = zlib.decompressobj(zdict=DICTIONARY)
+        self._ping_id = 1001
 
     # the FrameTransport the session uses
     async def readexactly(self, n: int) -> bytes:
@@ -172,9 +173,25 @@ class Peer:
     async def receive(self, timeout: float = 2.0) -> spdy.Frame:
         return await asyncio.wait_for(spdy.read_frame(self.from_session), timeout)
 
+    async def round_trip(self) -> list[spdy.Frame]:
+        """Send a PING and wait for its echo, so the session has handled everything sent before it; return the
+        frames that came before the echo."""
+        self._ping_id += 2  # odd: the client's
+        echo = ControlFrame(FrameType.PING, 0, struct.pack(">I", self._ping_id))
+        self.send(echo)
+        before: list[spdy.Frame] = []
+        while (frame := await self.receive()) != echo:
+            before.append(frame)
+        return before
+
     async def assert_quiet(self) -> None:
+        """Nothing arrives before the echo of a PING sent now."""
+        assert await self.round_trip() == []
+
+    async def assert_nothing_within(self, seconds: float) -> None:
+        """Nothing arrives for `seconds`: only for a session that cannot answer a PING (its reading stopped)."""
         with pytest.raises(TimeoutError):
-            await self.receive(QUIET)
+            await self.receive(seconds)
 
     def reply_headers(self, frame: spdy.Frame) -> list[tuple[str, str]]:
         assert isinstance(frame, ControlFrame) and frame.type == FrameType.SYN_REPLY
@@ -308,7 +325,7 @@ async def test_close_sends_goaway_and_closes_the_connection(peer: Peer, session:
 async def test_close_lingers_until_the_client_hangs_up(peer: Peer, session: SpdySession) -> None:
     closing = asyncio.create_task(session.close(linger=5))
     assert await peer.receive() == ControlFrame(FrameType.GOAWAY, 0, struct.pack(">II", 0, GoAwayStatus.OK))
-    await asyncio.sleep(QUIET)
+    await peer.assert_quiet()  # still reading, still open
     assert not closing.done() and not peer.closed
     peer.to_session.feed_eof()
     await asyncio.wait_for(closing, 2)
@@ -353,7 +370,7 @@ async def test_window_is_returned_as_the_application_reads(peer: Peer, session: 
 async def test_writes_wait_for_window_once_the_client_does_flow_control(peer: Peer, session: SpdySession) -> None:
     stream = await open_stream(peer, session, 1)
     peer.settings({spdy.SETTINGS_INITIAL_WINDOW_SIZE: 1000})
-    await asyncio.sleep(QUIET)  # let the session apply it
+    await peer.assert_quiet()  # the session has applied it
     writing = asyncio.create_task(stream.write(bytes(5000)))
     assert await peer.data_until(1, 1000) == bytes(1000)
     await peer.assert_quiet()
@@ -366,7 +383,7 @@ async def test_writes_wait_for_window_once_the_client_does_flow_control(peer: Pe
 async def test_the_session_window_limits_all_streams(peer: Peer, session: SpdySession) -> None:
     stream = await open_stream(peer, session, 1)
     peer.control(FrameType.WINDOW_UPDATE, 1, 1 << 20)  # a large stream window: the session window binds
-    await asyncio.sleep(QUIET)
+    await peer.assert_quiet()
     writing = asyncio.create_task(stream.write(bytes(70_000)))
     assert len(await peer.data_until(1, spdy.DEFAULT_WINDOW)) == spdy.DEFAULT_WINDOW
     await peer.assert_quiet()
@@ -378,9 +395,10 @@ async def test_the_session_window_limits_all_streams(peer: Peer, session: SpdySe
 async def test_a_reset_wakes_a_writer_waiting_for_window(peer: Peer, session: SpdySession) -> None:
     stream = await open_stream(peer, session, 1)
     peer.settings({spdy.SETTINGS_INITIAL_WINDOW_SIZE: 0})
-    await asyncio.sleep(QUIET)
+    await peer.assert_quiet()
     writing = asyncio.create_task(stream.write(b"x"))
-    await asyncio.sleep(QUIET)
+    await peer.assert_quiet()  # the writer has run meanwhile and waits for window
+    assert not writing.done()
     peer.control(FrameType.RST_STREAM, 1, RstStatus.CANCEL)
     with pytest.raises(StreamClosedError):
         await asyncio.wait_for(writing, 2)
@@ -392,7 +410,7 @@ async def test_a_stream_far_behind_stops_the_session_reading(peer: Peer, session
     for _ in range(STREAM_HIGH_WATER // len(chunk) + 1):
         peer.send(DataFrame(1, 0, chunk))
     peer.control(FrameType.PING, 1)
-    await peer.assert_quiet()  # the PING waits behind the unread data
+    await peer.assert_nothing_within(QUIET)  # the PING waits behind the unread data
     await stream.read()
     frames = [await peer.receive() for _ in range(3)]  # two WINDOW_UPDATEs and the PING, in some order
     assert ControlFrame(FrameType.PING, 0, struct.pack(">I", 1)) in frames

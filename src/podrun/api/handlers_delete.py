@@ -16,11 +16,12 @@ from typing import Any
 from aiohttp import web
 
 from podrun.api.context import ApiContext, context_of
-from podrun.api.errors import bad_request, conflict, forbidden
+from podrun.api.delete_options import decode_delete_options
+from podrun.api.errors import conflict, forbidden
 from podrun.api.handlers_rest import render
 from podrun.api.registry import RESOURCES, Resource
 from podrun.api.strategy import plan_delete, timestamp
-from podrun.api.wire import int_query, negotiate, read_body, respond
+from podrun.api.wire import negotiate, read_body, respond
 
 JSON = dict[str, Any]
 
@@ -119,17 +120,12 @@ async def _finalize_namespace(ctx: ApiContext, namespace: str) -> None:
 
 async def _delete_options(request: web.Request) -> tuple[int | None, bool, JSON]:
     """(gracePeriodSeconds, dryRun, preconditions) from the DeleteOptions body and the query (the body wins)."""
-    grace = int_query(request, "gracePeriodSeconds")
-    dry_run = "All" in request.query.getall("dryRun", [])
-    body: Any = {}
+    body: Any = None
     if request.can_read_body and request.content_length != 0:
         body = await read_body(request, "DeleteOptions")
-    if not isinstance(body, dict):
-        raise bad_request("the body of a DELETE must be a DeleteOptions object")
-    if body.get("gracePeriodSeconds") is not None:
-        grace = int(body["gracePeriodSeconds"])
-    dry_run = dry_run or "All" in (body.get("dryRun") or [])
-    return grace, dry_run, body.get("preconditions") or {}
+    query = {key: request.query.getall(key) for key in request.query}
+    options = decode_delete_options(body, query)
+    return options.grace_period_seconds, options.dry_run, options.preconditions
 
 
 def _check_preconditions(resource: Resource, obj: JSON, preconditions: JSON) -> None:

@@ -62,15 +62,20 @@ def create_app(
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
-    app.router.add_get("/version", _version)
-    app.router.add_get("/api", _api)
-    app.router.add_get("/apis", _apis)
-    app.router.add_get("/api/v1", _api_v1)
-    app.router.add_get("/openapi/v2", _not_found)
-    app.router.add_get("/openapi/v3", _openapi_root)
-    app.router.add_get("/openapi/v3/api/v1", _openapi_v1)
-    for probe in ("/healthz", "/readyz", "/livez"):
-        app.router.add_get(probe, _healthy)
+    fixed: list[tuple[str, Handler]] = [
+        ("/version", _version),
+        ("/api", _api),
+        ("/apis", _apis),
+        ("/api/v1", _api_v1),
+        ("/openapi/v2", _not_found),
+        ("/openapi/v3", _openapi_root),
+        ("/openapi/v3/api/v1", _openapi_v1),
+        *((probe, _healthy) for probe in ("/healthz", "/readyz", "/livez")),
+    ]
+    for path, handler in fixed:
+        # The API server answers every path with a trailing slash too (the Python client asks for `/version/`).
+        app.router.add_get(path, handler)
+        app.router.add_get(path + "/", handler)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
     app.on_shutdown.append(_close)
     return app
@@ -192,7 +197,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     """Route `/api/v1/<path>` to the verb's handler: `namespaces/{ns}/{resource}[/{name}[/{subresource}]]` for
     namespaced resources, `{resource}` for all namespaces, `{resource}[/{name}[/{subresource}]]` for the
     cluster-scoped ones."""
-    parts = request.match_info["path"].split("/")
+    parts = request.match_info["path"].removesuffix("/").split("/")
     if any(not part for part in parts):
         raise web.HTTPNotFound()
     namespace: str | None = None

@@ -8,7 +8,7 @@ asks for a server-side Table, `as=PartialObjectMetadata` for metadata only, and 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,9 @@ _META_VERSIONS = ("v1", "v1beta1")
 _NOT_ACCEPTABLE = "only the following media types are accepted: application/json, application/yaml"
 _WARNINGS: ContextVar[list[str]] = ContextVar("podrun_api_warnings")
 _TRUE = ("1", "t", "T", "true", "TRUE", "True")
+# The API server's decoders stop at 10000 levels; podrun's patch and apply code recurses per level on Python's
+# stack (1000 frames), so bodies are bounded far lower, still far above the deepest real object.
+MAX_NESTING_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,36 @@ async def read_body(request: web.BaseRequest, kind: str) -> Any:
 
 
 def decode(raw: bytes, kind: str) -> Any:
-    """JSON or YAML text as data; 400 BadRequest when it does not parse."""
+    """JSON or YAML text as data; 400 BadRequest when it does not parse or nests deeper than `MAX_NESTING_DEPTH`."""
     if not raw.strip():
         raise bad_request("the request body is empty")
+    language = "YAML" if kind == "yaml" else "JSON"
     try:
-        if kind == "json":
-            return json.loads(raw)
-        return yaml.safe_load(raw)
+        data = json.loads(raw) if kind == "json" else yaml.safe_load(raw)
     except (ValueError, yaml.YAMLError) as error:
-        raise bad_request(f"error decoding {'YAML' if kind == 'yaml' else 'JSON'}: {error}") from None
+        raise bad_request(f"error decoding {language}: {error}") from None
+    except RecursionError:
+        raise bad_request(f"error decoding {language}: exceeded max depth of {MAX_NESTING_DEPTH}") from None
+    if nesting_depth(data) > MAX_NESTING_DEPTH:
+        raise bad_request(f"error decoding {language}: exceeded max depth of {MAX_NESTING_DEPTH}")
+    return data
+
+
+def nesting_depth(data: Any) -> int:
+    """How deeply objects and arrays nest in `data` (a scalar: 0), counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def unsupported_media_type(accepted: tuple[str, ...]) -> ApiError:

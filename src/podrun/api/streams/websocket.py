@@ -44,7 +44,7 @@ def choose_subprotocol(offered: Iterable[str], supported: Sequence[str]) -> str 
 
 
 class ChannelSocket:
-    """A WebSocket speaking the channel protocol: channel-tagged binary messages both ways."""
+    """A WebSocket speaking the channel protocol: channel-tagged messages both ways."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
@@ -63,13 +63,17 @@ class ChannelSocket:
         await self.write(ERROR, json.dumps(status, separators=(",", ":")).encode())
 
     async def messages(self) -> AsyncIterator[tuple[int, bytes]]:
-        """(channel, payload) of every binary message from the client until it closes the connection.
+        """(channel, payload) of every data message from the client until it closes the connection.
 
-        Empty and text messages carry nothing for any channel and are skipped; pings are answered by aiohttp.
+        Binary and text messages alike start with the channel byte, as the kubelet reads them (the Python client's
+        `write_stdin` sends text); empty messages carry nothing and are skipped; pings are answered by aiohttp.
         """
         async for message in self.ws:
             if message.type == WSMsgType.BINARY and message.data:
                 yield message.data[0], message.data[1:]
+            elif message.type == WSMsgType.TEXT and message.data:
+                data = message.data.encode()
+                yield data[0], data[1:]
 
     async def close(self) -> None:
         """Close normally (code 1000), which the client reads as the end of every channel."""

@@ -258,7 +258,8 @@ async def test_exec_unknown_container_is_a_bad_request(server: FakeApiServer) ->
 
 
 async def test_exec_with_a_terminal(server: FakeApiServer) -> None:
-    script = ('for i in $(seq 50); do s=$(stty size); [ "$s" = "40 100" ] && break; sleep 0.1; done; '
+    # The size reaches the terminal in a resize message after the command started: poll for it, generously.
+    script = ('for i in $(seq 600); do s=$(stty size); [ "$s" = "40 100" ] && break; sleep 0.1; done; '
               'tty >/dev/null && echo "tty:yes size:$s"')  # fmt: skip
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
@@ -338,16 +339,24 @@ async def test_attach_streams_the_output(server: FakeApiServer) -> None:
 
 
 @contextlib.asynccontextmanager
-async def http_server(name: str, body_size: int, clients: set[int] | None = None) -> AsyncIterator[int]:
-    """An HTTP server on 127.0.0.1 answering `<name>:<path>` plus `body_size` bytes, slowly enough to overlap.
+async def http_server(
+    name: str, body_size: int, clients: set[int] | None = None, together: int = 1
+) -> AsyncIterator[int]:
+    """An HTTP server on 127.0.0.1 answering `<name>:<path>` plus `body_size` bytes.
 
-    `clients` collects the source port of every connection.
+    `clients` collects the source port of every connection. With `together` > 1 no request is answered until
+    that many are in progress at once, so the requests must reach the server concurrently (or time out).
     """
+    in_progress: list[web.Request] = []
+    all_arrived = asyncio.Event()
 
     async def handle(request: web.Request) -> web.Response:
         if clients is not None and request.transport is not None:
             clients.add(request.transport.get_extra_info("peername")[1])
-        await asyncio.sleep(0.2)
+        in_progress.append(request)
+        if len(in_progress) >= together:
+            all_arrived.set()
+        await asyncio.wait_for(all_arrived.wait(), TIMEOUT)
         return web.Response(body=f"{name}:{request.path}\n".encode() + b"x" * body_size)
 
     app = web.Application()
@@ -428,8 +437,8 @@ async def http_get(port: int, path: str) -> bytes:
 async def test_port_forward_concurrent_connections_to_two_ports(server: FakeApiServer) -> None:
     size = 200_000
     async with contextlib.AsyncExitStack() as stack:
-        one = await stack.enter_async_context(http_server("one", size))
-        two = await stack.enter_async_context(http_server("two", size))
+        one = await stack.enter_async_context(http_server("one", size, together=2))
+        two = await stack.enter_async_context(http_server("two", size, together=2))
         local, _ = await stack.enter_async_context(port_forward(server, one, two))
         requests = [http_get(local[one], "/a"), http_get(local[one], "/b"), http_get(local[two], "/c")]
         bodies = await asyncio.gather(*requests, http_get(local[two], "/d"))
