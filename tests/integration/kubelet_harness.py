@@ -27,12 +27,12 @@ from podrun.cli.run import prepare_pod
 from podrun.kubelet import labels
 from podrun.kubelet.backoff import CRASH_LOOP_RESET_AFTER, Backoff
 from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
 from podrun.kubelet.worker import PodWorker
 from podrun.model.manifest import load_manifests
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import read_lines
 from podrun.runtime.protocol import ContainerEvent, ContainerStatus, EventKind
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -346,7 +346,7 @@ class PodUnderTest:
             grace = int(self.worker.pod["spec"].get("terminationGracePeriodSeconds", 30))
 
         def change(pod: JSON) -> None:
-            pod["metadata"].update(deletionTimestamp=format_timestamp(time.time() + grace),
+            pod["metadata"].update(deletionTimestamp=format_time(time.time() + grace),
                                    deletionGracePeriodSeconds=grace)  # fmt: skip
 
         self.update(change)
@@ -364,7 +364,7 @@ class PodUnderTest:
     async def kill(self, timeout: float = TIMEOUT) -> None:
         """Delete the pod and kill its containers at once (a second Ctrl-C), then wait until it terminated."""
         self.request_deletion(0)
-        self.worker.kill_now()
+        await self.worker.kill_running_now()
         await self.wait_terminated(timeout)
 
 
@@ -392,9 +392,10 @@ async def run_pod(
     """
     admitted, configmaps, secrets = admit(pod, *objects)
     host = RecordingHost(configmaps, secrets)
-    kubelet = Kubelet(runtime, host, root=runtime.root)
+    backoff = None
     if crash_loop_max is not None:
-        kubelet.crash_backoff = Backoff(min(10.0, crash_loop_max), crash_loop_max, CRASH_LOOP_RESET_AFTER)
+        backoff = Backoff(min(10.0, crash_loop_max), crash_loop_max, CRASH_LOOP_RESET_AFTER)
+    kubelet = Kubelet(runtime, host, root=runtime.root, image_store=runtime.images, crash_backoff=backoff)
     await kubelet.start()
     subscription = runtime.events()
     under_test: PodUnderTest | None = None

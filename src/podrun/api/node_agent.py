@@ -17,7 +17,6 @@ import platform
 import shutil
 import socket
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
 from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
+from podrun.timestamps import format_time, parse_unix
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ class StoreHost:
 
 def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> JSON:
     """This machine as a Kubernetes Node: Ready, with its capacity, addresses and versions."""
-    stamp = format_timestamp(now)
+    stamp = format_time(now)
     cpus = str(os.cpu_count() or 1)
     memory = f"{memory_bytes // 1024}Ki"
     resources = {"cpu": cpus, "memory": memory, "pods": "110", "ephemeral-storage": _disk_ki()}
@@ -214,9 +213,7 @@ class NodeAgent:
         if uid in self.kubelet.workers:
             return
         start = (pod.get("status") or {}).get("startTime")
-        if start:
-            self.kubelet.started_at.setdefault(uid, _parse_time(start))
-        self.kubelet.add_pod(pod, scheduled=not pod.get("status", {}).get("startTime"))
+        self.kubelet.add_pod(pod, scheduled=not start, started_at=parse_unix(start) if start else None)
 
     async def _follow(self, watch: Any) -> None:
         async for event in watch:
@@ -241,7 +238,7 @@ class NodeAgent:
             self._write_node()
 
     def _write_node(self) -> None:
-        node = node_object(self.node_name, self.kubelet.node_memory, self.kubelet.runtime.name, time.time())
+        node = node_object(self.node_name, self.kubelet.node.memory, self.kubelet.runtime.name, time.time())
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:
@@ -249,10 +246,6 @@ class NodeAgent:
             return
         node["metadata"] = dict(current["metadata"], labels=node["metadata"]["labels"])
         self.store.update("nodes", node, check_resource_version=False)
-
-
-def _parse_time(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def default_node_name() -> str:

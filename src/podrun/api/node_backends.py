@@ -71,7 +71,7 @@ class NodeLogs:
     ) -> AsyncIterator[bytes]:  # fmt: skip
         """The container's output as `kubectl logs` asks for it."""
         name = pod["metadata"]["name"]
-        files = _instances(self.kubelet.pod_log_dir(pod) / container)
+        files = _instances(self.kubelet.paths.pod_log_dir(pod) / container)
         if previous:
             if len(files) < 2:
                 raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')

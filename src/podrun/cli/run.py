@@ -27,13 +27,13 @@ from podrun.cli.output import RunOutput
 from podrun.cli.run_host import RunHost
 from podrun.kubelet import labels
 from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
 from podrun.model.errors import InvalidError
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 EXIT_TIMEOUT = 124
@@ -82,7 +82,7 @@ def prepare_pod(pod: JSON, node: str) -> JSON:
     """What the API server and scheduler would add: UID, creation time, namespace, node binding."""
     meta = pod["metadata"]
     meta["uid"] = str(uuid.uuid4())
-    meta["creationTimestamp"] = format_timestamp(time.time())
+    meta["creationTimestamp"] = format_time(time.time())
     meta.setdefault("namespace", "default")
     pod["spec"]["nodeName"] = node
     pod["status"] = {"phase": "Pending"}
@@ -100,12 +100,15 @@ class PodRun:
         self.interrupted: int | None = None
         self.timed_out = False
         self.ready_at_timeout: set[str] = set()
+        self._kills: set[asyncio.Future[None]] = set()
 
     async def run(self) -> int:
         runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime)
         await runtime.recover()
-        kubelet = Kubelet(runtime, self.host, root=self.args.root, strict_pull=self.args.strict_pull,
-                          keep=self.args.keep, offline=self.args.offline)  # fmt: skip
+        kubelet = Kubelet(
+            runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
+            keep=self.args.keep, offline=self.args.offline,
+        )  # fmt: skip
         await kubelet.start()
         logs = asyncio.create_task(self._stream_logs(runtime))
         loop = asyncio.get_running_loop()
@@ -134,7 +137,7 @@ class PodRun:
         await runtime.close()
         if not self.args.keep:
             for worker in workers:
-                shutil.rmtree(kubelet.pod_log_dir(worker.pod), ignore_errors=True)
+                shutil.rmtree(kubelet.paths.pod_log_dir(worker.pod), ignore_errors=True)
         return self._outcome([w.pod for w in workers])
 
     def _outcome(self, pods: list[JSON]) -> int:
@@ -165,14 +168,14 @@ class PodRun:
         else:
             self.output.notice("Killing the pods...")
             for worker in kubelet.workers.values():
-                worker.kill_now()
+                self._kills.add(asyncio.ensure_future(worker.kill_running_now()))
 
     def _delete(self, kubelet: Kubelet, pod: JSON) -> None:
         """What `kubectl delete pod [--grace-period N]` asks for: a deletion timestamp and a grace period."""
         grace = self.args.grace_period
         if grace is None:
             grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-        meta = dict(pod["metadata"], deletionTimestamp=format_timestamp(time.time() + grace),
+        meta = dict(pod["metadata"], deletionTimestamp=format_time(time.time() + grace),
                     deletionGracePeriodSeconds=grace)  # fmt: skip
         kubelet.update_pod(dict(pod, metadata=meta))
 

@@ -54,7 +54,8 @@ async def _serve(args: argparse.Namespace) -> int:
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
     await runtime.recover()
     kubelet = Kubelet(
-        runtime, StoreHost(store, node), root=args.root, strict_pull=args.strict_pull, offline=args.offline
+        runtime, StoreHost(store, node), root=args.root, image_store=runtime.images, strict_pull=args.strict_pull,
+        offline=args.offline,
     )
     await kubelet.start()
     agent = NodeAgent(store, kubelet, node)

@@ -16,13 +16,13 @@ import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
 from podrun.kubelet.planner import should_container_be_restarted
 from podrun.model.quantity import from_json
 from podrun.runtime.protocol import ContainerState, ContainerStatus
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 
@@ -124,11 +124,6 @@ def convert_container_statuses(
     return [statuses[name] for name in sorted(statuses)]
 
 
-def format_timestamp(unix_seconds: float) -> str:
-    """Unix seconds as a `metav1.Time` on the wire: RFC3339, UTC, fractions truncated."""
-    return datetime.fromtimestamp(int(unix_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _from_runtime(container: JSON, runs: list[ContainerStatus], old: JSON | None, runtime_name: str) -> JSON:
     status = _convert_instance(container, runs[0], old, runtime_name)
     if len(runs) > 1:
@@ -159,13 +154,13 @@ def _convert_instance(
 
 def _runtime_state(instance: ContainerStatus, container_id: str, old: JSON | None) -> JSON:
     if instance.state == ContainerState.RUNNING:
-        return {"running": {"startedAt": format_timestamp(instance.started_at)}}
+        return {"running": {"startedAt": format_time(instance.started_at)}}
     if instance.state == ContainerState.EXITED:
         terminated: JSON = {"exitCode": instance.exit_code}
         _put_if(terminated, "reason", instance.reason)
         _put_if(terminated, "message", instance.message)
-        terminated["startedAt"] = format_timestamp(instance.started_at)
-        terminated["finishedAt"] = format_timestamp(instance.finished_at)
+        terminated["startedAt"] = format_time(instance.started_at)
+        terminated["finishedAt"] = format_time(instance.finished_at)
         terminated["containerID"] = container_id
         return {"terminated": terminated}
     if _is_unknown_after_running(instance, old):
