@@ -9,8 +9,9 @@ pod's sandbox network namespace.
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from podrun.kubelet import labels
 from podrun.kubelet.kubelet import Kubelet
 from podrun.runtime.logs import LogLine, follow, read_lines
 from podrun.runtime.protocol import ContainerState, ExecStreams, RuntimeError_
+from podrun.timestamps import format_nano_time, parse_unix
 
 JSON = dict[str, Any]
 FOLLOW_CHECK_SECONDS = 0.2
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 def _bad_request(message: str) -> ApiError:
@@ -34,12 +37,19 @@ def _instances(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-def _parse(stamp: str) -> datetime:
-    # CRI logs carry nanoseconds; Python keeps microseconds.
-    head, _, frac = stamp.partition(".")
-    frac = frac.rstrip("Z").split("+")[0].split("-")[0]
-    text = f"{head}.{frac[:6]}" if frac else head
-    return datetime.fromisoformat(text.replace("Z", "")).replace(tzinfo=UTC)
+def cri_unix_nanos(stamp: str) -> int:
+    """A CRI log line's RFC3339Nano timestamp (conmon writes `…016753597+00:00`) as Unix nanoseconds."""
+    whole = int(parse_unix(_FRACTION.sub("", stamp)))
+    match = _FRACTION.search(stamp)
+    return whole * 1_000_000_000 + (int(match[1][:9].ljust(9, "0")) if match else 0)
+
+
+def kubelet_log_timestamp(stamp: str) -> str:
+    """The timestamp `kubectl logs --timestamps` prints: the kubelet's RFC3339Nano in UTC, with `Z`."""
+    try:
+        return format_nano_time(cri_unix_nanos(stamp))
+    except ValueError:
+        return stamp
 
 
 def _waiting_reason(pod: JSON, container: str) -> str:
@@ -83,9 +93,12 @@ class NodeLogs:
             path, live = files[-1], follow and await self._running(pod, container, files[-1])
         since = None
         if since_seconds is not None:
-            since = datetime.now(UTC).timestamp() - since_seconds
+            since = time.time() - since_seconds
         elif since_time:
-            since = _parse(since_time).timestamp()
+            try:
+                since = parse_unix(since_time)
+            except ValueError:
+                raise _bad_request(f'parsing time "{since_time}": not an RFC 3339 time') from None
         return self._stream(path, live, pod, container, timestamps, tail_lines, since, limit_bytes)
 
     async def _running(self, pod: JSON, container: str, path: Path) -> bool:
@@ -99,11 +112,11 @@ class NodeLogs:
         tail_lines: int | None, since: float | None, limit_bytes: int | None,
     ) -> AsyncIterator[bytes]:  # fmt: skip
         def render(line: LogLine) -> bytes:
-            text = f"{line.timestamp} {line.text}\n" if timestamps else f"{line.text}\n"
+            text = f"{kubelet_log_timestamp(line.timestamp)} {line.text}\n" if timestamps else f"{line.text}\n"
             return text.encode()
 
         def wanted(line: LogLine) -> bool:
-            return since is None or _parse(line.timestamp).timestamp() >= since
+            return since is None or cri_unix_nanos(line.timestamp) >= since * 1_000_000_000
 
         sent = 0
         lines = [line for line in read_lines(path) if wanted(line)]
