@@ -90,11 +90,11 @@ async def kill_containers(
             if failure is not None:
                 record("Warning", "FailedPreStopHook", "PreStopHook failed", ref)
             grace -= int(time.monotonic() - began)
-        waits = [stopped[p].wait() for p in prereqs.get(name, []) if p in stopped]
-        if waits and grace > 0:
+        before = [stopped[p] for p in prereqs.get(name, []) if p in stopped]
+        if before and grace > 0:
             began = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*waits), grace)
+                await asyncio.wait_for(asyncio.gather(*(event.wait() for event in before)), grace)
             grace -= time.monotonic() - began
         # Always a short window for SIGTERM, unless the user asked to kill at once (a second Ctrl-C).
         grace = max(grace, MINIMUM_GRACE_PERIOD_SECONDS) if kill_override is None else kill_override
