@@ -1,4 +1,4 @@
-"""A real `Kubelet` on a real `LocalRuntime`, reporting to a `PodHost` that records everything it is told.
+"""A real `Node` (the kubelet) on a real `LocalRuntime`, reporting to a `PodHost` that records everything it is told.
 
 `run_pod` takes a pod as a user writes it, lets the model default and validate it as the API server
 would, binds it to the node as `podrun run` does, and runs it through the kubelet. The test then awaits
@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from podrun.cli.run import prepare_pod
 from podrun.kubelet import labels
+from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.backoff import CRASH_LOOP_RESET_AFTER, Backoff
-from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.node import Node
 from podrun.kubelet.worker import PodWorker
 from podrun.model.manifest import load_manifests
 from podrun.runtime.local import LocalRuntime
@@ -280,7 +280,7 @@ def _matches(text: str, expected: str | re.Pattern[str] | None) -> bool:
 class PodUnderTest:
     """A pod running on a real kubelet, the host it reports to, and the runtime's record of its containers."""
 
-    kubelet: Kubelet
+    kubelet: Node
     host: RecordingHost
     worker: PodWorker
     runtime_events: list[ContainerEvent] = field(default_factory=list)
@@ -376,7 +376,7 @@ def admit(pod: JSON, *objects: JSON) -> tuple[JSON, list[JSON], list[JSON]]:
     """What the API server does on create: (the defaulted, validated pod bound to the node, configmaps, secrets)."""
     manifests = load_manifests([(f"object {i}", json.dumps(obj)) for i, obj in enumerate([pod, *objects])])
     [admitted] = manifests.pods
-    return prepare_pod(admitted, NODE_NAME), manifests.configmaps, manifests.secrets
+    return admit_pod(admitted, NODE_NAME, now=time.time()), manifests.configmaps, manifests.secrets
 
 
 @contextlib.asynccontextmanager
@@ -395,7 +395,7 @@ async def run_pod(
     backoff = None
     if crash_loop_max is not None:
         backoff = Backoff(min(10.0, crash_loop_max), crash_loop_max, CRASH_LOOP_RESET_AFTER)
-    kubelet = Kubelet(runtime, host, root=runtime.root, image_store=runtime.images, crash_backoff=backoff)
+    kubelet = Node(runtime, host, root=runtime.root, image_store=runtime.images, crash_backoff=backoff)
     await kubelet.start()
     subscription = runtime.events()
     under_test: PodUnderTest | None = None
@@ -407,7 +407,7 @@ async def run_pod(
                 await host.notify()
 
     recorder = asyncio.create_task(record_runtime_events())
-    under_test = PodUnderTest(kubelet, host, kubelet.add_pod(admitted))
+    under_test = PodUnderTest(kubelet, host, kubelet.run_pod(admitted))
     try:
         yield under_test
     except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubelet_fakes import fake_kubelet, simple_pod
+from node_fakes import fake_node, simple_pod
 
 from podrun.runtime.protocol import ContainerState
 
@@ -17,8 +17,8 @@ def _waiting_reason(status: dict, name: str) -> str:
 
 
 async def test_a_pod_whose_container_exits_zero_succeeds_and_its_sandbox_goes(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
-        kubelet.add_pod(simple_pod("app"))
+    async with fake_node(tmp_path) as (node, runtime, host):
+        node.run_pod(simple_pod("app"))
         await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
         runtime.exit("app", 0)
         await host.wait_until(host.terminated.is_set)
@@ -28,8 +28,8 @@ async def test_a_pod_whose_container_exits_zero_succeeds_and_its_sandbox_goes(tm
 
 
 async def test_the_sandbox_is_made_before_the_container_and_the_events_say_so(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
-        kubelet.add_pod(simple_pod("app"))
+    async with fake_node(tmp_path) as (node, runtime, host):
+        node.run_pod(simple_pod("app"))
         await host.wait_until(lambda: "Started" in host.reasons())
         runtime.exit("app", 0)
         await host.wait_until(host.terminated.is_set)
@@ -40,9 +40,9 @@ async def test_the_sandbox_is_made_before_the_container_and_the_events_say_so(tm
 
 
 async def test_a_failed_create_shows_its_waiting_reason_at_once(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
+    async with fake_node(tmp_path) as (node, runtime, host):
         runtime.fail_next("create_container", message="no space left")
-        worker = kubelet.add_pod(simple_pod("app"))
+        worker = node.run_pod(simple_pod("app"))
         await host.wait_until(lambda: _waiting_reason(host.latest, "app") == "CreateContainerError")
         worker.terminate(grace_override=0)
         await host.wait_until(host.terminated.is_set)
@@ -51,12 +51,12 @@ async def test_a_failed_create_shows_its_waiting_reason_at_once(tmp_path: Path) 
 
 
 async def test_deletion_stops_the_containers_with_the_pods_grace_period(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
+    async with fake_node(tmp_path) as (node, runtime, host):
         pod = simple_pod("app", restart_policy="Always", grace=7)
-        worker = kubelet.add_pod(pod)
+        worker = node.run_pod(pod)
         await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
         meta = dict(pod["metadata"], deletionTimestamp="2026-01-01T00:00:07Z", deletionGracePeriodSeconds=7)
-        kubelet.update_pod(dict(pod, metadata=meta))
+        node.update_pod(dict(pod, metadata=meta))
         await host.wait_until(host.terminated.is_set)
 
     assert runtime.stop_graces == {"app": 7}
@@ -64,8 +64,8 @@ async def test_deletion_stops_the_containers_with_the_pods_grace_period(tmp_path
 
 
 async def test_a_second_interrupt_kills_without_grace(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
-        worker = kubelet.add_pod(simple_pod("app", restart_policy="Always"))
+    async with fake_node(tmp_path) as (node, runtime, host):
+        worker = node.run_pod(simple_pod("app", restart_policy="Always"))
         await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
         await worker.kill_running_now()
         worker.terminate()
@@ -75,13 +75,13 @@ async def test_a_second_interrupt_kills_without_grace(tmp_path: Path) -> None:
 
 
 async def test_forgetting_a_pod_kills_what_runs_at_once_and_drops_its_logs(tmp_path: Path) -> None:
-    async with fake_kubelet(tmp_path) as (kubelet, runtime, host):
+    async with fake_node(tmp_path) as (node, runtime, host):
         pod = simple_pod("app", restart_policy="Always")
-        kubelet.add_pod(pod)
+        node.run_pod(pod)
         await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
-        log_dir = kubelet.paths.pod_log_dir(pod)
+        log_dir = node.paths.pod_log_dir(pod)
         log_dir.mkdir(parents=True)
-        await kubelet.forget_pod(pod)
+        await node.forget_pod(pod)
 
     assert runtime.stop_graces == {"app": 0}
     assert all(c.state == ContainerState.EXITED for c in runtime.containers.values())

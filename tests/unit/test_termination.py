@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fake_runtime import FakeRuntime
-from kubelet_fakes import simple_pod
+from node_fakes import simple_pod
 
 from podrun.kubelet import labels
 from podrun.kubelet.planner import KillInfo

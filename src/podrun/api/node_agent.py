@@ -23,8 +23,8 @@ from typing import Any, Literal
 from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
-from podrun.kubelet.kubelet import Kubelet
-from podrun.timestamps import format_time, parse_unix
+from podrun.kubelet.node import Node
+from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +180,11 @@ def _disk_ki() -> str:
 
 
 class NodeAgent:
-    """Feeds the kubelet the pods bound to this node, and keeps the Node object fresh."""
+    """Feeds the node the pods bound to it, and keeps the Node object fresh."""
 
-    def __init__(self, store: Store, kubelet: Kubelet, node_name: str) -> None:
+    def __init__(self, store: Store, node: Node, node_name: str) -> None:
         self.store = store
-        self.kubelet = kubelet
+        self.node = node
         self.node_name = node_name
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -210,10 +210,9 @@ class NodeAgent:
 
     def _adopt(self, pod: JSON) -> None:
         uid = pod["metadata"]["uid"]
-        if uid in self.kubelet.workers:
+        if self.node.has_pod(uid):
             return
-        start = (pod.get("status") or {}).get("startTime")
-        self.kubelet.add_pod(pod, scheduled=not start, started_at=parse_unix(start) if start else None)
+        self.node.run_pod(pod)
 
     async def _follow(self, watch: Any) -> None:
         async for event in watch:
@@ -223,12 +222,12 @@ class NodeAgent:
                 if event.type == "ADDED":
                     self._adopt(pod)
                 elif event.type == "MODIFIED":
-                    if uid in self.kubelet.workers:
-                        self.kubelet.update_pod(pod)
+                    if self.node.has_pod(uid):
+                        self.node.update_pod(pod)
                     else:
                         self._adopt(pod)
                 elif event.type == "DELETED":
-                    await self.kubelet.forget_pod(pod)
+                    await self.node.forget_pod(pod)
             except Exception:
                 log.exception("handling %s of pod %s failed", event.type, pod["metadata"].get("name"))
 
@@ -238,7 +237,7 @@ class NodeAgent:
             self._write_node()
 
     def _write_node(self) -> None:
-        node = node_object(self.node_name, self.kubelet.node.memory, self.kubelet.runtime.name, time.time())
+        node = node_object(self.node_name, self.node.facts.memory, self.node.runtime.name, time.time())
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:

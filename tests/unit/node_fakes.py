@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,9 @@ from typing import Any, Literal
 
 from fake_runtime import FakeRuntime
 
-from podrun.cli.run import prepare_pod
 from podrun.json_types import JSON
-from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.model.manifest import load_manifests
 
@@ -82,7 +83,7 @@ class _PresentImages:
 def admitted(pod: JSON) -> JSON:
     """The pod as the API server would store it: defaulted, validated, bound to the node."""
     [loaded] = load_manifests([("pod", json.dumps(pod))]).pods
-    return prepare_pod(loaded, NODE_NAME)
+    return admit_pod(loaded, NODE_NAME, now=time.time())
 
 
 def simple_pod(
@@ -100,11 +101,11 @@ def simple_pod(
 
 
 @contextlib.asynccontextmanager
-async def fake_kubelet(tmp_path: Path) -> AsyncIterator[tuple[Kubelet, FakeRuntime, MemoryHost]]:
-    """A started kubelet over a fresh in-memory runtime; stopped on leaving."""
+async def fake_node(tmp_path: Path) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:
+    """A started node over a fresh in-memory runtime; stopped on leaving."""
     runtime, host = FakeRuntime(), MemoryHost()
-    node = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
-    kubelet = Kubelet(runtime, host, root=tmp_path, image_store=_PresentImages(), node=node)  # type: ignore[arg-type]
+    facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
+    kubelet = Node(runtime, host, root=tmp_path, image_store=_PresentImages(), facts=facts)  # type: ignore[arg-type]
     await kubelet.start()
     try:
         yield kubelet, runtime, host
