@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from podrun.kubelet.qos import qos_class
 from podrun.kubelet.status import (
     RESTART_COUNT_ANNOTATION,
     ProbeState,
@@ -23,7 +24,6 @@ from podrun.kubelet.status import (
     convert_container_statuses,
     generate_conditions,
     get_phase,
-    qos_class,
     should_container_be_restarted,
 )
 from podrun.printers import print_pod

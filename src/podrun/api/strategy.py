@@ -18,7 +18,7 @@ from typing import Any
 from podrun.api.errors import bad_request, invalid_from
 from podrun.api.registry import Resource
 from podrun.kubelet.admission import bind_pod, deletion_grace_period
-from podrun.kubelet.status import qos_class
+from podrun.kubelet.qos import qos_class
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
 from podrun.model.validation import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from podrun.json_types import JSON
-from podrun.kubelet.status import qos_class
+from podrun.kubelet.qos import qos_class
 from podrun.timestamps import format_time
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
