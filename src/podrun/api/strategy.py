@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from podrun.api.errors import bad_request, invalid_from
@@ -33,6 +33,7 @@ from podrun.model.validation import (
     validate_secret,
 )
 from podrun.printers.pods import parse_timestamp
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 
@@ -53,7 +54,7 @@ class Prepared:
 
 def timestamp(moment: datetime) -> str:
     """RFC3339 in UTC with seconds, as metav1.Time is serialized."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment.timestamp())
 
 
 def prepare_create(resource: Resource, obj: JSON, *, node_name: str) -> Prepared:
