@@ -424,7 +424,7 @@ async def run_pod(
         with contextlib.suppress(asyncio.CancelledError):
             await recorder
         subscription.close()
-    left = [c.id for c in await runtime.list_containers() if c.labels.get(labels.POD_UID) == under_test.uid]
+    left = [c.id for c in await labels.pod_containers(runtime, under_test.uid)]
     sandboxes = [s.id for s in await runtime.list_sandboxes() if s.config.uid == under_test.uid]
     assert not left and not sandboxes, f"the kubelet left containers {left} and sandboxes {sandboxes}"
     assert not (runtime.root / "pods" / under_test.uid).exists(), "the pod's directory was left behind"

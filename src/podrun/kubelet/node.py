@@ -101,7 +101,7 @@ class Node:
 
     async def containers_of(self, uid: str) -> list[ContainerStatus]:
         """Every runtime container of the pod with this uid (the one pod-UID label lookup)."""
-        return [c for c in await self.runtime.list_containers() if c.labels.get(labels.POD_UID) == uid]
+        return await labels.pod_containers(self.runtime, uid)
 
     async def running_container(self, uid: str, container: str) -> ContainerStatus | None:
         """The running instance of the pod's container named `container`, if there is one."""

@@ -148,8 +148,8 @@ class PodWorker:
     async def kill_running_now(self) -> None:
         """SIGKILL every running container of the pod at once, without waiting for a sync in progress."""
         self.kill_override = 0
-        for c in await self.deps.runtime.list_containers():
-            if c.labels.get(labels.POD_UID) == self.uid and c.state == ContainerState.RUNNING:
+        for c in await labels.pod_containers(self.deps.runtime, self.uid):
+            if c.state == ContainerState.RUNNING:
                 await self.deps.runtime.stop_container(c.id, 0)
         self.wake()
 
@@ -174,9 +174,7 @@ class PodWorker:
         runtime = self.deps.runtime
         sandboxes = [s for s in await runtime.list_sandboxes() if s.config.uid == self.uid]
         containers = []
-        for c in await runtime.list_containers():
-            if c.labels.get(labels.POD_UID) != self.uid:
-                continue
+        for c in await labels.pod_containers(runtime, self.uid):
             if c.state == ContainerState.CREATED and PREPARED_ANNOTATION in c.annotations:
                 if c.labels.get(labels.CONTAINER_NAME) not in self.prepared:
                     await runtime.remove_container(c.id)  # left from before a restart of podrun
