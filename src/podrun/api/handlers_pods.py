@@ -12,7 +12,6 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from podrun.api.errors import ApiError, bad_request, invalid_from
 from podrun.api.streams.exec import handle_exec
 from podrun.api.streams.portforward import handle_portforward
 from podrun.api.wire import int_query, truthy
+from podrun.json_types import JSON
 from podrun.model.errors import FieldError, InvalidError
 from podrun.timestamps import parse_time
 
@@ -28,7 +28,6 @@ RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"  # Go's time.RFC3339, named in the 
 
 log = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 # How long `logs -f` waits for the first bytes before it answers with the headers (errors come before that).

@@ -23,12 +23,12 @@ from typing import Any, Literal
 from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
+from podrun.json_types import JSON
 from podrun.kubelet.node import Node
 from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 KUBELET_VERSION = "v1.32.4"
 HEARTBEAT_SECONDS = 10.0
 

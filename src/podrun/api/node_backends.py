@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from podrun.api.errors import ApiError
+from podrun.json_types import JSON
 from podrun.kubelet.node import Node
 from podrun.runtime.logs import LogLine, follow, read_lines
 from podrun.runtime.protocol import ExecStreams, RuntimeError_
 from podrun.timestamps import format_nano_time, parse_unix
 
-JSON = dict[str, Any]
 FOLLOW_CHECK_SECONDS = 0.2
 _FRACTION = re.compile(r"\.(\d+)")
 

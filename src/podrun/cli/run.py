@@ -20,10 +20,10 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from podrun.cli.output import RunOutput
 from podrun.cli.run_host import RunHost
+from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.node import Node
@@ -35,7 +35,6 @@ from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
 
-JSON = dict[str, Any]
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

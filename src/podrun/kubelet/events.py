@@ -27,11 +27,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
+from podrun.json_types import JSON
 from podrun.timestamps import format_micro_time, format_time
 
-JSON = dict[str, Any]
 EventAction = Literal["create", "update"]
 
 # events_cache.go: maxLruCacheEntries, defaultAggregateMaxEvents, defaultAggregateIntervalInSeconds,
