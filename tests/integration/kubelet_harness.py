@@ -1,4 +1,4 @@
-"""A real `Kubelet` on a real `LocalRuntime`, reporting to a `PodHost` that records everything it is told.
+"""A real `Node` (the kubelet) on a real `LocalRuntime`, reporting to a `PodHost` that records everything it is told.
 
 `run_pod` takes a pod as a user writes it, lets the model default and validate it as the API server
 would, binds it to the node as `podrun run` does, and runs it through the kubelet. The test then awaits
@@ -23,16 +23,16 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from podrun.cli.run import prepare_pod
 from podrun.kubelet import labels
+from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.backoff import CRASH_LOOP_RESET_AFTER, Backoff
-from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
+from podrun.kubelet.node import Node
 from podrun.kubelet.worker import PodWorker
 from podrun.model.manifest import load_manifests
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import read_lines
 from podrun.runtime.protocol import ContainerEvent, ContainerStatus, EventKind
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -280,7 +280,7 @@ def _matches(text: str, expected: str | re.Pattern[str] | None) -> bool:
 class PodUnderTest:
     """A pod running on a real kubelet, the host it reports to, and the runtime's record of its containers."""
 
-    kubelet: Kubelet
+    kubelet: Node
     host: RecordingHost
     worker: PodWorker
     runtime_events: list[ContainerEvent] = field(default_factory=list)
@@ -346,7 +346,7 @@ class PodUnderTest:
             grace = int(self.worker.pod["spec"].get("terminationGracePeriodSeconds", 30))
 
         def change(pod: JSON) -> None:
-            pod["metadata"].update(deletionTimestamp=format_timestamp(time.time() + grace),
+            pod["metadata"].update(deletionTimestamp=format_time(time.time() + grace),
                                    deletionGracePeriodSeconds=grace)  # fmt: skip
 
         self.update(change)
@@ -364,7 +364,7 @@ class PodUnderTest:
     async def kill(self, timeout: float = TIMEOUT) -> None:
         """Delete the pod and kill its containers at once (a second Ctrl-C), then wait until it terminated."""
         self.request_deletion(0)
-        self.worker.kill_now()
+        await self.worker.kill_running_now()
         await self.wait_terminated(timeout)
 
 
@@ -376,7 +376,7 @@ def admit(pod: JSON, *objects: JSON) -> tuple[JSON, list[JSON], list[JSON]]:
     """What the API server does on create: (the defaulted, validated pod bound to the node, configmaps, secrets)."""
     manifests = load_manifests([(f"object {i}", json.dumps(obj)) for i, obj in enumerate([pod, *objects])])
     [admitted] = manifests.pods
-    return prepare_pod(admitted, NODE_NAME), manifests.configmaps, manifests.secrets
+    return admit_pod(admitted, NODE_NAME, now=time.time()), manifests.configmaps, manifests.secrets
 
 
 @contextlib.asynccontextmanager
@@ -392,9 +392,10 @@ async def run_pod(
     """
     admitted, configmaps, secrets = admit(pod, *objects)
     host = RecordingHost(configmaps, secrets)
-    kubelet = Kubelet(runtime, host, root=runtime.root)
+    backoff = None
     if crash_loop_max is not None:
-        kubelet.crash_backoff = Backoff(min(10.0, crash_loop_max), crash_loop_max, CRASH_LOOP_RESET_AFTER)
+        backoff = Backoff(min(10.0, crash_loop_max), crash_loop_max, CRASH_LOOP_RESET_AFTER)
+    kubelet = Node(runtime, host, root=runtime.root, image_store=runtime.images, crash_backoff=backoff)
     await kubelet.start()
     subscription = runtime.events()
     under_test: PodUnderTest | None = None
@@ -406,7 +407,7 @@ async def run_pod(
                 await host.notify()
 
     recorder = asyncio.create_task(record_runtime_events())
-    under_test = PodUnderTest(kubelet, host, kubelet.add_pod(admitted))
+    under_test = PodUnderTest(kubelet, host, kubelet.run_pod(admitted))
     try:
         yield under_test
     except BaseException:
@@ -423,7 +424,7 @@ async def run_pod(
         with contextlib.suppress(asyncio.CancelledError):
             await recorder
         subscription.close()
-    left = [c.id for c in await runtime.list_containers() if c.labels.get(labels.POD_UID) == under_test.uid]
+    left = [c.id for c in await labels.pod_containers(runtime, under_test.uid)]
     sandboxes = [s.id for s in await runtime.list_sandboxes() if s.config.uid == under_test.uid]
     assert not left and not sandboxes, f"the kubelet left containers {left} and sandboxes {sandboxes}"
     assert not (runtime.root / "pods" / under_test.uid).exists(), "the pod's directory was left behind"

@@ -12,8 +12,7 @@ from aiohttp import web
 
 from podrun.api.store import Store, Watch
 from podrun.api.streams.exec import StreamBackend
-
-JSON = dict[str, Any]
+from podrun.json_types import JSON
 
 
 class LogBackend(Protocol):

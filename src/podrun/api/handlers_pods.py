@@ -12,7 +12,6 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -21,11 +20,14 @@ from podrun.api.errors import ApiError, bad_request, invalid_from
 from podrun.api.streams.exec import handle_exec
 from podrun.api.streams.portforward import handle_portforward
 from podrun.api.wire import int_query, truthy
+from podrun.json_types import JSON
 from podrun.model.errors import FieldError, InvalidError
+from podrun.timestamps import parse_time
+
+RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"  # Go's time.RFC3339, named in the API server's parse errors
 
 log = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 # How long `logs -f` waits for the first bytes before it answers with the headers (errors come before that).
@@ -170,7 +172,12 @@ async def pod_portforward(request: web.Request, namespace: str, name: str) -> we
 def _validate_log_options(
     name: str, tail: int | None, since: int | None, since_time: str | None, limit: int | None
 ) -> None:
-    """ValidatePodLogOptions: 422 `PodLogOptions "web" is invalid: ...`."""
+    """ValidatePodLogOptions: 422 `PodLogOptions "web" is invalid: ...`; a sinceTime that is no time is a 400."""
+    if since_time:
+        try:
+            parse_time(since_time)
+        except ValueError:
+            raise bad_request(f'parsing time "{since_time}" as "{RFC3339_LAYOUT}": not an RFC 3339 time') from None
     errors: list[FieldError] = []
     if tail is not None and tail < 0:
         errors.append(FieldError.invalid("tailLines", tail, "must be greater than or equal to 0"))

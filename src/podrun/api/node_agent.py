@@ -17,19 +17,18 @@ import platform
 import shutil
 import socket
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
-from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
+from podrun.json_types import JSON
+from podrun.kubelet.node import Node
+from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 KUBELET_VERSION = "v1.32.4"
 HEARTBEAT_SECONDS = 10.0
 
@@ -91,7 +90,7 @@ class StoreHost:
 
 def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> JSON:
     """This machine as a Kubernetes Node: Ready, with its capacity, addresses and versions."""
-    stamp = format_timestamp(now)
+    stamp = format_time(now)
     cpus = str(os.cpu_count() or 1)
     memory = f"{memory_bytes // 1024}Ki"
     resources = {"cpu": cpus, "memory": memory, "pods": "110", "ephemeral-storage": _disk_ki()}
@@ -181,11 +180,11 @@ def _disk_ki() -> str:
 
 
 class NodeAgent:
-    """Feeds the kubelet the pods bound to this node, and keeps the Node object fresh."""
+    """Feeds the node the pods bound to it, and keeps the Node object fresh."""
 
-    def __init__(self, store: Store, kubelet: Kubelet, node_name: str) -> None:
+    def __init__(self, store: Store, node: Node, node_name: str) -> None:
         self.store = store
-        self.kubelet = kubelet
+        self.node = node
         self.node_name = node_name
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -211,12 +210,9 @@ class NodeAgent:
 
     def _adopt(self, pod: JSON) -> None:
         uid = pod["metadata"]["uid"]
-        if uid in self.kubelet.workers:
+        if self.node.has_pod(uid):
             return
-        start = (pod.get("status") or {}).get("startTime")
-        if start:
-            self.kubelet.started_at.setdefault(uid, _parse_time(start))
-        self.kubelet.add_pod(pod, scheduled=not pod.get("status", {}).get("startTime"))
+        self.node.run_pod(pod)
 
     async def _follow(self, watch: Any) -> None:
         async for event in watch:
@@ -226,12 +222,12 @@ class NodeAgent:
                 if event.type == "ADDED":
                     self._adopt(pod)
                 elif event.type == "MODIFIED":
-                    if uid in self.kubelet.workers:
-                        self.kubelet.update_pod(pod)
+                    if self.node.has_pod(uid):
+                        self.node.update_pod(pod)
                     else:
                         self._adopt(pod)
                 elif event.type == "DELETED":
-                    await self.kubelet.forget_pod(pod)
+                    await self.node.forget_pod(pod)
             except Exception:
                 log.exception("handling %s of pod %s failed", event.type, pod["metadata"].get("name"))
 
@@ -241,7 +237,7 @@ class NodeAgent:
             self._write_node()
 
     def _write_node(self) -> None:
-        node = node_object(self.node_name, self.kubelet.node_memory, self.kubelet.runtime.name, time.time())
+        node = node_object(self.node_name, self.node.facts.memory, self.node.runtime.name, time.time())
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:
@@ -249,10 +245,6 @@ class NodeAgent:
             return
         node["metadata"] = dict(current["metadata"], labels=node["metadata"]["labels"])
         self.store.update("nodes", node, check_resource_version=False)
-
-
-def _parse_time(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def default_node_name() -> str:

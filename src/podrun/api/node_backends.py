@@ -9,19 +9,21 @@ pod's sandbox network namespace.
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from podrun.api.errors import ApiError
-from podrun.kubelet import labels
-from podrun.kubelet.kubelet import Kubelet
+from podrun.json_types import JSON
+from podrun.kubelet.node import Node
 from podrun.runtime.logs import LogLine, follow, read_lines
-from podrun.runtime.protocol import ContainerState, ExecStreams, RuntimeError_
+from podrun.runtime.protocol import ExecStreams, RuntimeError_
+from podrun.timestamps import format_nano_time, parse_unix
 
-JSON = dict[str, Any]
 FOLLOW_CHECK_SECONDS = 0.2
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 def _bad_request(message: str) -> ApiError:
@@ -34,12 +36,19 @@ def _instances(directory: Path) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
-def _parse(stamp: str) -> datetime:
-    # CRI logs carry nanoseconds; Python keeps microseconds.
-    head, _, frac = stamp.partition(".")
-    frac = frac.rstrip("Z").split("+")[0].split("-")[0]
-    text = f"{head}.{frac[:6]}" if frac else head
-    return datetime.fromisoformat(text.replace("Z", "")).replace(tzinfo=UTC)
+def cri_unix_nanos(stamp: str) -> int:
+    """A CRI log line's RFC3339Nano timestamp (conmon writes `…016753597+00:00`) as Unix nanoseconds."""
+    whole = int(parse_unix(_FRACTION.sub("", stamp)))
+    match = _FRACTION.search(stamp)
+    return whole * 1_000_000_000 + (int(match[1][:9].ljust(9, "0")) if match else 0)
+
+
+def kubelet_log_timestamp(stamp: str) -> str:
+    """The timestamp `kubectl logs --timestamps` prints: the kubelet's RFC3339Nano in UTC, with `Z`."""
+    try:
+        return format_nano_time(cri_unix_nanos(stamp))
+    except ValueError:
+        return stamp
 
 
 def _waiting_reason(pod: JSON, container: str) -> str:
@@ -62,8 +71,8 @@ def _never_ran(pod: JSON, container: str) -> bool:
 class NodeLogs:
     """The API's `LogBackend`: container logs from the kubelet's log files."""
 
-    def __init__(self, kubelet: Kubelet) -> None:
-        self.kubelet = kubelet
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
     async def logs(
         self, namespace: str, pod: JSON, container: str, *, follow: bool, previous: bool, timestamps: bool,
@@ -71,7 +80,7 @@ class NodeLogs:
     ) -> AsyncIterator[bytes]:  # fmt: skip
         """The container's output as `kubectl logs` asks for it."""
         name = pod["metadata"]["name"]
-        files = _instances(self.kubelet.pod_log_dir(pod) / container)
+        files = _instances(self.node.container_log_dir(pod, container))
         if previous:
             if len(files) < 2:
                 raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
@@ -80,30 +89,27 @@ class NodeLogs:
             if not files or _never_ran(pod, container):
                 reason = _waiting_reason(pod, container)
                 raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-            path, live = files[-1], follow and await self._running(pod, container, files[-1])
+            path, live = files[-1], follow and await self.node.log_is_live(files[-1])
         since = None
         if since_seconds is not None:
-            since = datetime.now(UTC).timestamp() - since_seconds
+            since = time.time() - since_seconds
         elif since_time:
-            since = _parse(since_time).timestamp()
+            try:
+                since = parse_unix(since_time)
+            except ValueError:
+                raise _bad_request(f'parsing time "{since_time}": not an RFC 3339 time') from None
         return self._stream(path, live, pod, container, timestamps, tail_lines, since, limit_bytes)
-
-    async def _running(self, pod: JSON, container: str, path: Path) -> bool:
-        for c in await self.kubelet.runtime.list_containers():
-            if c.log_path == str(path) and c.state == ContainerState.RUNNING:
-                return True
-        return False
 
     async def _stream(
         self, path: Path, live: bool, pod: JSON, container: str, timestamps: bool,
         tail_lines: int | None, since: float | None, limit_bytes: int | None,
     ) -> AsyncIterator[bytes]:  # fmt: skip
         def render(line: LogLine) -> bytes:
-            text = f"{line.timestamp} {line.text}\n" if timestamps else f"{line.text}\n"
+            text = f"{kubelet_log_timestamp(line.timestamp)} {line.text}\n" if timestamps else f"{line.text}\n"
             return text.encode()
 
         def wanted(line: LogLine) -> bool:
-            return since is None or _parse(line.timestamp).timestamp() >= since
+            return since is None or cri_unix_nanos(line.timestamp) >= since * 1_000_000_000
 
         sent = 0
         lines = [line for line in read_lines(path) if wanted(line)]
@@ -138,8 +144,7 @@ class NodeLogs:
     async def _stop_when_exited(self, path: Path, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(FOLLOW_CHECK_SECONDS)
-            running = [c for c in await self.kubelet.runtime.list_containers() if c.log_path == str(path)]
-            if not running or running[0].state != ContainerState.RUNNING:
+            if not await self.node.log_is_live(path):
                 stop.set()
                 return
 
@@ -147,19 +152,15 @@ class NodeLogs:
 class NodeStreams:
     """The API's `StreamBackend`: exec into and attach to running containers, dial into pods' network namespaces."""
 
-    def __init__(self, kubelet: Kubelet, get_pod: Any) -> None:
-        self.kubelet = kubelet
+    def __init__(self, node: Node, get_pod: Any) -> None:
+        self.node = node
         self._get_pod = get_pod  # (namespace, name) -> pod dict, raising ApiError NotFound
 
     async def _running_container(self, namespace: str, pod: str, container: str) -> str:
         uid = self._get_pod(namespace, pod)["metadata"]["uid"]
-        for c in await self.kubelet.runtime.list_containers():
-            if (
-                c.labels.get(labels.POD_UID) == uid
-                and c.labels.get(labels.CONTAINER_NAME) == container
-                and c.state == ContainerState.RUNNING
-            ):
-                return c.id
+        running = await self.node.running_container(uid, container)
+        if running is not None:
+            return running.id
         raise _bad_request(f'unable to upgrade connection: container not found ("{container}")')
 
     async def exec(
@@ -167,7 +168,7 @@ class NodeStreams:
     ) -> ExecStreams:
         """Run a command in the container's running instance."""
         container_id = await self._running_container(namespace, pod, container)
-        return await self.kubelet.runtime.exec_stream(container_id, command, tty, stdin)
+        return await self.node.runtime.exec_stream(container_id, command, tty, stdin)
 
     async def attach(self, namespace: str, pod: str, container: str, *, tty: bool, stdin: bool) -> ExecStreams:
         """Attach to the container's running instance; `kill()` detaches.
@@ -177,14 +178,14 @@ class NodeStreams:
         """
         container_id = await self._running_container(namespace, pod, container)
         try:
-            return await self.kubelet.runtime.attach(container_id)
+            return await self.node.runtime.attach(container_id)
         except RuntimeError_ as e:  # it exited since it was listed
             raise _bad_request(f"unable to upgrade connection: {e.message}") from None
 
     async def dial(self, namespace: str, pod: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection to `port` inside the pod's network namespace."""
         uid = self._get_pod(namespace, pod)["metadata"]["uid"]
-        for sandbox in await self.kubelet.runtime.list_sandboxes():
-            if sandbox.config.uid == uid and sandbox.ready:
-                return await self.kubelet.runtime.dial(sandbox.id, port)
+        sandbox = await self.node.ready_sandbox(uid)
+        if sandbox is not None:
+            return await self.node.runtime.dial(sandbox.id, port)
         raise _bad_request(f"pod {pod} does not have a running sandbox")

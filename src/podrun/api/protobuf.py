@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from podrun.api.errors import bad_request
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 
@@ -157,5 +157,5 @@ def _scalar(value: Any, kind: str) -> Any:
         return value - (1 << 64) if value >= 1 << 63 else value
     if kind == "time":
         seconds = _message(value, {1: ("seconds", "int")}).get("seconds", 0)
-        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_time(seconds)
     return _message(value, _MESSAGES[kind])

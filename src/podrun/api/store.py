@@ -30,13 +30,13 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from podrun.api.errors import already_exists, bad_request, conflict, gone, invalid_from, not_found
 from podrun.api.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from podrun.model.errors import FieldError, InvalidError
+from podrun.timestamps import now_time
 
 ADDED = "ADDED"
 MODIFIED = "MODIFIED"
@@ -127,7 +127,7 @@ def _encode(obj: dict[str, Any]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now_time()
 
 
 def _in_api_order(obj: dict[str, Any]) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from podrun.api.errors import bad_request, invalid_from
 from podrun.api.registry import Resource
-from podrun.kubelet.status import qos_class
+from podrun.kubelet.admission import bind_pod, deletion_grace_period
+from podrun.kubelet.qos import qos_class
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
 from podrun.model.validation import (
@@ -32,6 +33,7 @@ from podrun.model.validation import (
     validate_secret,
 )
 from podrun.printers.pods import parse_timestamp
+from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
 
@@ -52,7 +54,7 @@ class Prepared:
 
 def timestamp(moment: datetime) -> str:
     """RFC3339 in UTC with seconds, as metav1.Time is serialized."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment.timestamp())
 
 
 def prepare_create(resource: Resource, obj: JSON, *, node_name: str) -> Prepared:
@@ -150,11 +152,7 @@ def plan_delete(resource: Resource, obj: JSON, grace: int | None, now: datetime)
         if not finalizers:
             return DeletePlan(remove=True)
         return DeletePlan(_marked(obj, now, 0))
-    period = grace if grace is not None else int((obj.get("spec") or {}).get("terminationGracePeriodSeconds") or 0)
-    if not (obj.get("spec") or {}).get("nodeName") or (obj.get("status") or {}).get("phase") in TERMINAL_PHASES:
-        period = 0
-    if period < 0:
-        period = 1
+    period = deletion_grace_period(obj, grace)
     return DeletePlan(_marked(obj, now + timedelta(seconds=period), period), period == 0 and not finalizers)
 
 
@@ -190,9 +188,7 @@ def _label_namespace(namespace: JSON) -> None:
 
 def _bind(pod: JSON, node_name: str) -> None:
     """podrun's scheduler: every pod runs on this node, once its scheduling gates are gone."""
-    spec = pod["spec"]
-    if not spec.get("nodeName") and not spec.get("schedulingGates"):
-        spec["nodeName"] = node_name
+    bind_pod(pod, node_name)
 
 
 def _update_pod(old: JSON, pod: JSON, node_name: str) -> Prepared:

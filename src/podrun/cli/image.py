@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 import time
-from datetime import datetime
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
@@ -18,6 +17,7 @@ from podrun.runtime.images.importer import import_archive
 from podrun.runtime.images.registry import ProgressEvent, PullError, pull_image
 from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
 from podrun.runtime.reference import InvalidReference, parse
+from podrun.timestamps import parse_unix
 
 
 def _err(message: str) -> int:
@@ -71,7 +71,7 @@ def _rows(records: list[ImageRecord]) -> list[list[str]]:
         created = ""
         if r.created:
             try:
-                stamp = datetime.fromisoformat(r.created.replace("Z", "+00:00")).timestamp()
+                stamp = parse_unix(r.created)
                 created = human_duration(now - stamp) + " ago"
             except ValueError:
                 created = r.created

@@ -19,15 +19,15 @@ import signal
 import socket
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from podrun.cli.output import RunOutput
 from podrun.cli.run_host import RunHost
+from podrun.json_types import JSON
 from podrun.kubelet import labels
-from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
+from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.node import Node
+from podrun.kubelet.worker import PodWorker
 from podrun.model.errors import InvalidError
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.runtime.local import LocalRuntime
@@ -35,7 +35,6 @@ from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
 
-JSON = dict[str, Any]
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -78,17 +77,6 @@ def is_ready(pod: JSON) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def prepare_pod(pod: JSON, node: str) -> JSON:
-    """What the API server and scheduler would add: UID, creation time, namespace, node binding."""
-    meta = pod["metadata"]
-    meta["uid"] = str(uuid.uuid4())
-    meta["creationTimestamp"] = format_timestamp(time.time())
-    meta.setdefault("namespace", "default")
-    pod["spec"]["nodeName"] = node
-    pod["status"] = {"phase": "Pending"}
-    return pod
-
-
 class PodRun:
     """One `podrun run`: the runtime, the kubelet, log streaming and the outcome."""
 
@@ -100,18 +88,22 @@ class PodRun:
         self.interrupted: int | None = None
         self.timed_out = False
         self.ready_at_timeout: set[str] = set()
+        self.workers: list[PodWorker] = []
+        self._kills: set[asyncio.Future[None]] = set()
 
     async def run(self) -> int:
         runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime)
         await runtime.recover()
-        kubelet = Kubelet(runtime, self.host, root=self.args.root, strict_pull=self.args.strict_pull,
-                          keep=self.args.keep, offline=self.args.offline)  # fmt: skip
-        await kubelet.start()
+        node = Node(
+            runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
+            keep=self.args.keep, offline=self.args.offline,
+        )  # fmt: skip
+        await node.start()
         logs = asyncio.create_task(self._stream_logs(runtime))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self._on_signal, sig, kubelet)
-        workers = [kubelet.add_pod(pod) for pod in self.pods]
+            loop.add_signal_handler(sig, self._on_signal, sig, node)
+        workers = self.workers = [node.run_pod(pod) for pod in self.pods]
         done = asyncio.gather(*(w.finished.wait() for w in workers))
         timeout = parse_duration(self.args.timeout) if self.args.timeout else None
         try:
@@ -122,7 +114,7 @@ class PodRun:
                 if not worker.finished.is_set():
                     if is_ready(worker.pod):
                         self.ready_at_timeout.add(worker.uid)
-                    self._delete(kubelet, worker.pod)
+                    node.delete_pod(worker.pod, self.args.grace_period)
             await done
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,11 +122,11 @@ class PodRun:
         logs.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await logs  # the followers read each log to its end before they stop
-        await kubelet.stop()
+        await node.stop()
         await runtime.close()
         if not self.args.keep:
             for worker in workers:
-                shutil.rmtree(kubelet.pod_log_dir(worker.pod), ignore_errors=True)
+                shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
         return self._outcome([w.pod for w in workers])
 
     def _outcome(self, pods: list[JSON]) -> int:
@@ -156,25 +148,19 @@ class PodRun:
                 return code
         return 0
 
-    def _on_signal(self, sig: int, kubelet: Kubelet) -> None:
+    def _on_signal(self, sig: int, node: Node) -> None:
+        """The first signal deletes every pod as `kubectl delete --grace-period` would; the second kills them."""
         if self.interrupted is None:
             self.interrupted = sig
             self.output.notice("Stopping the pods gracefully (press Ctrl-C again to kill them)...")
-            for worker in kubelet.workers.values():
-                self._delete(kubelet, worker.pod)
+            for worker in self.workers:
+                node.delete_pod(worker.pod, self.args.grace_period)
         else:
             self.output.notice("Killing the pods...")
-            for worker in kubelet.workers.values():
-                worker.kill_now()
-
-    def _delete(self, kubelet: Kubelet, pod: JSON) -> None:
-        """What `kubectl delete pod [--grace-period N]` asks for: a deletion timestamp and a grace period."""
-        grace = self.args.grace_period
-        if grace is None:
-            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
-        meta = dict(pod["metadata"], deletionTimestamp=format_timestamp(time.time() + grace),
-                    deletionGracePeriodSeconds=grace)  # fmt: skip
-        kubelet.update_pod(dict(pod, metadata=meta))
+            for worker in self.workers:
+                kill = asyncio.ensure_future(node.force_kill(worker.uid))
+                self._kills.add(kill)
+                kill.add_done_callback(self._kills.discard)
 
     async def _stream_logs(self, runtime: LocalRuntime) -> None:
         """Follow each container's log from its start to its exit, printing lines as they come."""
@@ -232,7 +218,11 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     output = RunOutput(quiet=args.quiet, multiple_pods=len(manifests.pods) > 1)
     node = socket.gethostname()
-    pods = [prepare_pod(p, node) for p in manifests.pods]
+    pods = [admit_pod(p, node, now=time.time()) for p in manifests.pods]
+    gated = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
+    if gated:
+        print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
+        return 1
     host = RunHost(manifests.configmaps, manifests.secrets, output, node)
     try:
         return asyncio.run(PodRun(args, pods, host, output).run())

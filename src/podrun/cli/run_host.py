@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from podrun.cli.output import RunOutput
+from podrun.json_types import JSON
 from podrun.printers import print_pod
-
-JSON = dict[str, Any]
 
 
 class RunHost:

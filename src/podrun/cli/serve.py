@@ -24,7 +24,7 @@ from podrun.api.node_backends import NodeLogs, NodeStreams
 from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
-from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.node import Node
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
 
@@ -53,11 +53,12 @@ async def _serve(args: argparse.Namespace) -> int:
     ensure_defaults(store)
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
     await runtime.recover()
-    kubelet = Kubelet(
-        runtime, StoreHost(store, node), root=args.root, strict_pull=args.strict_pull, offline=args.offline
+    pods = Node(
+        runtime, StoreHost(store, node), root=args.root, image_store=runtime.images, strict_pull=args.strict_pull,
+        offline=args.offline,
     )
-    await kubelet.start()
-    agent = NodeAgent(store, kubelet, node)
+    await pods.start()
+    agent = NodeAgent(store, pods, node)
     await agent.start()
 
     def get_pod(namespace: str, name: str) -> dict[str, object]:
@@ -65,7 +66,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     app = create_app(
         store, token=credentials.token, node_name=node,
-        streams=NodeStreams(kubelet, get_pod), logs=NodeLogs(kubelet),
+        streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods),
     )  # fmt: skip
     runner = await run_server(app, args.address, args.port, server_ssl_context(api_dir / "pki"))
     url = _server_url(args.address, args.port)
@@ -82,7 +83,7 @@ async def _serve(args: argparse.Namespace) -> int:
     print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
     await runner.cleanup()
     await agent.stop()
-    await kubelet.stop()
+    await pods.stop()
     await runtime.close()
     store.close()
     _pid_file(args.root).unlink(missing_ok=True)

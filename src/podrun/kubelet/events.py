@@ -27,12 +27,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
-from podrun.kubelet.status import format_timestamp
+from podrun.json_types import JSON
+from podrun.timestamps import format_micro_time, format_time
 
-JSON = dict[str, Any]
 EventAction = Literal["create", "update"]
 
 # events_cache.go: maxLruCacheEntries, defaultAggregateMaxEvents, defaultAggregateIntervalInSeconds,
@@ -155,7 +154,7 @@ class EventRecorder:
     ) -> JSON:
         # recorder.makeEvent, then generateEvent sets Source, ReportingController and ReportingInstance.
         reference = pod_reference(pod, field_path)
-        stamp = format_timestamp(now)
+        stamp = format_time(now)
         return {
             "kind": "Event",
             "apiVersion": "v1",
@@ -192,7 +191,7 @@ class EventRecorder:
         # client-go pops an arbitrary message (PopAny) to stay at the maximum. Popping the one just added
         # keeps the nine earlier messages as they were, so repeats of those still count on their own events.
         record.messages.popitem()
-        stamp = format_timestamp(now)
+        stamp = format_time(now)
         # The aggregate copy carries only these fields: no reportingComponent/Instance, as in client-go.
         combined = {
             "kind": "Event",
@@ -295,11 +294,6 @@ def scheduled_event(
         "reportingComponent": DEFAULT_SCHEDULER,
         "reportingInstance": f"{DEFAULT_SCHEDULER}-{node_name}",
     }
-
-
-def format_micro_time(unix_seconds: float) -> str:
-    """A `metav1.MicroTime` on the wire: RFC3339 in UTC with six fractional digits."""
-    return datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _namespace(reference: JSON) -> str:

@@ -6,9 +6,9 @@ API server; later it could be a remote Kubernetes API server.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-JSON = dict[str, Any]
+from podrun.json_types import JSON
 
 
 class PodHost(Protocol):

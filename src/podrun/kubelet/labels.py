@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from podrun.runtime.protocol import ContainerStatus, Runtime
+
 # Labels (`newContainerLabels`; the names are `pkg/kubelet/types/labels.go`).
 POD_NAME = "io.kubernetes.pod.name"
 POD_NAMESPACE = "io.kubernetes.pod.namespace"
@@ -47,3 +49,8 @@ def container_hash(container: dict[str, Any]) -> str:
     for byte in data:
         value = ((value ^ byte) * _FNV32_PRIME) & 0xFFFFFFFF
     return format(value, "x")
+
+
+async def pod_containers(runtime: Runtime, uid: str) -> list[ContainerStatus]:
+    """Every runtime container of the pod with this uid, found by its pod-UID label."""
+    return [c for c in await runtime.list_containers() if c.labels.get(POD_UID) == uid]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-JSON = dict[str, Any]
+from podrun.json_types import JSON
 
 
 def is_sidecar(container: JSON) -> bool:

@@ -16,15 +16,13 @@ import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 
+from podrun.json_types import JSON
 from podrun.kubelet.planner import should_container_be_restarted
-from podrun.model.quantity import from_json
+from podrun.kubelet.qos import qos_class
 from podrun.runtime.protocol import ContainerState, ContainerStatus
-
-JSON = dict[str, Any]
+from podrun.timestamps import format_time
 
 RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount"
 DEFAULT_RUNTIME_NAME = "podrun"
@@ -124,11 +122,6 @@ def convert_container_statuses(
     return [statuses[name] for name in sorted(statuses)]
 
 
-def format_timestamp(unix_seconds: float) -> str:
-    """Unix seconds as a `metav1.Time` on the wire: RFC3339, UTC, fractions truncated."""
-    return datetime.fromtimestamp(int(unix_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _from_runtime(container: JSON, runs: list[ContainerStatus], old: JSON | None, runtime_name: str) -> JSON:
     status = _convert_instance(container, runs[0], old, runtime_name)
     if len(runs) > 1:
@@ -159,13 +152,13 @@ def _convert_instance(
 
 def _runtime_state(instance: ContainerStatus, container_id: str, old: JSON | None) -> JSON:
     if instance.state == ContainerState.RUNNING:
-        return {"running": {"startedAt": format_timestamp(instance.started_at)}}
+        return {"running": {"startedAt": format_time(instance.started_at)}}
     if instance.state == ContainerState.EXITED:
         terminated: JSON = {"exitCode": instance.exit_code}
         _put_if(terminated, "reason", instance.reason)
         _put_if(terminated, "message", instance.message)
-        terminated["startedAt"] = format_timestamp(instance.started_at)
-        terminated["finishedAt"] = format_timestamp(instance.finished_at)
+        terminated["startedAt"] = format_time(instance.started_at)
+        terminated["finishedAt"] = format_time(instance.finished_at)
         terminated["containerID"] = container_id
         return {"terminated": terminated}
     if _is_unknown_after_running(instance, old):
@@ -676,49 +669,6 @@ def _addresses(pod: JSON, host_ip: str, pod_ips: Sequence[str]) -> JSON:
         addresses["podIP"] = pod_ips[0]
         addresses["podIPs"] = [{"ip": ip} for ip in pod_ips]
     return addresses
-
-
-# --- QoS class ----------------------------------------------------------------------------------------
-
-_QOS_RESOURCES = ("cpu", "memory")
-
-
-
-def qos_class(pod: JSON) -> str:
-    """`BestEffort`, `Burstable` or `Guaranteed`, by `ComputePodQOS` over cpu and memory.
-
-    Guaranteed needs every container (init ones included) to set both limits, and the pod's summed
-    requests to equal its summed limits. A request left unset defaults to its limit, as API defaulting
-    would have done.
-    """
-    requests: dict[str, Fraction] = {}
-    limits: dict[str, Fraction] = {}
-    guaranteed = True
-    spec = _spec(pod)
-    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
-        resources = container.get("resources") or {}
-        container_limits = _positive_quantities(resources.get("limits") or {})
-        container_requests = _positive_quantities(
-            {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-        )
-        _accumulate(requests, container_requests)
-        _accumulate(limits, container_limits)
-        guaranteed = guaranteed and all(name in container_limits for name in _QOS_RESOURCES)
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and requests.keys() == limits.keys() and all(limits[n] == q for n, q in requests.items()):
-        return "Guaranteed"
-    return "Burstable"
-
-
-def _positive_quantities(resources: Mapping[str, Any]) -> dict[str, Fraction]:
-    parsed = {name: from_json(resources[name]).value for name in _QOS_RESOURCES if name in resources}
-    return {name: quantity for name, quantity in parsed.items() if quantity > 0}
-
-
-def _accumulate(total: dict[str, Fraction], extra: Mapping[str, Fraction]) -> None:
-    for name, quantity in extra.items():
-        total[name] = total.get(name, Fraction(0)) + quantity
 
 
 # --- small helpers ------------------------------------------------------------------------------------

@@ -11,24 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
+from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.hooks import run_hook
 from podrun.kubelet.planner import KillInfo
 from podrun.kubelet.podspec import all_containers, field_path
-from podrun.runtime.protocol import ContainerStatus
+from podrun.runtime.protocol import ContainerStatus, Runtime
 
-if TYPE_CHECKING:
-    from podrun.kubelet.worker import PodWorker
-
-JSON = dict[str, Any]
+# (kind, reason, message, fieldPath): an event on the pod being killed.
+RecordEvent = Callable[[str, str, str, str], None]
 MINIMUM_GRACE_PERIOD_SECONDS = 2
 DEFAULT_GRACE_PERIOD_SECONDS = 30
 
 
-def grace_period_seconds(pod: JSON, container: JSON | None, reason: str) -> float:
-    """The kubelet's setTerminationGracePeriod."""
+def grace_period_seconds(pod: JSON, container: JSON | None, reason: str, kill_override: float | None = None) -> float:
+    """The kubelet's setTerminationGracePeriod; `kill_override` (a second Ctrl-C) wins over all."""
+    if kill_override is not None:
+        return kill_override
     deletion = pod["metadata"].get("deletionGracePeriodSeconds")
     if deletion is not None:
         return float(deletion)
@@ -53,9 +54,14 @@ def _prerequisites(pod: JSON) -> dict[str, list[str]]:
     return prereqs
 
 
-async def kill_containers(worker: PodWorker, running: list[ContainerStatus], infos: dict[str, KillInfo]) -> None:
-    """Kill `running` concurrently with the kubelet's ordering; `infos` says why, per container ID."""
-    pod = worker.pod
+async def kill_containers(
+    runtime: Runtime, pod: JSON, running: list[ContainerStatus], infos: dict[str, KillInfo], *,
+    record: RecordEvent, kill_override: float | None = None,
+) -> None:  # fmt: skip
+    """Kill `running` concurrently with the kubelet's ordering; `infos` says why, per container ID.
+
+    `kill_override` replaces every grace period (0: kill at once, skipping preStop hooks).
+    """
     specs = {c["name"]: c for c in all_containers(pod)}
     names = {c.id: c.labels.get(labels.CONTAINER_NAME, c.name) for c in running}
     stopped = {name: asyncio.Event() for name in specs}
@@ -68,31 +74,31 @@ async def kill_containers(worker: PodWorker, running: list[ContainerStatus], inf
         name = names[c.id]
         spec = specs.get(name)
         info = infos.get(c.id)
-        grace = worker.grace_period(info, spec)
+        grace = grace_period_seconds(pod, spec, info.reason if info else "", kill_override)
         ref = field_path(pod, name)
-        worker.record("Normal", "Killing", info.message if info and info.message else f"Stopping container {name}", ref)
+        record("Normal", "Killing", info.message if info and info.message else f"Stopping container {name}", ref)
         began = time.monotonic()
         pre_stop = ((spec or {}).get("lifecycle") or {}).get("preStop")
         if pre_stop and grace > 0:
             hook = run_hook(
-                pre_stop, kind="PreStop", runtime=worker.kubelet.runtime, container_id=c.id,
+                pre_stop, kind="PreStop", runtime=runtime, container_id=c.id,
                 sandbox_id=c.sandbox_id, container=spec or {}, pod=pod,
             )  # fmt: skip
             failure: str | None = None
             with contextlib.suppress(TimeoutError):
                 failure = await asyncio.wait_for(hook, grace)
             if failure is not None:
-                worker.record("Warning", "FailedPreStopHook", "PreStopHook failed", ref)
+                record("Warning", "FailedPreStopHook", "PreStopHook failed", ref)
             grace -= int(time.monotonic() - began)
-        waits = [stopped[p].wait() for p in prereqs.get(name, []) if p in stopped]
-        if waits and grace > 0:
+        before = [stopped[p] for p in prereqs.get(name, []) if p in stopped]
+        if before and grace > 0:
             began = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*waits), grace)
+                await asyncio.wait_for(asyncio.gather(*(event.wait() for event in before)), grace)
             grace -= time.monotonic() - began
         # Always a short window for SIGTERM, unless the user asked to kill at once (a second Ctrl-C).
-        grace = max(grace, MINIMUM_GRACE_PERIOD_SECONDS) if worker.kill_override is None else worker.kill_override
-        await worker.kubelet.runtime.stop_container(c.id, grace)
+        grace = max(grace, MINIMUM_GRACE_PERIOD_SECONDS) if kill_override is None else kill_override
+        await runtime.stop_container(c.id, grace)
         stopped[name].set()
 
     await asyncio.gather(*(kill_one(c) for c in running))

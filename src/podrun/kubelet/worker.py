@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from podrun.json_types import JSON
 from podrun.kubelet import labels, volumes
 from podrun.kubelet.backoff import backoff_event_message, crash_loop_message, stable_key
 from podrun.kubelet.container_config import container_config
@@ -24,22 +26,30 @@ from podrun.kubelet.env import ContainerConfigError, resolve_env
 from podrun.kubelet.hooks import run_hook
 from podrun.kubelet.images import ImageError
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
-from podrun.kubelet.podspec import field_path, is_sidecar
-from podrun.kubelet.status import ProbeState, compute_pod_status, format_timestamp
-from podrun.kubelet.termination import grace_period_seconds, kill_containers
+from podrun.kubelet.podspec import all_containers, field_path, is_sidecar
+from podrun.kubelet.status import ProbeState, compute_pod_status
+from podrun.kubelet.termination import kill_containers
+from podrun.kubelet.worker_deps import WorkerDeps
+from podrun.runtime.logs import tail_log_lines
 from podrun.runtime.protocol import ContainerState, ContainerStatus, RuntimeError_, SandboxConfig, SandboxStatus
-
-if TYPE_CHECKING:
-    from podrun.kubelet.kubelet import Kubelet
+from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
 
-JSON = dict[str, Any]
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 RESYNC_SECONDS = 10.0
 # Marks a container created ahead of its start: hidden from the planner and status while `created`.
 PREPARED_ANNOTATION = "io.podrun.prepared"
 EVICTION_MONITORING_SECONDS = 10.0  # the eviction manager's evictionMonitoringPeriod
+TERMINATION_LOG_LINES = 80
+TERMINATION_LOG_BYTES = 2048
+
+
+class SyncOutcome(enum.Enum):
+    """What a sync asks of the loop that ran it."""
+
+    DONE = "done"  # wait for the next event, timer or periodic resync
+    RESYNC = "resync"  # sync again at once (containers were killed, a start failed and its reason must show)
 
 
 class _StartFailure(Exception):
@@ -64,17 +74,20 @@ class _Built:
 class PodWorker:
     """Drives one pod to its desired state, one sync per wake-up."""
 
-    def __init__(self, kubelet: Kubelet, pod: JSON) -> None:
-        self.kubelet = kubelet
+    def __init__(self, deps: WorkerDeps, pod: JSON, *, started_at: float | None = None) -> None:
+        """`started_at` is the pod's startTime (Unix seconds) when it is adopted after a restart."""
+        self.deps = deps
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
+        self.started_at = started_at
         self.reason_cache: dict[str, tuple[str, str]] = {}
         self.termination_messages: dict[str, str] = {}
-        self.pod_dir = kubelet.pods_dir / self.uid
+        self._termination_paths: dict[str, str] = {}
+        self.pod_dir = deps.paths.pod_dir(self.uid)
         self.volume_paths: dict[str, Path] | None = None
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
-        self._timers: list[asyncio.TimerHandle] = []
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self.kill_override: float | None = None
         self._deadline_exceeded = False
         self._eviction: tuple[str, str] | None = None
@@ -93,10 +106,29 @@ class PodWorker:
         """Ask for a sync as soon as possible."""
         self._wake.set()
 
-    def wake_at(self, when: float) -> None:
-        """Ask for a sync at Unix time `when` (a backoff expiring, a deadline)."""
+    def wake_at(self, when: float, purpose: str) -> None:
+        """Ask for a sync at Unix time `when`; one timer per `purpose` (a backoff, the deadline), the newest wins."""
+        previous = self._timers.pop(purpose, None)
+        if previous is not None:
+            previous.cancel()
         loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(max(0.0, when - time.time()), self.wake))
+        self._timers[purpose] = loop.call_later(max(0.0, when - time.time()), self.wake)
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def container_exited(self, status: ContainerStatus) -> None:
+        """Read an exited container's termination message (the kubelet's getTerminationMessage)."""
+        path = self._termination_paths.pop(status.id, "")
+        message = volumes.read_termination_message(path) if path else ""
+        name = status.labels.get(labels.CONTAINER_NAME, status.name)
+        spec = next((c for c in all_containers(self.pod) if c["name"] == name), {})
+        if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
+            message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
+        if message:
+            self.termination_messages[status.id] = message
 
     def update(self, pod: JSON) -> None:
         """A new version of the pod from the API (deletion, image change)."""
@@ -104,32 +136,45 @@ class PodWorker:
         self.pod = dict(pod, status=status or pod.get("status") or {})
         self.wake()
 
-    def kill_now(self) -> None:
-        """Terminate with no grace period (a second Ctrl-C)."""
+    def terminate(self, *, grace_override: float | None = None) -> None:
+        """Stop the pod; `grace_override` replaces every grace period (0: SIGKILL now, no preStop hooks)."""
+        if grace_override is not None:
+            self.kill_override = grace_override
+        if not self.pod["metadata"].get("deletionTimestamp"):
+            meta = dict(self.pod["metadata"], deletionTimestamp=format_time(time.time()))
+            self.pod = dict(self.pod, metadata=meta)
+        self.wake()
+
+    async def kill_running_now(self) -> None:
+        """SIGKILL every running container of the pod at once, without waiting for a sync in progress."""
         self.kill_override = 0
-        self.kubelet.runtime_kill_all(self.uid)
+        for c in await labels.pod_containers(self.deps.runtime, self.uid):
+            if c.state == ContainerState.RUNNING:
+                await self.deps.runtime.stop_container(c.id, 0)
         self.wake()
 
     async def _run(self) -> None:
-        while not self.finished.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
-            self._wake.clear()
-            try:
-                await self.sync()
-            except Exception:
-                log.exception("sync of pod %s failed", self.pod["metadata"]["name"])
-                self.wake_at(time.time() + 1)
+        try:
+            while not self.finished.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+                self._wake.clear()
+                try:
+                    if await self.sync() is SyncOutcome.RESYNC:
+                        self.wake()
+                except Exception:
+                    log.exception("sync of pod %s failed", self.pod["metadata"]["name"])
+                    self.wake_at(time.time() + 1, "retry")
+        finally:
+            self._cancel_timers()
 
     # -- observing ------------------------------------------------------------------------------
 
     async def _observe(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
-        runtime = self.kubelet.runtime
+        runtime = self.deps.runtime
         sandboxes = [s for s in await runtime.list_sandboxes() if s.config.uid == self.uid]
         containers = []
-        for c in await runtime.list_containers():
-            if c.labels.get(labels.POD_UID) != self.uid:
-                continue
+        for c in await labels.pod_containers(runtime, self.uid):
             if c.state == ContainerState.CREATED and PREPARED_ANNOTATION in c.annotations:
                 if c.labels.get(labels.CONTAINER_NAME) not in self.prepared:
                     await runtime.remove_container(c.id)  # left from before a restart of podrun
@@ -141,7 +186,7 @@ class PodWorker:
         return sandboxes, containers
 
     def _probe_state(self, containers: list[ContainerStatus]) -> tuple[dict[str, ProbeState], ProbeResults]:
-        probes = self.kubelet.probes
+        probes = self.deps.probes
         state: dict[str, ProbeState] = {}
         startup: dict[str, Any] = {}
         liveness: dict[str, Any] = {}
@@ -158,7 +203,7 @@ class PodWorker:
 
     # -- the sync ---------------------------------------------------------------------------------
 
-    async def sync(self) -> None:
+    async def sync(self) -> SyncOutcome:
         """One kubelet sync: status from the current state, then the actions the planner chose."""
         sandboxes, containers = await self._observe()
         probe_state, probe_results = self._probe_state(containers)
@@ -170,34 +215,35 @@ class PodWorker:
         self._check_volumes()
         status = compute_pod_status(
             self.pod, containers, probe_state=probe_state, reason_cache=self.reason_cache,
-            sandbox_ready=bool(ready_sandboxes), now=format_timestamp(time.time()),
-            host_ip="127.0.0.1", pod_ips=[], runtime_name=self.kubelet.runtime.name, pod_is_terminal=stopped,
+            sandbox_ready=bool(ready_sandboxes), now=format_time(time.time()),
+            host_ip=self.deps.node.host_ip, pod_ips=self.deps.node.pod_ips(self.pod),
+            runtime_name=self.deps.runtime.name, pod_is_terminal=stopped,
             eviction=self._eviction,
             active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
         )  # fmt: skip
         await self._publish(status)
         terminal = status.get("phase") in ("Succeeded", "Failed")
         if terminal or deleting:
-            await self._terminate(sandboxes, containers, deleting)
-            return
+            return await self._terminate(sandboxes, containers)
         if self.volume_paths is None and not await self._setup_volumes():
-            return
+            return SyncOutcome.DONE
         actions = compute_pod_actions(self.pod, sandboxes, containers, probe_results)
         reasons_before = dict(self.reason_cache)
-        await self._execute(actions, containers)
+        outcome = await self._execute(actions, containers)
         if self.reason_cache != reasons_before:
             # A start failed (backoff, image, config): show its waiting reason now, not at the retry.
-            self.wake()
+            return SyncOutcome.RESYNC
+        return outcome
 
     async def _publish(self, status: JSON) -> None:
         if status != self.pod.get("status"):
             self.pod["status"] = status
-            self.kubelet.probes.update_pod(self.pod)
-            await self.kubelet.host.update_pod_status(self.pod, status)
+            self.deps.probes.update_pod(self.pod)
+            await self.deps.host.update_pod_status(self.pod, status)
 
     def _check_deadline(self) -> None:
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
-        started = self.kubelet.started_at.get(self.uid)
+        started = self.started_at
         if deadline is None or started is None or self._deadline_exceeded:
             return
         if time.time() - started >= float(deadline):
@@ -205,7 +251,7 @@ class PodWorker:
             self._eviction = self._eviction or ("DeadlineExceeded", DEADLINE_MESSAGE)
             self.record("Warning", "DeadlineExceeded", DEADLINE_MESSAGE)
         else:
-            self.wake_at(started + float(deadline))
+            self.wake_at(started + float(deadline), "deadline")
 
     def _check_volumes(self) -> None:
         """Every 10 s: the eviction manager's emptyDir sizeLimit check, and the kubelet's remount of
@@ -213,11 +259,11 @@ class PodWorker:
         if self._eviction is not None or not self.volume_paths or time.monotonic() < self._next_size_check:
             return
         self._next_size_check = time.monotonic() + EVICTION_MONITORING_SECONDS
-        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+        host, ns = self.deps.host, self.pod["metadata"].get("namespace", "default")
         update = volumes.update_pod_volumes(
             self.pod, self.pod_dir, get_configmap=lambda name: host.get_configmap(ns, name),
-            get_secret=lambda name: host.get_secret(ns, name), node_allocatable_memory=self.kubelet.node_memory,
-            node_allocatable=self.kubelet.node_allocatable,
+            get_secret=lambda name: host.get_secret(ns, name), node_allocatable_memory=self.deps.node.memory,
+            node_allocatable=self.deps.node.allocatable,
         )  # fmt: skip
         for error in update.errors:
             self._failed_mount(error)
@@ -231,52 +277,54 @@ class PodWorker:
         self.record("Warning", "FailedMount", f'MountVolume.SetUp failed for volume "{error.volume}" : {error.message}')
 
     async def _setup_volumes(self) -> bool:
-        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+        host, ns = self.deps.host, self.pod["metadata"].get("namespace", "default")
         try:
             self.volume_paths = await asyncio.to_thread(
                 volumes.setup_pod_volumes, self.pod, self.pod_dir,
                 get_configmap=lambda name: host.get_configmap(ns, name),
                 get_secret=lambda name: host.get_secret(ns, name),
-                node_allocatable_memory=self.kubelet.node_memory, node_allocatable=self.kubelet.node_allocatable,
+                node_allocatable_memory=self.deps.node.memory, node_allocatable=self.deps.node.allocatable,
             )  # fmt: skip
         except volumes.VolumeSetupError as e:
             self._failed_mount(e)
-            self.wake_at(time.time() + 2)
+            self.wake_at(time.time() + 2, "volumes")
             return False
         return True
 
     # -- acting -----------------------------------------------------------------------------------
 
-    async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> None:
+    async def _kill(self, running: list[ContainerStatus], infos: dict[str, KillInfo]) -> None:
+        await kill_containers(
+            self.deps.runtime, self.pod, running, infos, record=self.record, kill_override=self.kill_override
+        )
+
+    async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> SyncOutcome:
         if actions.kill_pod:
             await self._discard_prepared()
-            running = [c for c in containers if c.state == ContainerState.RUNNING]
-            await kill_containers(self, running, {})
+            await self._kill([c for c in containers if c.state == ContainerState.RUNNING], {})
             if not actions.create_sandbox:
-                self.wake()
-                return
-        else:
-            to_kill = {cid: info for cid, info in actions.containers_to_kill.items()}
-            if to_kill:
-                running = [c for c in containers if c.id in to_kill]
-                await kill_containers(self, running, to_kill)
+                return SyncOutcome.RESYNC
+        elif actions.containers_to_kill:
+            running = [c for c in containers if c.id in actions.containers_to_kill]
+            await self._kill(running, dict(actions.containers_to_kill))
         sandbox_id = actions.sandbox_id
         if actions.create_sandbox:
             sandbox_id = await self._create_sandbox(containers)
             if not sandbox_id:
-                return
+                return SyncOutcome.DONE
         init_specs = self.pod["spec"].get("initContainers") or []
         for index in actions.init_containers_to_start:
             spec = init_specs[index]
             ok = await self._start_container(sandbox_id, spec, containers)
             if not ok and not is_sidecar(spec):
-                return
+                return SyncOutcome.DONE
         specs = self.pod["spec"]["containers"]
         for index in actions.containers_to_start:
             await self._start_container(sandbox_id, specs[index], containers)
+        return SyncOutcome.DONE
 
     async def _create_sandbox(self, containers: list[ContainerStatus]) -> str:
-        runtime = self.kubelet.runtime
+        runtime = self.deps.runtime
         for c in containers:
             if labels.CONTAINER_NAME in c.labels and c.state != ContainerState.RUNNING:
                 init_names = {s["name"] for s in self.pod["spec"].get("initContainers") or []}
@@ -288,15 +336,16 @@ class PodWorker:
             sandbox = await runtime.create_sandbox(
                 SandboxConfig(
                     name=meta["name"], namespace=meta.get("namespace", "default"), uid=self.uid,
-                    hostname=hostname, hosts_file=self.kubelet.hosts_file(self.pod, hostname),
-                    resolv_conf=self.kubelet.resolv_conf, labels=dict(meta.get("labels") or {}),
+                    hostname=hostname, hosts_file=self.deps.node.hosts_file(self.pod, hostname),
+                    resolv_conf=self.deps.node.resolv_conf, labels=dict(meta.get("labels") or {}),
                 )
             )  # fmt: skip
         except RuntimeError_ as e:
             self.record("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
-            self.wake_at(time.time() + 1)
+            self.wake_at(time.time() + 1, "sandbox")
             return ""
-        self.kubelet.started_at.setdefault(self.uid, time.time())
+        if self.started_at is None:
+            self.started_at = time.time()
         return sandbox.id
 
     async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
@@ -326,10 +375,10 @@ class PodWorker:
         else:
             for event in built.events:
                 record(*event)
-        self.kubelet.remember_termination_path(built.container_id, built.termination_path)
+        self._termination_paths[built.container_id] = built.termination_path
         record("Normal", "Created", f"Created container: {name}")
         try:
-            await self.kubelet.runtime.start_container(built.container_id)
+            await self.deps.runtime.start_container(built.container_id)
         except RuntimeError_ as e:
             return self._start_failed(name, "RunContainerError", e.message, ref)
         record("Normal", "Started", f"Started container {name}")
@@ -346,15 +395,15 @@ class PodWorker:
             return True
         name, container_id = spec["name"], built.container_id
         failure = await run_hook(
-            post_start, kind="PostStart", runtime=self.kubelet.runtime, container_id=container_id,
+            post_start, kind="PostStart", runtime=self.deps.runtime, container_id=container_id,
             sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(built.env),
         )  # fmt: skip
         if failure is None:
             return True
         self.record("Warning", "FailedPostStartHook", "PostStartHook failed", field_path(self.pod, name))
-        status = await self.kubelet.runtime.container_status(container_id)
+        status = await self.deps.runtime.container_status(container_id)
         info = KillInfo(name=name, container=spec, reason="FailedPostStartHook", message="FailedPostStartHook")
-        await kill_containers(self, [status], {container_id: info})
+        await self._kill([status], {container_id: info})
         self.reason_cache[name] = ("PostStartHookError", failure)
         return False
 
@@ -364,16 +413,17 @@ class PodWorker:
     ) -> _Built:  # fmt: skip
         """Image, env, mounts and the runtime's create: everything of a start before the process runs."""
         name = spec["name"]
-        host, ns = self.kubelet.host, self.pod["metadata"].get("namespace", "default")
+        host, ns = self.deps.host, self.pod["metadata"].get("namespace", "default")
         try:
-            image_id = await self.kubelet.images.ensure(self.pod, spec, record, lambda n: host.get_secret(ns, n))
+            image_id = await self.deps.images.ensure(self.pod, spec, record, lambda n: host.get_secret(ns, n))
         except ImageError as e:
             raise _StartFailure(e.reason, e.message, f"Error: {e.reason}") from None
         try:
             env = resolve_env(
                 self.pod, spec, get_configmap=lambda n: host.get_configmap(ns, n),
-                get_secret=lambda n: host.get_secret(ns, n), pod_ip="", host_ip="127.0.0.1",
-                node_name=host.node_name, node_allocatable=self.kubelet.node_allocatable,
+                get_secret=lambda n: host.get_secret(ns, n), pod_ip=next(iter(self.deps.node.pod_ips(self.pod)), ""),
+                host_ip=self.deps.node.host_ip,
+                node_name=host.node_name, node_allocatable=self.deps.node.allocatable,
             )  # fmt: skip
             mounts = volumes.container_mounts(
                 self.pod, spec, self.volume_paths or {}, pod_dir=self.pod_dir, env=dict(env)
@@ -381,11 +431,11 @@ class PodWorker:
             mounts.append(volumes.termination_log_mount(self.pod_dir, spec))
             config = container_config(
                 self.pod, spec, image_id=image_id, env=env, mounts=mounts,
-                log_path=str(self.kubelet.log_path(self.pod, name, restart_count)), restart_count=restart_count,
+                log_path=str(self.deps.paths.log_path(self.pod, name, restart_count)), restart_count=restart_count,
             )  # fmt: skip
             if prepared:
                 config = dataclasses.replace(config, annotations={**config.annotations, PREPARED_ANNOTATION: "true"})
-            container_id = await self.kubelet.runtime.create_container(sandbox_id, config)
+            container_id = await self.deps.runtime.create_container(sandbox_id, config)
         except (ContainerConfigError, volumes.VolumeSetupError) as e:
             raise _StartFailure("CreateContainerConfigError", e.message) from None
         except RuntimeError_ as e:
@@ -422,9 +472,9 @@ class PodWorker:
             return None  # the real start will meet the same failure and report it
         built.events = events
         try:
-            await self.kubelet.runtime.prepare_container(built.container_id)
+            await self.deps.runtime.prepare_container(built.container_id)
         except RuntimeError_:
-            await self.kubelet.runtime.remove_container(built.container_id)
+            await self.deps.runtime.remove_container(built.container_id)
             return None
         return built
 
@@ -438,7 +488,7 @@ class PodWorker:
             return None
         if restart_count == 0 and built.hash == labels.container_hash(spec):
             return built
-        await self.kubelet.runtime.remove_container(built.container_id)
+        await self.deps.runtime.remove_container(built.container_id)
         return None
 
     async def _discard_prepared(self) -> None:
@@ -446,57 +496,46 @@ class PodWorker:
         for built in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(built, _Built):
                 with contextlib.suppress(RuntimeError_):
-                    await self.kubelet.runtime.remove_container(built.container_id)
+                    await self.deps.runtime.remove_container(built.container_id)
 
     def _start_failed(self, name: str, reason: str, message: str, ref: str, event: str = "") -> bool:
         self.reason_cache[name] = (reason, message)
         self.record("Warning", "Failed", event or f"Error: {message}", ref)
-        self.wake_at(time.time() + 10)
+        self.wake_at(time.time() + 10, f"start:{name}")
         return False
 
     def _backoff_allows(self, spec: JSON, last: ContainerStatus) -> bool:
         """The kubelet's doBackOff: hold a restart while the crash-loop backoff lasts."""
-        backoff = self.kubelet.crash_backoff
+        backoff = self.deps.crash_backoff
         key = stable_key(self.pod, spec)
         if backoff.is_in_backoff_since(key, last.finished_at):
             delay = backoff.get(key)
             ref = field_path(self.pod, spec["name"])
             self.record("Warning", "BackOff", backoff_event_message(spec["name"], self.pod), ref)
             self.reason_cache[spec["name"]] = ("CrashLoopBackOff", crash_loop_message(spec["name"], self.pod, delay))
-            self.wake_at(last.finished_at + delay + 0.001)
+            self.wake_at(last.finished_at + delay + 0.001, f"backoff:{spec['name']}")
             return False
         backoff.next(key, last.finished_at)
         return True
 
-    async def _terminate(
-        self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus], deleting: bool
-    ) -> None:
+    async def _terminate(self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus]) -> SyncOutcome:
         """Stop everything; once nothing runs, remove the sandbox and volumes and tell the host."""
         await self._discard_prepared()
         running = [c for c in containers if c.state == ContainerState.RUNNING]
         if running:
-            self.kubelet.probes.stop_liveness_and_startup(self.uid)
-            await kill_containers(self, running, {})
-            self.wake()
-            return
-        runtime = self.kubelet.runtime
-        if self.kubelet.keep:
-            self.finished.set()
-            await self.kubelet.host.pod_terminated(self.pod)
-            return
-        for s in sandboxes:
-            await runtime.remove_sandbox(s.id)
-        await asyncio.to_thread(volumes.teardown_pod_volumes, self.pod_dir)
-        self.kubelet.probes.remove_pod(self.uid)
+            self.deps.probes.stop_liveness_and_startup(self.uid)
+            await self._kill(running, {})
+            return SyncOutcome.RESYNC
+        self._cancel_timers()
+        if not self.deps.keep:
+            for s in sandboxes:
+                await self.deps.runtime.remove_sandbox(s.id)
+            await asyncio.to_thread(volumes.teardown_pod_volumes, self.pod_dir)
+            self.deps.probes.remove_pod(self.uid)
         self.finished.set()
-        await self.kubelet.host.pod_terminated(self.pod)
-
-    def grace_period(self, info: KillInfo | None, spec: JSON | None) -> float:
-        """The kubelet's setTerminationGracePeriod, with a Ctrl-C override."""
-        if self.kill_override is not None:
-            return self.kill_override
-        return grace_period_seconds(self.pod, spec, info.reason if info else "")
+        await self.deps.host.pod_terminated(self.pod)
+        return SyncOutcome.DONE
 
     def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event on the pod (or on one of its containers, with `ref`)."""
-        self.kubelet.record(self.pod, kind, reason, message, ref)
+        self.deps.record_event(self.pod, kind, reason, message, ref)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from podrun.timestamps import parse_time
+
 JSON = dict[str, Any]
 
 _NONE = "<none>"
@@ -170,7 +172,7 @@ def parse_timestamp(ts: str | None) -> datetime | None:
     """An RFC3339 timestamp (`2026-11-26T04:08:13Z`) as an aware datetime; `None` for a zero time."""
     if not ts:
         return None
-    return _aware(datetime.fromisoformat(ts))
+    return parse_time(ts)
 
 
 def _aware(moment: datetime) -> datetime:

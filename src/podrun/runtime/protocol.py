@@ -1,12 +1,14 @@
 """The seam between the kubelet and the container runtime: a narrow, async, CRI-like protocol.
 
 The kubelet depends on `Runtime` only. `podrun.runtime.local.LocalRuntime` implements it with
-overlayfs, namespaces, conmon and runc/crun; tests of the kubelet use a recording fake.
+overlayfs, namespaces, conmon and runc/crun; unit tests of the kubelet use the in-memory recording
+fake in `tests/fakes/runtime.py`.
 Nothing here knows about restart policies, pod phases or the Kubernetes API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -177,6 +179,16 @@ class RuntimeError_(Exception):
         self.message = message
 
 
+class EventStream(Protocol):
+    """A subscription to container events: iterate it, `close()` it when done."""
+
+    def __aiter__(self) -> AsyncIterator[ContainerEvent]: ...
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        ...
+
+
 class Runtime(Protocol):
     """The verbs the kubelet needs from a container runtime."""
 
@@ -226,7 +238,7 @@ class Runtime(Protocol):
         """Every container on disk (for recovery after a restart)."""
         ...
 
-    def events(self) -> AsyncIterator[ContainerEvent]:
+    def events(self) -> EventStream:
         """Container started/exited events from this call on, as they happen."""
         ...
 
@@ -248,6 +260,8 @@ class Runtime(Protocol):
         """
         ...
 
-    async def dial(self, sandbox_id: str, port: int, host: str = "127.0.0.1") -> tuple[object, object]:
+    async def dial(
+        self, sandbox_id: str, port: int, host: str = "127.0.0.1"
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Open a TCP connection to a port inside the pod's network namespace: (reader, writer)."""
         ...

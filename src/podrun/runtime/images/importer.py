@@ -27,7 +27,6 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,6 +48,7 @@ from podrun.runtime.images.store import (
     ImageStoreError,
 )
 from podrun.runtime.reference import Reference, has_explicit_tag_or_digest, is_digest, parse
+from podrun.timestamps import now_time
 
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
@@ -588,7 +588,7 @@ def _import_rootfs(
 ) -> ImageRecord:
     with open(path, "rb") as fh:
         layer_digest = store.put_blob_file(fh)
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = now_time()
     image_config = {
         "architecture": host_architecture(),
         "os": "linux",

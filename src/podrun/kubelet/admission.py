@@ -1,0 +1,53 @@
+"""What the API server and podrun's one-node scheduler do to a pod, for `podrun run` and `podrun serve` alike.
+
+Admission gives a new pod its identity (uid, creation time, namespace), binds it to the node unless
+scheduling gates hold it back, and fixes its QoS class. Deletion follows the pod strategy's
+`CheckGracefulDelete`: the grace period asked for, else the pod's own; zero for a pod that is not
+bound or already finished; a negative one becomes 1 s.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from podrun.json_types import JSON
+from podrun.kubelet.qos import qos_class
+from podrun.timestamps import format_time
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def bind_pod(pod: JSON, node_name: str) -> None:
+    """podrun's scheduler: every pod runs on this node, once its scheduling gates are gone."""
+    spec = pod["spec"]
+    if not spec.get("nodeName") and not spec.get("schedulingGates"):
+        spec["nodeName"] = node_name
+
+
+def admit_pod(pod: JSON, node_name: str, *, now: float) -> JSON:
+    """A new pod as stored: uid, creationTimestamp, namespace, binding, Pending with its QoS class."""
+    meta = pod["metadata"]
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = format_time(now)
+    meta.setdefault("namespace", "default")
+    bind_pod(pod, node_name)
+    pod["status"] = {"phase": "Pending", "qosClass": qos_class(pod)}
+    return pod
+
+
+def deletion_grace_period(pod: JSON, requested: int | None) -> int:
+    """The grace period a pod's deletion gets (`CheckGracefulDelete`)."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    period = requested if requested is not None else int(spec.get("terminationGracePeriodSeconds") or 0)
+    if not spec.get("nodeName") or status.get("phase") in TERMINAL_PHASES:
+        period = 0
+    if period < 0:
+        period = 1
+    return period
+
+
+def marked_for_deletion(pod: JSON, requested: int | None, *, now: float) -> JSON:
+    """The pod with `deletionTimestamp = now + grace` and `deletionGracePeriodSeconds`, as a DELETE leaves it."""
+    grace = deletion_grace_period(pod, requested)
+    meta = dict(pod["metadata"], deletionTimestamp=format_time(now + grace), deletionGracePeriodSeconds=grace)
+    return dict(pod, metadata=meta)

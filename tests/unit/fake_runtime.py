@@ -1,0 +1,169 @@
+"""An in-memory `Runtime` for unit tests of the kubelet: no root, no processes.
+
+It records every call, emits started and exited events as the real runtime does, lets a test make a
+container exit by itself (`exit`), and fails a call on request (`fail_next`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field, replace
+
+from podrun.runtime.protocol import (
+    ContainerConfig,
+    ContainerEvent,
+    ContainerState,
+    ContainerStatus,
+    EventKind,
+    ExecResult,
+    ExecStreams,
+    RuntimeError_,
+    SandboxConfig,
+    SandboxStatus,
+)
+
+SIGTERM_EXIT_CODE = 143
+SIGKILL_EXIT_CODE = 137
+
+
+class FakeEvents:
+    """A subscription: the events from its creation on, until `close()`."""
+
+    def __init__(self, subscribers: set[asyncio.Queue[ContainerEvent]]) -> None:
+        self._queue: asyncio.Queue[ContainerEvent] = asyncio.Queue()
+        self._subscribers = subscribers
+        subscribers.add(self._queue)
+
+    def __aiter__(self) -> FakeEvents:
+        return self
+
+    async def __anext__(self) -> ContainerEvent:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._subscribers.discard(self._queue)
+
+
+@dataclass
+class FakeRuntime:
+    """The `Runtime` protocol in memory; `calls` lists (method, argument) in order."""
+
+    name: str = "fake"
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
+    containers: dict[str, ContainerStatus] = field(default_factory=dict)
+    stop_graces: dict[str, float] = field(default_factory=dict)  # container name -> the grace it was stopped with
+    _failures: dict[str, RuntimeError_] = field(default_factory=dict)
+    _subscribers: set[asyncio.Queue[ContainerEvent]] = field(default_factory=set)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    # -- test controls ----------------------------------------------------------------------------
+
+    def fail_next(self, method: str, reason: str = "RuntimeError", message: str = "injected failure") -> None:
+        """Make the next call of `method` raise a `RuntimeError_`."""
+        self._failures[method] = RuntimeError_(reason, message)
+
+    def exit(self, container_name: str, exit_code: int = 0) -> None:
+        """The running container named `container_name` exits by itself."""
+        [running] = [c for c in self.containers.values() if c.name == container_name and c.state == "running"]
+        self._exited(running.id, exit_code)
+
+    def named(self, container_name: str) -> list[ContainerStatus]:
+        """Every instance of the container named `container_name`, oldest first."""
+        return sorted((c for c in self.containers.values() if c.name == container_name), key=lambda c: c.created_at)
+
+    def _call(self, method: str, argument: str = "") -> None:
+        self.calls.append((method, argument))
+        failure = self._failures.pop(method, None)
+        if failure is not None:
+            raise failure
+
+    def _emit(self, kind: EventKind, status: ContainerStatus) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(ContainerEvent(kind, status))
+
+    def _exited(self, container_id: str, exit_code: int) -> None:
+        status = replace(
+            self.containers[container_id], state=ContainerState.EXITED, exit_code=exit_code, finished_at=time.time(),
+            reason="Completed" if exit_code == 0 else "Error",
+        )  # fmt: skip
+        self.containers[container_id] = status
+        self._emit(EventKind.EXITED, status)
+
+    # -- the protocol -----------------------------------------------------------------------------
+
+    async def ensure_image(self, image: str) -> str:
+        self._call("ensure_image", image)
+        return f"sha256:{image}"
+
+    async def create_sandbox(self, config: SandboxConfig) -> SandboxStatus:
+        self._call("create_sandbox", config.name)
+        sandbox = SandboxStatus(id=f"sandbox-{next(self._ids)}", config=config, ready=True, created_at=time.time())
+        self.sandboxes[sandbox.id] = sandbox
+        return sandbox
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        self._call("remove_sandbox", sandbox_id)
+        self.sandboxes.pop(sandbox_id, None)
+
+    async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
+        self._call("create_container", config.name)
+        container_id = f"container-{next(self._ids)}"
+        self.containers[container_id] = ContainerStatus(
+            id=container_id, sandbox_id=sandbox_id, name=config.name, state=ContainerState.CREATED,
+            image=config.image, image_id=config.image, created_at=time.time(), log_path=config.log_path,
+            labels=dict(config.labels), annotations=dict(config.annotations),
+        )  # fmt: skip
+        return container_id
+
+    async def prepare_container(self, container_id: str) -> None:
+        self._call("prepare_container", self.containers[container_id].name)
+
+    async def start_container(self, container_id: str) -> None:
+        self._call("start_container", self.containers[container_id].name)
+        status = replace(self.containers[container_id], state=ContainerState.RUNNING, started_at=time.time())
+        self.containers[container_id] = status
+        self._emit(EventKind.STARTED, status)
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        status = self.containers[container_id]
+        self._call("stop_container", status.name)
+        self.stop_graces[status.name] = grace_seconds
+        if status.state == ContainerState.RUNNING:
+            self._exited(container_id, SIGKILL_EXIT_CODE if grace_seconds == 0 else SIGTERM_EXIT_CODE)
+
+    async def remove_container(self, container_id: str) -> None:
+        self._call("remove_container", self.containers[container_id].name)
+        del self.containers[container_id]
+
+    async def container_status(self, container_id: str) -> ContainerStatus:
+        if container_id not in self.containers:
+            raise RuntimeError_("NotFound", f"container {container_id} not found")
+        return self.containers[container_id]
+
+    async def list_sandboxes(self) -> list[SandboxStatus]:
+        return list(self.sandboxes.values())
+
+    async def list_containers(self) -> list[ContainerStatus]:
+        return list(self.containers.values())
+
+    def events(self) -> FakeEvents:
+        return FakeEvents(self._subscribers)
+
+    async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> ExecResult:
+        self._call("exec_sync", " ".join(cmd))
+        return ExecResult(exit_code=0, stdout=b"", stderr=b"")
+
+    async def exec_stream(self, container_id: str, cmd: list[str], tty: bool, stdin: bool) -> ExecStreams:
+        raise RuntimeError_("NotSupported", "the fake runtime has no interactive exec")
+
+    async def attach(self, container_id: str) -> ExecStreams:
+        raise RuntimeError_("NotSupported", "the fake runtime has no attach")
+
+    async def dial(
+        self, sandbox_id: str, port: int, host: str = "127.0.0.1"
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise RuntimeError_("NotSupported", "the fake runtime has no network")

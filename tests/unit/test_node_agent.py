@@ -1,0 +1,93 @@
+"""The node agent: pods bound to this node in the store go to the Node; changes and removals follow them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from podrun.api.node_agent import NodeAgent
+from podrun.api.store import Store
+from podrun.json_types import JSON
+
+NODE = "node-1"
+WAIT_SECONDS = 10.0
+
+
+class RecordingNode:
+    """The parts of `Node` the agent uses; records each call as (method, pod name)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.running: set[str] = set()
+        self.facts = type("Facts", (), {"memory": 1 << 30})()
+        self.runtime = type("Runtime", (), {"name": "fake"})()
+
+    def has_pod(self, uid: str) -> bool:
+        return uid in self.running
+
+    def run_pod(self, pod: JSON) -> None:
+        self.running.add(pod["metadata"]["uid"])
+        self.calls.append(("run_pod", pod["metadata"]["name"]))
+
+    def update_pod(self, pod: JSON) -> None:
+        self.calls.append(("update_pod", pod["metadata"]["name"]))
+
+    async def forget_pod(self, pod: JSON) -> None:
+        self.running.discard(pod["metadata"]["uid"])
+        self.calls.append(("forget_pod", pod["metadata"]["name"]))
+
+
+def _pod(name: str, node: str = NODE) -> JSON:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "containers": [{"name": "app", "image": "busybox"}]}}  # fmt: skip
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), WAIT_SECONDS)
+
+
+async def test_stored_pods_are_adopted_at_start_and_new_ones_run(tmp_path: Path) -> None:
+    store, node = Store(tmp_path / "store.db"), RecordingNode()
+    store.create("pods", _pod("old"))
+    agent = NodeAgent(store, node, NODE)  # type: ignore[arg-type]
+    await agent.start()
+    store.create("pods", _pod("new"))
+    await _until(lambda: ("run_pod", "new") in node.calls)
+    await agent.stop()
+    store.close()
+
+    assert node.calls == [("run_pod", "old"), ("run_pod", "new")]
+
+
+async def test_a_changed_pod_goes_to_its_worker_and_a_removed_one_is_forgotten(tmp_path: Path) -> None:
+    store, node = Store(tmp_path / "store.db"), RecordingNode()
+    agent = NodeAgent(store, node, NODE)  # type: ignore[arg-type]
+    await agent.start()
+    stored = store.create("pods", _pod("web"))
+    await _until(lambda: ("run_pod", "web") in node.calls)
+    store.update("pods", dict(stored, metadata=dict(stored["metadata"], labels={"a": "b"})))
+    await _until(lambda: ("update_pod", "web") in node.calls)
+    store.delete("pods", "default", "web")
+    await _until(lambda: ("forget_pod", "web") in node.calls)
+    await agent.stop()
+    store.close()
+
+    assert node.calls == [("run_pod", "web"), ("update_pod", "web"), ("forget_pod", "web")]
+
+
+async def test_pods_bound_to_other_nodes_are_ignored(tmp_path: Path) -> None:
+    store, node = Store(tmp_path / "store.db"), RecordingNode()
+    agent = NodeAgent(store, node, NODE)  # type: ignore[arg-type]
+    await agent.start()
+    store.create("pods", _pod("elsewhere", node="node-2"))
+    store.create("pods", _pod("here"))
+    await _until(lambda: ("run_pod", "here") in node.calls)
+    await agent.stop()
+    store.close()
+
+    assert ("run_pod", "elsewhere") not in node.calls
