@@ -14,7 +14,7 @@ def service_env_vars(services: Iterable[JSON], namespace: str, enable_service_li
     """The variables a container in `namespace` gets from `services` (all namespaces may be given).
 
     The `kubernetes` Service of `default` is always included; the pod's own namespace's Services only with
-    `enableServiceLinks` (a namespace's own `kubernetes` Service does not replace the master's).
+    `enableServiceLinks` (then a namespace's own `kubernetes` Service wins over the master's, as upstream).
     """
     chosen: dict[str, JSON] = {}
     for service in services:
@@ -26,8 +26,6 @@ def service_env_vars(services: Iterable[JSON], namespace: str, enable_service_li
         if service_namespace == MASTER_SERVICE_NAMESPACE and name == MASTER_SERVICE_NAME:
             chosen.setdefault(name, service)
         elif service_namespace == namespace and enable_service_links:
-            if name == MASTER_SERVICE_NAME and name in chosen:
-                continue
             chosen[name] = service
     return from_services(chosen[name] for name in sorted(chosen))
 
