@@ -6,13 +6,15 @@ from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.services.accounts import (
     MOUNT_PATH,
+    RequestAttributes,
     ServiceAccountUser,
     admit_pod,
     allowed,
     api_access_files,
     authenticate_token,
-    forbidden_message,
+    denial_detail,
     issue_token,
+    request_attributes,
 )
 
 
@@ -77,17 +79,38 @@ def test_a_token_of_a_recreated_pod_with_the_same_name_is_dead() -> None:
     assert authenticate_token(store, token) is None
 
 
+def attributes(method: str, path: str, **query: str) -> RequestAttributes | None:
+    return request_attributes(method, path, query)
+
+
 def test_service_accounts_may_only_read_their_own_namespace() -> None:
     user = ServiceAccountUser("app", "default")
-    assert allowed(user, "list", "app")
-    assert not allowed(user, "create", "app")
-    assert not allowed(user, "get", "other")
-    assert not allowed(user, "list", None)
+    assert allowed(user, attributes("GET", "/api/v1/namespaces/app/pods"))
+    assert allowed(user, attributes("GET", "/api/v1/namespaces/app/services/web", watch="1"))
+    assert not allowed(user, attributes("POST", "/api/v1/namespaces/app/pods"))
+    assert not allowed(user, attributes("GET", "/api/v1/namespaces/other/pods"))
+    assert not allowed(user, attributes("GET", "/api/v1/pods"))
+    assert not allowed(user, attributes("POST", "/api/v1/namespaces/app/pods/p/exec"))
+
+
+def test_discovery_is_open_to_service_accounts() -> None:
+    assert attributes("GET", "/api") is None
+    assert attributes("GET", "/apis/discovery.k8s.io/v1") is None
+    assert allowed(ServiceAccountUser("app", "default"), None)
+
+
+def test_request_attributes_name_verb_resource_and_namespace() -> None:
+    assert attributes("GET", "/apis/discovery.k8s.io/v1/namespaces/app/endpointslices", watch="true") == (
+        RequestAttributes("watch", "endpointslices", "", "", "app", "discovery.k8s.io")
+    )
+    assert attributes("DELETE", "/api/v1/namespaces/app") == RequestAttributes(
+        "delete", "namespaces", "", "app", "app", ""
+    )
 
 
 def test_the_denial_reads_as_the_rbac_authorizers() -> None:
-    message = forbidden_message(ServiceAccountUser("app", "default"), "list", "pods", "", "other")
-    assert message == (
-        'pods is forbidden: User "system:serviceaccount:app:default" cannot list resource "pods" in API group "" '
-        'in the namespace "other"'
+    denied = attributes("GET", "/api/v1/namespaces/other/pods")
+    assert denied is not None
+    assert denial_detail(ServiceAccountUser("app", "default"), denied) == (
+        'User "system:serviceaccount:app:default" cannot list resource "pods" in API group "" in the namespace "other"'
     )

@@ -141,7 +141,7 @@ async def create(request: web.Request, resource: Resource, namespace: str | None
 def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions) -> JSON:
     meta = obj.setdefault("metadata", {})
     _require_namespace(ctx, resource, meta.get("namespace"), str(meta.get("name") or ""))
-    prepared = prepare_create(resource, obj, node_name=ctx.node_name)
+    prepared = prepare_create(resource, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
     for text in prepared.warnings:
         add_warning(text)
     if options.dry_run:
@@ -253,7 +253,7 @@ def _store_update(
     if status:
         new = prepare_status_update(resource, existing, obj)
     else:
-        prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name)
+        prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
         for text in prepared.warnings:
             add_warning(text)
         new = prepared.obj
@@ -349,6 +349,11 @@ def _check_patch_options(patch_type: str, options: WriteOptions) -> None:
         errors.append(FieldError.required("fieldManager", "is required for apply patch"))
     if errors:
         raise invalid_from(InvalidError("PatchOptions", "", errors, group="meta.k8s.io"))
+
+
+def _all(ctx: ApiContext, resource: Resource) -> list[JSON]:
+    """The resource's stored objects in every namespace (allocation checks against them)."""
+    return ctx.store.list(resource.name, None)[0]
 
 
 def _require_namespace(ctx: ApiContext, resource: Resource, namespace: str | None, name: str) -> None:

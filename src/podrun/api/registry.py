@@ -24,6 +24,14 @@ from podrun.printers.resources import (
     print_node,
     print_secret,
 )
+from podrun.printers.services import (
+    ENDPOINTS_COLUMNS,
+    SERVICE_ACCOUNT_COLUMNS,
+    SERVICE_COLUMNS,
+    print_endpoints,
+    print_service,
+    print_service_account,
+)
 
 JSON = dict[str, Any]
 Printer = Callable[[JSON, datetime], list[Any]]
@@ -116,6 +124,33 @@ RESOURCES: dict[str, Resource] = {
             short_names=("cm",),
         ),
         Resource("secrets", "Secret", namespaced=True, columns=SECRET_COLUMNS, printer=_wrap(print_secret)),
+        Resource(
+            "services",
+            "Service",
+            namespaced=True,
+            columns=SERVICE_COLUMNS,
+            printer=_wrap(print_service),
+            short_names=("svc",),
+            categories=("all",),
+            verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+            subresources=(Subresource("status", "Service", ("get", "patch", "update")),),
+        ),
+        Resource(
+            "endpoints",
+            "Endpoints",
+            namespaced=True,
+            columns=ENDPOINTS_COLUMNS,
+            printer=_wrap(print_endpoints),
+            short_names=("ep",),
+        ),
+        Resource(
+            "serviceaccounts",
+            "ServiceAccount",
+            namespaced=True,
+            columns=SERVICE_ACCOUNT_COLUMNS,
+            printer=_wrap(print_service_account),
+            short_names=("sa",),
+        ),
         Resource(
             "namespaces",
             "Namespace",

@@ -20,13 +20,15 @@ from aiohttp import web
 from podrun.api import handlers_delete, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
 from podrun.api.discovery import api_response, api_v1_response, apis_response, version_info, version_response
-from podrun.api.errors import ApiError, unauthorized
+from podrun.api.errors import ApiError, forbidden, unauthorized
 from podrun.api.openapi import OpenAPI
 from podrun.api.registry import RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
 from podrun.api.streams.exec import StreamBackend, StreamError
 from podrun.api.wire import collect_warnings, json_response, warning_header
+from podrun.services.accounts import allowed, authenticate_token, denial_detail, request_attributes
+from podrun.services.defaults import ensure_service_defaults
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,13 @@ async def run_server(app: web.Application, host: str, port: int, ssl_context: ss
     return runner
 
 
-def ensure_defaults(store: Store) -> None:
-    """Create the namespaces every cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`)."""
+def ensure_defaults(store: Store, *, api_endpoint: tuple[str, int] | None = None, ca_pem: str | None = None) -> None:
+    """Create the namespaces every cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`), the
+    `kubernetes` and `kube-dns` Services and each namespace's `default` ServiceAccount.
+
+    `api_endpoint` is the address and port pods reach the API server at (the `kubernetes` Endpoints);
+    `ca_pem` the CA every namespace's `kube-root-ca.crt` ConfigMap carries.
+    """
     existing = {item["metadata"]["name"] for item in store.list("namespaces", None)[0]}
     for name in DEFAULT_NAMESPACES:
         if name not in existing:
@@ -101,6 +108,7 @@ def ensure_defaults(store: Store) -> None:
                     "status": {"phase": "Active"},
                 },
             )
+    ensure_service_defaults(store, api_endpoint=api_endpoint, ca_pem=ca_pem)
 
 
 # --- middlewares ----------------------------------------------------------------------------------------------
@@ -137,12 +145,21 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`)."""
-    token = context_of(request).token
-    if token is not None:
+    """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`): the admin
+    token may do anything; a pod's service account token only read its own namespace (403 otherwise)."""
+    ctx = context_of(request)
+    if ctx.token is not None:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        given = given.strip()
+        if scheme.lower() != "bearer":
             raise unauthorized()
+        if not hmac.compare_digest(given.encode(), ctx.token.encode()):
+            user = authenticate_token(ctx.store, given)
+            if user is None:
+                raise unauthorized()
+            attributes = request_attributes(request.method, request.path, request.query)
+            if attributes is not None and not allowed(user, attributes):
+                raise forbidden(attributes.resource, attributes.name, denial_detail(user, attributes))
     return await handler(request)
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from podrun.api.errors import ApiError
+from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.model.defaults import generate_name
 
@@ -26,16 +27,6 @@ ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 TOKEN_EXPIRATION_SECONDS = 3607
 TOKEN_RESOURCE = "serviceaccounttokens"
 READ_VERBS = ("get", "list", "watch")
-
-
-class TokenStore(Protocol):
-    """The part of `podrun.api.store.Store` tokens need."""
-
-    def create(self, resource: str, obj: JSON) -> JSON: ...
-
-    def list(self, resource: str, namespace: str | None) -> tuple[list[JSON], Any]: ...
-
-    def get(self, resource: str, namespace: str | None, name: str) -> JSON: ...
 
 
 @dataclass(frozen=True)
@@ -130,7 +121,7 @@ def api_access_files(token: str, ca_pem: str, namespace: str) -> dict[str, bytes
     return {"token": token.encode(), "ca.crt": ca_pem.encode(), "namespace": namespace.encode()}
 
 
-def issue_token(store: TokenStore, pod: JSON) -> str:
+def issue_token(store: Store, pod: JSON) -> str:
     """A new token for the pod's service account, bound to the pod (recorded by its hash only)."""
     meta, spec = pod["metadata"], pod.get("spec") or {}
     token = secrets.token_urlsafe(32)
@@ -145,7 +136,7 @@ def issue_token(store: TokenStore, pod: JSON) -> str:
     return token
 
 
-def authenticate_token(store: TokenStore, token: str) -> ServiceAccountUser | None:
+def authenticate_token(store: Store, token: str) -> ServiceAccountUser | None:
     """The service account a token belongs to, while the pod it was issued for exists; None otherwise."""
     token_id = _token_id(token)
     record = next((item for item in store.list(TOKEN_RESOURCE, None)[0] if item["metadata"]["name"] == token_id), None)
@@ -161,18 +152,64 @@ def authenticate_token(store: TokenStore, token: str) -> ServiceAccountUser | No
     return ServiceAccountUser(namespace, record["serviceAccountName"])
 
 
-def allowed(user: ServiceAccountUser, verb: str, namespace: str | None) -> bool:
-    """Service accounts may only read (get, list, watch) objects of their own namespace."""
-    return verb in READ_VERBS and namespace == user.namespace
+@dataclass(frozen=True)
+class RequestAttributes:
+    """What the authorizer decides on: `GET /api/v1/namespaces/ns/pods?watch=1` is watch pods in ns."""
+
+    verb: str
+    resource: str
+    subresource: str
+    name: str
+    namespace: str | None
+    group: str
 
 
-def forbidden_message(user: ServiceAccountUser, verb: str, resource: str, group: str, namespace: str | None) -> str:
-    """The RBAC authorizer's denial, as the API server words it."""
-    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+def request_attributes(method: str, path: str, query: Mapping[str, str]) -> RequestAttributes | None:
+    """The resource request a method and path make, as the API server's RequestInfo; None for other paths."""
+    parts = [part for part in path.split("/") if part]
+    if parts[:2] == ["api", "v1"]:
+        group, rest = "", parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        namespace, rest = rest[1], rest[2:]
+    elif rest[0] == "namespaces" and len(rest) == 2:
+        namespace = rest[1]
+    resource, name, subresource = rest[0], (rest[1:2] or [""])[0], (rest[2:3] or [""])[0]
+    verb = _verb(method, bool(name), query)
+    return RequestAttributes(verb, resource, subresource, name, namespace, group)
+
+
+def allowed(user: ServiceAccountUser, attributes: RequestAttributes | None) -> bool:
+    """Service accounts may read (get, list, watch) objects of their own namespace, and discovery; nothing else."""
+    if attributes is None:
+        return True
+    return attributes.verb in READ_VERBS and attributes.namespace == user.namespace and not attributes.subresource
+
+
+def denial_detail(user: ServiceAccountUser, attributes: RequestAttributes) -> str:
+    """The RBAC authorizer's reason, as the API server words it after `<resource> is forbidden: `."""
+    resource = f"{attributes.resource}/{attributes.subresource}" if attributes.subresource else attributes.resource
+    where = f' in the namespace "{attributes.namespace}"' if attributes.namespace else " at the cluster scope"
     return (
-        f'{resource} is forbidden: User "{user.username}" cannot {verb} resource "{resource}" '
-        f'in API group "{group}"{where}'
+        f'User "{user.username}" cannot {attributes.verb} resource "{resource}" '
+        f'in API group "{attributes.group}"{where}'
     )
+
+
+def _verb(method: str, named: bool, query: Mapping[str, str]) -> str:
+    if method in ("GET", "HEAD"):
+        if query.get("watch") in ("1", "true"):
+            return "watch"
+        return "get" if named else "list"
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
 def _token_id(token: str) -> str:
