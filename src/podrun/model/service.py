@@ -38,35 +38,42 @@ _IP_DETAIL = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
 
 
 def default_service(service: Mapping[str, Any]) -> JSON:
-    """A copy of `service` with the v1 defaults and what the registry sets on create (before allocation)."""
+    """A copy of `service` with the v1 defaults and what the registry sets on create (before allocation).
+
+    As in Go, an empty string is an unset field (protobuf clients send them).
+    """
     obj: JSON = copy.deepcopy(dict(service))
     meta = obj.setdefault("metadata", {})
-    meta.setdefault("namespace", "default")
+    _default(meta, "namespace", "default")
     spec: JSON = obj.setdefault("spec", {})
-    spec.setdefault("type", "ClusterIP")
-    service_type = spec["type"]
-    spec.setdefault("sessionAffinity", "None")
-    if spec["sessionAffinity"] == "ClientIP":
+    service_type = _default(spec, "type", "ClusterIP")
+    if _default(spec, "sessionAffinity", "None") == "ClientIP":
         config = spec.setdefault("sessionAffinityConfig", {}).setdefault("clientIP", {})
         config.setdefault("timeoutSeconds", DEFAULT_CLIENT_IP_TIMEOUT)
     for port in spec.get("ports") or []:
         if isinstance(port, dict):
-            port.setdefault("protocol", "TCP")
+            _default(port, "protocol", "TCP")
             if port.get("targetPort") in (None, 0, ""):
                 port["targetPort"] = port.get("port")
     if service_type in ("NodePort", "LoadBalancer"):
-        spec.setdefault("externalTrafficPolicy", "Cluster")
+        _default(spec, "externalTrafficPolicy", "Cluster")
         if service_type == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
     if service_type != "ExternalName":
-        spec.setdefault("internalTrafficPolicy", "Cluster")
+        _default(spec, "internalTrafficPolicy", "Cluster")
         if spec.get("clusterIP") and not spec.get("clusterIPs"):
             spec["clusterIPs"] = [spec["clusterIP"]]
         headless_without_selector = spec.get("clusterIP") == "None" and not spec.get("selector")
-        spec.setdefault("ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
-        spec.setdefault("ipFamilies", ["IPv4"])
+        _default(spec, "ipFamilyPolicy", "RequireDualStack" if headless_without_selector else "SingleStack")
+        _default(spec, "ipFamilies", ["IPv4"])
     obj.setdefault("status", {"loadBalancer": {}})
     return obj
+
+
+def _default(holder: JSON, key: str, value: Any) -> Any:
+    if holder.get(key) in (None, "", []):
+        holder[key] = value
+    return holder[key]
 
 
 def keep_allocated(old: JSON, new: JSON) -> None:
