@@ -247,3 +247,47 @@ def test_a_pod_token_reads_its_namespace_and_nothing_else(server: Server) -> Non
     ) in denied.stderr
     deleting = server.kubectl("delete", "pod", "reader", kubeconfig=config, check=False)
     assert 'cannot delete resource "pods"' in deleting.stderr
+
+
+def test_endpointslices_are_served_in_the_discovery_group(server: Server) -> None:
+    server.add_running_pod("sliced-0", "10.244.0.11", {"app": "sliced"})
+    server.kubectl("create", "service", "clusterip", "sliced", "--tcp=80")
+    server.kubectl("set", "selector", "svc", "sliced", "app=sliced")
+    selector = "kubernetes.io/service-name=sliced"
+
+    def addresses() -> str:
+        query = "jsonpath={.items[*].endpoints[*].addresses[*]}"
+        return server.kubectl("get", "endpointslices", "-l", selector, "-o", query, check=False).stdout
+
+    poll(lambda: addresses() == "10.244.0.11", "the slice's endpoint")
+    lines = server.kubectl("get", "endpointslices", "-l", selector).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert lines[1].split()[1:4] == ["IPv4", "80", "10.244.0.11"]
+    resources = server.kubectl("api-resources", "--api-group=discovery.k8s.io").stdout
+    assert "endpointslices" in resources and "discovery.k8s.io/v1" in resources
+
+
+def test_get_svc_ep_endpointslices_together(server: Server) -> None:
+    output = server.kubectl("get", "svc,ep,endpointslices", "-n", "default").stdout
+    assert "service/kubernetes" in output
+    assert "endpoints/kubernetes" in output
+    assert "endpointslice.discovery.k8s.io/kubernetes" in output
+
+
+def test_apply_an_endpoint_slice_by_hand(server: Server) -> None:
+    manifest = """
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: external-1
+  labels: {kubernetes.io/service-name: external}
+addressType: IPv4
+ports: [{name: http, port: 80, protocol: TCP}]
+endpoints:
+- addresses: [192.0.2.10]
+  conditions: {ready: true}
+"""
+    server.kubectl("apply", "-f", "-", stdin=manifest)
+    stored = json.loads(server.kubectl("get", "endpointslice", "external-1", "-o", "json").stdout)
+    assert stored["apiVersion"] == "discovery.k8s.io/v1"
+    assert stored["endpoints"][0]["addresses"] == ["192.0.2.10"]

@@ -124,7 +124,7 @@ async def list_or_watch(request: web.Request, resource: Resource, namespace: str
             metadata["continue"] = token
         # The API server leaves kind and apiVersion out of list items.
         stripped = [{k: v for k, v in item.items() if k not in ("kind", "apiVersion")} for item in typed]
-        body = {"kind": resource.list_kind, "apiVersion": "v1", "metadata": metadata, "items": stripped}
+        body = {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata, "items": stripped}
     return respond(body, output)
 
 
@@ -290,8 +290,11 @@ def _checked_body(resource: Resource, body: Any, namespace: str | None, name: st
     if not isinstance(body.get("metadata", {}), dict):
         raise bad_request(f"{prefix}: metadata must be an object")
     api_version = body.get("apiVersion")
-    if api_version and api_version != "v1":
-        raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version (v1)")
+    if api_version and api_version != resource.api_version:
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({resource.api_version})"
+        )
     kind = body.get("kind")
     if kind and kind != resource.kind:
         raise bad_request(f'{kind} in version "v1" cannot be handled as a {resource.kind}: the kind does not match')

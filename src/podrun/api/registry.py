@@ -25,9 +25,11 @@ from podrun.printers.resources import (
     print_secret,
 )
 from podrun.printers.services import (
+    ENDPOINT_SLICE_COLUMNS,
     ENDPOINTS_COLUMNS,
     SERVICE_ACCOUNT_COLUMNS,
     SERVICE_COLUMNS,
+    print_endpoint_slice,
     print_endpoints,
     print_service,
     print_service_account,
@@ -50,7 +52,7 @@ class Subresource:
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource of the core v1 group."""
+    """One resource of the core v1 group or of a named group's version."""
 
     name: str
     kind: str
@@ -62,6 +64,13 @@ class Resource:
     verbs: tuple[str, ...] = _ALL_VERBS
     subresources: tuple[Subresource, ...] = ()
     row_conditions: Callable[[JSON], list[JSON]] = field(default=lambda _obj: [])
+    group: str = ""
+    version: str = "v1"
+
+    @property
+    def api_version(self) -> str:
+        """`v1` for the core group, `<group>/<version>` for the others."""
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def singular(self) -> str:
@@ -76,7 +85,7 @@ class Resource:
     def typed(self, obj: JSON) -> JSON:
         """The object with `kind` and `apiVersion` first, as the API server serializes it."""
         rest = {key: value for key, value in obj.items() if key not in ("kind", "apiVersion")}
-        return {"kind": self.kind, "apiVersion": "v1", **rest}
+        return {"kind": self.kind, "apiVersion": self.api_version, **rest}
 
     def subresource(self, name: str) -> Subresource | None:
         """The named subresource, if this resource has it."""
@@ -173,4 +182,21 @@ RESOURCES: dict[str, Resource] = {
     )
 }
 
-KIND_TO_RESOURCE = {resource.kind: resource for resource in RESOURCES.values()}
+GROUP_RESOURCES: dict[str, dict[str, Resource]] = {
+    "discovery.k8s.io/v1": {
+        "endpointslices": Resource(
+            "endpointslices",
+            "EndpointSlice",
+            namespaced=True,
+            columns=ENDPOINT_SLICE_COLUMNS,
+            printer=_wrap(print_endpoint_slice),
+            group="discovery.k8s.io",
+        ),
+    },
+}
+"""The named groups' resources, by group version (`/apis/<group>/<version>`)."""
+
+KIND_TO_RESOURCE = {
+    resource.kind: resource
+    for resource in (*RESOURCES.values(), *(r for table in GROUP_RESOURCES.values() for r in table.values()))
+}

@@ -19,10 +19,17 @@ from aiohttp import web
 
 from podrun.api import handlers_delete, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
-from podrun.api.discovery import api_response, api_v1_response, apis_response, version_info, version_response
+from podrun.api.discovery import (
+    api_response,
+    api_v1_response,
+    apis_response,
+    group_version_response,
+    version_info,
+    version_response,
+)
 from podrun.api.errors import ApiError, forbidden, unauthorized
 from podrun.api.openapi import OpenAPI
-from podrun.api.registry import RESOURCES, Resource
+from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
 from podrun.api.streams.exec import StreamBackend, StreamError
@@ -74,6 +81,9 @@ def create_app(
     for probe in ("/healthz", "/readyz", "/livez"):
         app.router.add_get(probe, _healthy)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
+    app.router.add_get("/apis/{group}/{version}", _group_version)
+    app.router.add_route("*", "/apis/{group}/{version}/{path:.+}", _dispatch)
+    app.router.add_get("/openapi/v3/apis/{group}/{version}", _openapi_group)
     app.on_shutdown.append(_close)
     return app
 
@@ -194,6 +204,15 @@ async def _openapi_v1(request: web.Request) -> web.StreamResponse:
     return request.app[_OPENAPI_KEY].group_version(request)
 
 
+async def _openapi_group(request: web.Request) -> web.StreamResponse:
+    group_version = f"{request.match_info['group']}/{request.match_info['version']}"
+    return request.app[_OPENAPI_KEY].group_version(request, group_version)
+
+
+async def _group_version(request: web.Request) -> web.StreamResponse:
+    return group_version_response(f"{request.match_info['group']}/{request.match_info['version']}")
+
+
 async def _healthy(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok", content_type="text/plain")
 
@@ -212,10 +231,13 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     parts = request.match_info["path"].split("/")
     if any(not part for part in parts):
         raise web.HTTPNotFound()
+    resources = RESOURCES
+    if "group" in request.match_info:
+        resources = GROUP_RESOURCES.get(f"{request.match_info['group']}/{request.match_info['version']}", {})
     namespace: str | None = None
     if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in ("status", "finalize"):
         namespace, parts = parts[1], parts[2:]
-    resource = RESOURCES.get(parts[0])
+    resource = resources.get(parts[0])
     if resource is None or len(parts) > 3:
         raise web.HTTPNotFound()
     if namespace is not None and not resource.namespaced:

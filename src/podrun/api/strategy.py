@@ -277,7 +277,7 @@ def _decoded(resource: Resource, obj: Any, defaulter: Callable[[JSON], JSON] | N
     except ValueError as error:
         raise bad_request(f"{prefix}: {error}") from None
     new.setdefault("metadata", {})
-    new["apiVersion"], new["kind"] = "v1", resource.kind
+    new["apiVersion"], new["kind"] = resource.api_version, resource.kind
     if not resource.namespaced:
         new["metadata"].pop("namespace", None)
     return new
