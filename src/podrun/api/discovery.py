@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api.registry import RESOURCES, Resource
+from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import accepts, json_response
 
 JSON = dict[str, Any]
@@ -66,16 +66,33 @@ def api_response(request: web.Request) -> web.Response:
 
 
 def apis_response(request: web.Request) -> web.Response:
-    """`GET /apis`: no named groups. It must answer 200: kubectl gives up on a 404 here."""
+    """`GET /apis`: the named groups (discovery.k8s.io). It must answer 200: kubectl gives up on a 404 here."""
     if _wants_aggregated(request):
-        return _aggregated([])
-    return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+        return _aggregated([_aggregated_group(group_version) for group_version in GROUP_RESOURCES])
+    groups = []
+    for group_version in GROUP_RESOURCES:
+        group, _, version = group_version.partition("/")
+        entry = {"groupVersion": group_version, "version": version}
+        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
+    return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 
 
 def api_v1_response() -> web.Response:
     """`GET /api/v1`: the legacy APIResourceList, subresources included."""
+    return _resource_list("v1", RESOURCES)
+
+
+def group_version_response(group_version: str) -> web.Response:
+    """`GET /apis/<group>/<version>`: that version's APIResourceList; 404 for a group podrun does not serve."""
+    resources = GROUP_RESOURCES.get(group_version)
+    if resources is None:
+        raise web.HTTPNotFound()
+    return _resource_list(group_version, resources)
+
+
+def _resource_list(group_version: str, resources: dict[str, Resource]) -> web.Response:
     entries: list[JSON] = []
-    for resource in RESOURCES.values():
+    for resource in resources.values():
         entry: JSON = {
             "name": resource.name,
             "singularName": resource.singular,
@@ -99,7 +116,22 @@ def api_v1_response() -> web.Response:
             for sub in resource.subresources
         )
     entries.sort(key=lambda entry: entry["name"])
-    return json_response({"kind": "APIResourceList", "groupVersion": "v1", "resources": entries})
+    return json_response({"kind": "APIResourceList", "groupVersion": group_version, "resources": entries})
+
+
+def _aggregated_group(group_version: str) -> JSON:
+    group, _, version = group_version.partition("/")
+    resources = GROUP_RESOURCES[group_version]
+    return {
+        "metadata": {"name": group, "creationTimestamp": None},
+        "versions": [
+            {
+                "version": version,
+                "resources": [_aggregated_resource(resource) for resource in sorted(resources.values(), key=_name)],
+                "freshness": "Current",
+            }
+        ],
+    }
 
 
 def _aggregated(groups: list[JSON]) -> web.Response:
@@ -122,7 +154,7 @@ def _name(resource: Resource) -> str:
 def _aggregated_resource(resource: Resource) -> JSON:
     entry: JSON = {
         "resource": resource.name,
-        "responseKind": {"group": "", "version": "v1", "kind": resource.kind},
+        "responseKind": {"group": resource.group, "version": resource.version, "kind": resource.kind},
         "scope": "Namespaced" if resource.namespaced else "Cluster",
         "singularResource": resource.singular,
         "verbs": list(resource.verbs),
@@ -135,7 +167,7 @@ def _aggregated_resource(resource: Resource) -> JSON:
         entry["subresources"] = [
             {
                 "subresource": sub.name,
-                "responseKind": {"group": "", "version": "v1", "kind": sub.kind},
+                "responseKind": {"group": resource.group, "version": resource.version, "kind": sub.kind},
                 "verbs": list(sub.verbs),
             }
             for sub in resource.subresources

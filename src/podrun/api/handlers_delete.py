@@ -149,5 +149,10 @@ async def delete_collection(request: web.Request, resource: Resource, namespace:
         field_selector=request.query.get("fieldSelector", ""),
     )
     results = [_delete(ctx, resource, item, grace, dry_run, preconditions)[0] for item in items]
-    body = {"kind": resource.list_kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv}, "items": results}
+    body = {
+        "kind": resource.list_kind,
+        "apiVersion": resource.api_version,
+        "metadata": {"resourceVersion": rv},
+        "items": results,
+    }
     return respond(body, output)

@@ -124,7 +124,7 @@ async def list_or_watch(request: web.Request, resource: Resource, namespace: str
             metadata["continue"] = token
         # The API server leaves kind and apiVersion out of list items.
         stripped = [{k: v for k, v in item.items() if k not in ("kind", "apiVersion")} for item in typed]
-        body = {"kind": resource.list_kind, "apiVersion": "v1", "metadata": metadata, "items": stripped}
+        body = {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata, "items": stripped}
     return respond(body, output)
 
 
@@ -141,7 +141,7 @@ async def create(request: web.Request, resource: Resource, namespace: str | None
 def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions) -> JSON:
     meta = obj.setdefault("metadata", {})
     _require_namespace(ctx, resource, meta.get("namespace"), str(meta.get("name") or ""))
-    prepared = prepare_create(resource, obj, node_name=ctx.node_name)
+    prepared = prepare_create(resource, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
     for text in prepared.warnings:
         add_warning(text)
     if options.dry_run:
@@ -253,7 +253,7 @@ def _store_update(
     if status:
         new = prepare_status_update(resource, existing, obj)
     else:
-        prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name)
+        prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
         for text in prepared.warnings:
             add_warning(text)
         new = prepared.obj
@@ -290,8 +290,11 @@ def _checked_body(resource: Resource, body: Any, namespace: str | None, name: st
     if not isinstance(body.get("metadata", {}), dict):
         raise bad_request(f"{prefix}: metadata must be an object")
     api_version = body.get("apiVersion")
-    if api_version and api_version != "v1":
-        raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version (v1)")
+    if api_version and api_version != resource.api_version:
+        raise bad_request(
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({resource.api_version})"
+        )
     kind = body.get("kind")
     if kind and kind != resource.kind:
         raise bad_request(f'{kind} in version "v1" cannot be handled as a {resource.kind}: the kind does not match')
@@ -349,6 +352,11 @@ def _check_patch_options(patch_type: str, options: WriteOptions) -> None:
         errors.append(FieldError.required("fieldManager", "is required for apply patch"))
     if errors:
         raise invalid_from(InvalidError("PatchOptions", "", errors, group="meta.k8s.io"))
+
+
+def _all(ctx: ApiContext, resource: Resource) -> list[JSON]:
+    """The resource's stored objects in every namespace (allocation checks against them)."""
+    return ctx.store.list(resource.name, None)[0]
 
 
 def _require_namespace(ctx: ApiContext, resource: Resource, namespace: str | None, name: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api.registry import RESOURCES, Resource
+from podrun.api.registry import GROUP_RESOURCES, KIND_TO_RESOURCE, RESOURCES, Resource
 from podrun.api.wire import encode_json
 from podrun.model.schema_data import TYPES
 
@@ -26,7 +26,8 @@ JSON = dict[str, Any]
 
 GROUP_VERSION_PATH = "api/v1"
 # Where the types live in the real document's schema names; the rest are io.k8s.api.core.v1.
-_META_TYPES = ("ObjectMeta", "ManagedFieldsEntry", "OwnerReference")
+_META_TYPES = ("ObjectMeta", "ManagedFieldsEntry", "OwnerReference", "Condition")
+_DISCOVERY_TYPES = ("EndpointSlice", "Endpoint", "EndpointConditions", "EndpointHints", "ForZone")
 _PRIMITIVES: dict[str, JSON] = {
     "string": {"type": "string"},
     "integer": {"type": "integer", "format": "int64"},
@@ -52,15 +53,23 @@ _PARAMETERS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def group_version_document(kubernetes_version: str) -> JSON:
-    """The `api/v1` document: a PATCH operation, with its query parameters, for each kind podrun serves."""
+def group_version_document(kubernetes_version: str, group_version: str = "v1") -> JSON:
+    """The `api/v1` (or `apis/<group>/<version>`) document: a PATCH operation, with its query parameters, for
+    each kind of the group version podrun serves."""
     paths: JSON = {}
-    for resource in RESOURCES.values():
+    resources = RESOURCES if group_version == "v1" else GROUP_RESOURCES[group_version]
+    for resource in resources.values():
+        group_name = "".join(part.capitalize() for part in resource.group.split(".")[:1]) or "Core"
+        operation = f"patch{group_name}{resource.version.capitalize()}"
         paths[_item_path(resource)] = {
             "patch": {
-                "operationId": f"patchCoreV1{'Namespaced' if resource.namespaced else ''}{resource.kind}",
+                "operationId": f"{operation}{'Namespaced' if resource.namespaced else ''}{resource.kind}",
                 "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": {"group": "", "version": "v1", "kind": resource.kind},
+                "x-kubernetes-group-version-kind": {
+                    "group": resource.group,
+                    "version": resource.version,
+                    "kind": resource.kind,
+                },
                 "parameters": [
                     {
                         "name": name,
@@ -81,8 +90,11 @@ def group_version_document(kubernetes_version: str) -> JSON:
 
 
 def _schema_name(type_name: str) -> str:
-    group = "io.k8s.apimachinery.pkg.apis.meta.v1" if type_name in _META_TYPES else "io.k8s.api.core.v1"
-    return f"{group}.{type_name}"
+    if type_name in _META_TYPES:
+        return f"io.k8s.apimachinery.pkg.apis.meta.v1.{type_name}"
+    if type_name in _DISCOVERY_TYPES:
+        return f"io.k8s.api.discovery.v1.{type_name}"
+    return f"io.k8s.api.core.v1.{type_name}"
 
 
 def _schemas() -> JSON:
@@ -92,8 +104,10 @@ def _schemas() -> JSON:
             "type": "object",
             "properties": {field: _property(field_type) for field, field_type in fields.items()},
         }
-        if type_name in (resource.kind for resource in RESOURCES.values()):
-            schema["x-kubernetes-group-version-kind"] = [{"group": "", "version": "v1", "kind": type_name}]
+        resource = KIND_TO_RESOURCE.get(type_name)
+        if resource is not None:
+            gvk = {"group": resource.group, "version": resource.version, "kind": type_name}
+            schema["x-kubernetes-group-version-kind"] = [gvk]
         schemas[_schema_name(type_name)] = schema
     return schemas
 
@@ -109,31 +123,38 @@ def _property(type_ref: str) -> JSON:
 
 
 def _item_path(resource: Resource) -> str:
+    root = f"/apis/{resource.api_version}" if resource.group else "/api/v1"
     if resource.namespaced:
-        return f"/api/v1/namespaces/{{namespace}}/{resource.name}/{{name}}"
-    return f"/api/v1/{resource.name}/{{name}}"
+        return f"{root}/namespaces/{{namespace}}/{resource.name}/{{name}}"
+    return f"{root}/{resource.name}/{{name}}"
 
 
 class OpenAPI:
-    """The served documents, encoded once, with the content hash clients use to cache them."""
+    """The served documents (`api/v1` and each named group version's), encoded once, with the content hashes
+    clients use to cache them."""
 
     def __init__(self, kubernetes_version: str) -> None:
-        self.body = encode_json(group_version_document(kubernetes_version))
-        self.hash = hashlib.sha512(self.body).hexdigest().upper()
+        self.bodies: dict[str, bytes] = {"v1": encode_json(group_version_document(kubernetes_version))}
+        for group_version in GROUP_RESOURCES:
+            self.bodies[group_version] = encode_json(group_version_document(kubernetes_version, group_version))
+        self.hashes = {key: hashlib.sha512(body).hexdigest().upper() for key, body in self.bodies.items()}
 
     def root(self) -> web.Response:
         """`GET /openapi/v3`: where each group-version's document is, by hash."""
-        body = {"paths": {GROUP_VERSION_PATH: {"serverRelativeURL": self._url()}}}
+        body = {"paths": {_path(key): {"serverRelativeURL": self._url(key)} for key in self.bodies}}
         return web.Response(
             body=json.dumps(body).encode(), headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
         )
 
-    def group_version(self, request: web.Request) -> web.StreamResponse:
-        """`GET /openapi/v3/api/v1`: immutable (and cacheable) under its hash; another hash is redirected."""
+    def group_version(self, request: web.Request, group_version: str = "v1") -> web.StreamResponse:
+        """`GET /openapi/v3/api/v1` (or `apis/<group>/<version>`): immutable (and cacheable) under its hash;
+        another hash is redirected."""
+        if group_version not in self.bodies:
+            raise web.HTTPNotFound()
         wanted = request.query.get("hash")
-        if wanted is not None and wanted != self.hash:
-            raise web.HTTPMovedPermanently(self._url())
-        etag = f'"{self.hash}"'
+        if wanted is not None and wanted != self.hashes[group_version]:
+            raise web.HTTPMovedPermanently(self._url(group_version))
+        etag = f'"{self.hashes[group_version]}"'
         headers = {"Content-Type": "application/json", "ETag": etag}
         if wanted is not None:
             expires = datetime.now(UTC) + timedelta(days=365)
@@ -143,7 +164,11 @@ class OpenAPI:
             headers["Cache-Control"] = "no-cache, private"
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers=headers)
-        return web.Response(body=self.body, headers=headers)
+        return web.Response(body=self.bodies[group_version], headers=headers)
 
-    def _url(self) -> str:
-        return f"/openapi/v3/{GROUP_VERSION_PATH}?hash={self.hash}"
+    def _url(self, group_version: str) -> str:
+        return f"/openapi/v3/{_path(group_version)}?hash={self.hashes[group_version]}"
+
+
+def _path(group_version: str) -> str:
+    return GROUP_VERSION_PATH if group_version == "v1" else f"apis/{group_version}"

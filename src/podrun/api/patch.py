@@ -90,6 +90,14 @@ _SCHEMAS: dict[str, Mapping[str, _Field]] = {
     "Secret": _METADATA_ONLY,
     "Event": _METADATA_ONLY,
     "Namespace": _METADATA_ONLY,
+    "Service": {"metadata": _Field(schema=_OBJECT_META), "spec": _Field(schema={"ports": _by("port")})},
+    "Endpoints": _METADATA_ONLY,
+    "EndpointSlice": _METADATA_ONLY,
+    "ServiceAccount": {
+        "metadata": _Field(schema=_OBJECT_META),
+        "secrets": _by("name"),
+        "imagePullSecrets": _by("name"),
+    },
 }
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Request bodies in Kubernetes' protobuf encoding, read into their JSON form.
 
-kubectl's typed clients (`kubectl create configmap`, `create secret`, `create namespace`) send
+kubectl's typed clients (`kubectl create configmap`, `secret`, `namespace`, `service`, `serviceaccount`) send
 `application/vnd.kubernetes.protobuf` and do not fall back to JSON. Their bodies are `k8s\\0` followed by a
 `runtime.Unknown` envelope (`typeMeta` = 1, `raw` = 2) whose `raw` is the object's message as
 `k8s.io/api/core/v1/generated.proto` defines it. Only the kinds those commands create, and DeleteOptions, are
@@ -63,6 +63,36 @@ _MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec"), 3: ("status", "NamespaceStatus")},
     "NamespaceSpec": {1: ("finalizers", "strings")},
     "NamespaceStatus": {1: ("phase", "string")},
+    "Service": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ServiceSpec")},
+    "ServiceSpec": {
+        1: ("ports", "*ServicePort"),
+        2: ("selector", "map"),
+        3: ("clusterIP", "string"),
+        4: ("type", "string"),
+        5: ("externalIPs", "strings"),
+        7: ("sessionAffinity", "string"),
+        10: ("externalName", "string"),
+        11: ("externalTrafficPolicy", "string"),
+        13: ("publishNotReadyAddresses", "bool"),
+        17: ("ipFamilyPolicy", "string"),
+        18: ("clusterIPs", "strings"),
+        19: ("ipFamilies", "strings"),
+        22: ("internalTrafficPolicy", "string"),
+    },
+    "ServicePort": {
+        1: ("name", "string"),
+        2: ("protocol", "string"),
+        3: ("port", "int"),
+        4: ("targetPort", "intorstring"),
+        5: ("nodePort", "int"),
+        6: ("appProtocol", "string"),
+    },
+    "ServiceAccount": {
+        1: ("metadata", "ObjectMeta"),
+        3: ("imagePullSecrets", "*LocalObjectReference"),
+        4: ("automountServiceAccountToken", "bool"),
+    },
+    "LocalObjectReference": {1: ("name", "string")},
     "DeleteOptions": {
         1: ("gracePeriodSeconds", "int"),
         2: ("preconditions", "Preconditions"),
@@ -155,6 +185,10 @@ def _scalar(value: Any, kind: str) -> Any:
     if kind == "int":
         # int64 varints are two's complement in 64 bits.
         return value - (1 << 64) if value >= 1 << 63 else value
+    if kind == "intorstring":
+        # IntOrString: type 0 is intVal (2), type 1 strVal (3).
+        parts = _message(value, {1: ("type", "int"), 2: ("intVal", "int"), 3: ("strVal", "string")})
+        return parts.get("strVal", "") if parts.get("type") == 1 else parts.get("intVal", 0)
     if kind == "time":
         seconds = _message(value, {1: ("seconds", "int")}).get("seconds", 0)
         return format_time(seconds)

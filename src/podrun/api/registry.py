@@ -24,6 +24,16 @@ from podrun.printers.resources import (
     print_node,
     print_secret,
 )
+from podrun.printers.services import (
+    ENDPOINT_SLICE_COLUMNS,
+    ENDPOINTS_COLUMNS,
+    SERVICE_ACCOUNT_COLUMNS,
+    SERVICE_COLUMNS,
+    print_endpoint_slice,
+    print_endpoints,
+    print_service,
+    print_service_account,
+)
 
 JSON = dict[str, Any]
 Printer = Callable[[JSON, datetime], list[Any]]
@@ -42,7 +52,7 @@ class Subresource:
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource of the core v1 group."""
+    """One resource of the core v1 group or of a named group's version."""
 
     name: str
     kind: str
@@ -54,6 +64,13 @@ class Resource:
     verbs: tuple[str, ...] = _ALL_VERBS
     subresources: tuple[Subresource, ...] = ()
     row_conditions: Callable[[JSON], list[JSON]] = field(default=lambda _obj: [])
+    group: str = ""
+    version: str = "v1"
+
+    @property
+    def api_version(self) -> str:
+        """`v1` for the core group, `<group>/<version>` for the others."""
+        return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
     def singular(self) -> str:
@@ -68,7 +85,7 @@ class Resource:
     def typed(self, obj: JSON) -> JSON:
         """The object with `kind` and `apiVersion` first, as the API server serializes it."""
         rest = {key: value for key, value in obj.items() if key not in ("kind", "apiVersion")}
-        return {"kind": self.kind, "apiVersion": "v1", **rest}
+        return {"kind": self.kind, "apiVersion": self.api_version, **rest}
 
     def subresource(self, name: str) -> Subresource | None:
         """The named subresource, if this resource has it."""
@@ -117,6 +134,33 @@ RESOURCES: dict[str, Resource] = {
         ),
         Resource("secrets", "Secret", namespaced=True, columns=SECRET_COLUMNS, printer=_wrap(print_secret)),
         Resource(
+            "services",
+            "Service",
+            namespaced=True,
+            columns=SERVICE_COLUMNS,
+            printer=_wrap(print_service),
+            short_names=("svc",),
+            categories=("all",),
+            verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
+            subresources=(Subresource("status", "Service", ("get", "patch", "update")),),
+        ),
+        Resource(
+            "endpoints",
+            "Endpoints",
+            namespaced=True,
+            columns=ENDPOINTS_COLUMNS,
+            printer=_wrap(print_endpoints),
+            short_names=("ep",),
+        ),
+        Resource(
+            "serviceaccounts",
+            "ServiceAccount",
+            namespaced=True,
+            columns=SERVICE_ACCOUNT_COLUMNS,
+            printer=_wrap(print_service_account),
+            short_names=("sa",),
+        ),
+        Resource(
             "namespaces",
             "Namespace",
             namespaced=False,
@@ -138,4 +182,21 @@ RESOURCES: dict[str, Resource] = {
     )
 }
 
-KIND_TO_RESOURCE = {resource.kind: resource for resource in RESOURCES.values()}
+GROUP_RESOURCES: dict[str, dict[str, Resource]] = {
+    "discovery.k8s.io/v1": {
+        "endpointslices": Resource(
+            "endpointslices",
+            "EndpointSlice",
+            namespaced=True,
+            columns=ENDPOINT_SLICE_COLUMNS,
+            printer=_wrap(print_endpoint_slice),
+            group="discovery.k8s.io",
+        ),
+    },
+}
+"""The named groups' resources, by group version (`/apis/<group>/<version>`)."""
+
+KIND_TO_RESOURCE = {
+    resource.kind: resource
+    for resource in (*RESOURCES.values(), *(r for table in GROUP_RESOURCES.values() for r in table.values()))
+}

@@ -19,14 +19,23 @@ from aiohttp import web
 
 from podrun.api import handlers_delete, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
-from podrun.api.discovery import api_response, api_v1_response, apis_response, version_info, version_response
-from podrun.api.errors import ApiError, unauthorized
+from podrun.api.discovery import (
+    api_response,
+    api_v1_response,
+    apis_response,
+    group_version_response,
+    version_info,
+    version_response,
+)
+from podrun.api.errors import ApiError, forbidden, unauthorized
 from podrun.api.openapi import OpenAPI
-from podrun.api.registry import RESOURCES, Resource
+from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
 from podrun.api.streams.exec import StreamBackend, StreamError
 from podrun.api.wire import collect_warnings, json_response, warning_header
+from podrun.services.accounts import allowed, authenticate_token, denial_detail, request_attributes
+from podrun.services.defaults import ensure_service_defaults
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +86,9 @@ def create_app(
         app.router.add_get(path, handler)
         app.router.add_get(path + "/", handler)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
+    app.router.add_get("/apis/{group}/{version}", _group_version)
+    app.router.add_route("*", "/apis/{group}/{version}/{path:.+}", _dispatch)
+    app.router.add_get("/openapi/v3/apis/{group}/{version}", _openapi_group)
     app.on_shutdown.append(_close)
     return app
 
@@ -91,8 +103,13 @@ async def run_server(app: web.Application, host: str, port: int, ssl_context: ss
     return runner
 
 
-def ensure_defaults(store: Store) -> None:
-    """Create the namespaces every cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`)."""
+def ensure_defaults(store: Store, *, api_endpoint: tuple[str, int] | None = None, ca_pem: str | None = None) -> None:
+    """Create the namespaces every cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`), the
+    `kubernetes` and `kube-dns` Services and each namespace's `default` ServiceAccount.
+
+    `api_endpoint` is the address and port pods reach the API server at (the `kubernetes` Endpoints);
+    `ca_pem` the CA every namespace's `kube-root-ca.crt` ConfigMap carries.
+    """
     existing = {item["metadata"]["name"] for item in store.list("namespaces", None)[0]}
     for name in DEFAULT_NAMESPACES:
         if name not in existing:
@@ -106,6 +123,7 @@ def ensure_defaults(store: Store) -> None:
                     "status": {"phase": "Active"},
                 },
             )
+    ensure_service_defaults(store, api_endpoint=api_endpoint, ca_pem=ca_pem)
 
 
 # --- middlewares ----------------------------------------------------------------------------------------------
@@ -142,12 +160,21 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`)."""
-    token = context_of(request).token
-    if token is not None:
+    """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`): the admin
+    token may do anything; a pod's service account token only read its own namespace (403 otherwise)."""
+    ctx = context_of(request)
+    if ctx.token is not None:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        given = given.strip()
+        if scheme.lower() != "bearer":
             raise unauthorized()
+        if not hmac.compare_digest(given.encode(), ctx.token.encode()):
+            user = authenticate_token(ctx.store, given)
+            if user is None:
+                raise unauthorized()
+            attributes = request_attributes(request.method, request.path, request.query)
+            if attributes is not None and not allowed(user, attributes):
+                raise forbidden(attributes.resource, attributes.name, denial_detail(user, attributes))
     return await handler(request)
 
 
@@ -182,6 +209,15 @@ async def _openapi_v1(request: web.Request) -> web.StreamResponse:
     return request.app[_OPENAPI_KEY].group_version(request)
 
 
+async def _openapi_group(request: web.Request) -> web.StreamResponse:
+    group_version = f"{request.match_info['group']}/{request.match_info['version']}"
+    return request.app[_OPENAPI_KEY].group_version(request, group_version)
+
+
+async def _group_version(request: web.Request) -> web.StreamResponse:
+    return group_version_response(f"{request.match_info['group']}/{request.match_info['version']}")
+
+
 async def _healthy(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok", content_type="text/plain")
 
@@ -200,10 +236,13 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     parts = request.match_info["path"].removesuffix("/").split("/")
     if any(not part for part in parts):
         raise web.HTTPNotFound()
+    resources = RESOURCES
+    if "group" in request.match_info:
+        resources = GROUP_RESOURCES.get(f"{request.match_info['group']}/{request.match_info['version']}", {})
     namespace: str | None = None
     if parts[0] == "namespaces" and len(parts) >= 3 and parts[2] not in ("status", "finalize"):
         namespace, parts = parts[1], parts[2:]
-    resource = RESOURCES.get(parts[0])
+    resource = resources.get(parts[0])
     if resource is None or len(parts) > 3:
         raise web.HTTPNotFound()
     if namespace is not None and not resource.namespaced:

@@ -17,10 +17,12 @@ from typing import Any
 
 from podrun.api.errors import bad_request, invalid_from
 from podrun.api.registry import Resource
+from podrun.json_types import JSON
 from podrun.kubelet.admission import bind_pod, deletion_grace_period
 from podrun.kubelet.qos import qos_class
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
+from podrun.model.service import default_service, is_dns1035_label
 from podrun.model.validation import (
     name_is_dns_label,
     name_is_dns_subdomain,
@@ -33,9 +35,8 @@ from podrun.model.validation import (
     validate_secret,
 )
 from podrun.printers.pods import parse_timestamp
+from podrun.services.registry import allocate_for_create, allocate_for_update
 from podrun.timestamps import format_time
-
-JSON = dict[str, Any]
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -57,8 +58,13 @@ def timestamp(moment: datetime) -> str:
     return format_time(moment.timestamp())
 
 
-def prepare_create(resource: Resource, obj: JSON, *, node_name: str) -> Prepared:
-    """Default, name and validate a new object; ApiError 400 (undecodable) or 422 (invalid)."""
+def prepare_create(
+    resource: Resource, obj: JSON, *, node_name: str, stored: Callable[[], list[JSON]] = list
+) -> Prepared:
+    """Default, name and validate a new object; ApiError 400 (undecodable) or 422 (invalid).
+
+    `stored` lists the resource's stored objects in all namespaces (Services allocate against them).
+    """
     new = _decoded(resource, obj, _DEFAULTERS.get(resource.name))
     meta = new["metadata"]
     for key in (*_SYSTEM_METADATA, "resourceVersion", "generation"):
@@ -76,14 +82,18 @@ def prepare_create(resource: Resource, obj: JSON, *, node_name: str) -> Prepared
         new["status"] = {"phase": "Active"}
         _label_namespace(new)
     _validate(resource, new)
+    if resource.name == "services":
+        _raise_invalid(resource.kind, meta, allocate_for_create(new, stored()))
     return Prepared(new)
 
 
-def prepare_update(resource: Resource, old: JSON, obj: JSON, *, node_name: str) -> Prepared:
+def prepare_update(
+    resource: Resource, old: JSON, obj: JSON, *, node_name: str, stored: Callable[[], list[JSON]] = list
+) -> Prepared:
     """The object to store for a PUT or PATCH of the main resource, validated against the stored one."""
     new = _decoded(resource, obj, _DEFAULTERS.get(resource.name))
     _keep_system_metadata(old, new)
-    if resource.name in ("pods", "nodes", "namespaces"):
+    if resource.name in ("pods", "nodes", "namespaces", "services"):
         # Their status is the kubelet's (or the namespace controller's): only the status subresource changes it.
         _copy_key(old, new, "status")
     if resource.name == "namespaces":
@@ -95,6 +105,8 @@ def prepare_update(resource: Resource, old: JSON, obj: JSON, *, node_name: str) 
     _validate(resource, new)
     if resource.name in ("configmaps", "secrets"):
         _check_immutable(resource, old, new)
+    if resource.name == "services":
+        _raise_invalid(resource.kind, new["metadata"], allocate_for_update(old, new, stored()))
     return Prepared(new)
 
 
@@ -205,14 +217,17 @@ def _validate(resource: Resource, obj: JSON) -> None:
     elif resource.name == "secrets":
         errors = validate_secret(obj)
     else:
-        errors = _validate_meta(meta, namespaced=resource.namespaced, dns_label=resource.name == "namespaces")
+        errors = _validate_meta(meta, namespaced=resource.namespaced, check=_NAME_CHECKS.get(resource.name))
     _raise_invalid(resource.kind, meta, errors)
 
 
-def _validate_meta(meta: JSON, *, namespaced: bool, dns_label: bool) -> list[FieldError]:
-    """ValidateObjectMeta's checks of the name, namespace, labels and annotations."""
+def _validate_meta(
+    meta: JSON, *, namespaced: bool, check: Callable[[str, bool], list[str]] | None = None
+) -> list[FieldError]:
+    """ValidateObjectMeta's checks of the name (a DNS subdomain unless `check` says otherwise), namespace, labels
+    and annotations."""
     errors: list[FieldError] = []
-    check: Callable[[str, bool], list[str]] = name_is_dns_label if dns_label else name_is_dns_subdomain
+    check = check or name_is_dns_subdomain
     name = str(meta.get("name") or "")
     if not name:
         errors.append(FieldError.required("metadata.name", "name or generateName is required"))
@@ -258,7 +273,7 @@ def _decoded(resource: Resource, obj: Any, defaulter: Callable[[JSON], JSON] | N
     except ValueError as error:
         raise bad_request(f"{prefix}: {error}") from None
     new.setdefault("metadata", {})
-    new["apiVersion"], new["kind"] = "v1", resource.kind
+    new["apiVersion"], new["kind"] = resource.api_version, resource.kind
     if not resource.namespaced:
         new["metadata"].pop("namespace", None)
     return new
@@ -276,7 +291,13 @@ def _copy_key(source: JSON, target: JSON, key: str) -> None:
         target.pop(key, None)
 
 
+_NAME_CHECKS: dict[str, Callable[[str, bool], list[str]]] = {
+    "namespaces": name_is_dns_label,
+    "services": lambda name, _prefix: is_dns1035_label(name),
+}
+
 _DEFAULTERS: dict[str, Callable[[JSON], JSON]] = {
+    "services": default_service,
     "pods": default_pod,
     "configmaps": default_configmap,
     "secrets": default_secret,

@@ -36,6 +36,8 @@ _LIST_KEYS: dict[str, tuple[str, ...]] = {
     "TopologySpreadConstraint": ("topologyKey", "whenUnsatisfiable"),
     "OwnerReference": ("uid",),
     "NodeCondition": ("type",),
+    "ServicePort": ("port", "protocol"),
+    "Condition": ("type",),
 }
 
 # The int64 fields; every other integer of core/v1 is an int32.
@@ -59,6 +61,7 @@ _INT64_FIELDS = frozenset(
         ("LinuxContainerUser", "gid"),
         ("LinuxContainerUser", "supplementalGroups"),
         ("ContainerImage", "sizeBytes"),
+        ("Condition", "observedGeneration"),
     }
 )
 # The resource.Quantity fields (strings in the tables): Quantity's own decoder takes a JSON string or number,

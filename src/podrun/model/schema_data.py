@@ -381,4 +381,55 @@ TYPES: dict[str, dict[str, str]] = {
         "gmsaCredentialSpec": "string", "gmsaCredentialSpecName": "string", "hostProcess": "boolean",
         "runAsUserName": "string",
     },
+    # Services, Endpoints, EndpointSlices (discovery.k8s.io/v1) and ServiceAccounts, and the types they contain.
+    "ClientIPConfig": {"timeoutSeconds": "integer"},
+    "Condition": {
+        "lastTransitionTime": "time", "message": "string", "observedGeneration": "integer", "reason": "string",
+        "status": "string", "type": "string",
+    },
+    "Endpoint": {
+        "addresses": "[string]", "conditions": "EndpointConditions", "deprecatedTopology": "{string}",
+        "hints": "EndpointHints", "hostname": "string", "nodeName": "string", "targetRef": "ObjectReference",
+        "zone": "string",
+    },
+    "EndpointAddress": {"hostname": "string", "ip": "string", "nodeName": "string", "targetRef": "ObjectReference"},
+    "EndpointConditions": {"ready": "boolean", "serving": "boolean", "terminating": "boolean"},
+    "EndpointHints": {"forZones": "[ForZone]"},
+    "EndpointPort": {"appProtocol": "string", "name": "string", "port": "integer", "protocol": "string"},
+    "EndpointSlice": {
+        "addressType": "string", "apiVersion": "string", "endpoints": "[Endpoint]", "kind": "string",
+        "metadata": "ObjectMeta", "ports": "[EndpointPort]",
+    },
+    "EndpointSubset": {
+        "addresses": "[EndpointAddress]", "notReadyAddresses": "[EndpointAddress]", "ports": "[EndpointPort]",
+    },
+    "Endpoints": {"apiVersion": "string", "kind": "string", "metadata": "ObjectMeta", "subsets": "[EndpointSubset]"},
+    "ForZone": {"name": "string"},
+    "LoadBalancerIngress": {"hostname": "string", "ip": "string", "ipMode": "string", "ports": "[PortStatus]"},
+    "LoadBalancerStatus": {"ingress": "[LoadBalancerIngress]"},
+    "PortStatus": {"error": "string", "port": "integer", "protocol": "string"},
+    "Service": {
+        "apiVersion": "string", "kind": "string", "metadata": "ObjectMeta", "spec": "ServiceSpec",
+        "status": "ServiceStatus",
+    },
+    "ServiceAccount": {
+        "apiVersion": "string", "automountServiceAccountToken": "boolean",
+        "imagePullSecrets": "[LocalObjectReference]", "kind": "string", "metadata": "ObjectMeta",
+        "secrets": "[ObjectReference]",
+    },
+    "ServicePort": {
+        "appProtocol": "string", "name": "string", "nodePort": "integer", "port": "integer", "protocol": "string",
+        "targetPort": "any",
+    },
+    "ServiceSpec": {
+        "allocateLoadBalancerNodePorts": "boolean", "clusterIP": "string", "clusterIPs": "[string]",
+        "externalIPs": "[string]", "externalName": "string", "externalTrafficPolicy": "string",
+        "healthCheckNodePort": "integer", "internalTrafficPolicy": "string", "ipFamilies": "[string]",
+        "ipFamilyPolicy": "string", "loadBalancerClass": "string", "loadBalancerIP": "string",
+        "loadBalancerSourceRanges": "[string]", "ports": "[ServicePort]", "publishNotReadyAddresses": "boolean",
+        "selector": "{string}", "sessionAffinity": "string", "sessionAffinityConfig": "SessionAffinityConfig",
+        "trafficDistribution": "string", "type": "string",
+    },
+    "ServiceStatus": {"conditions": "[Condition]", "loadBalancer": "LoadBalancerStatus"},
+    "SessionAffinityConfig": {"clientIP": "ClientIPConfig"},
 }
