@@ -40,6 +40,11 @@ class NetworkConfig:
             raise ValueError(f"DNS address {self.dns_ip} is not inside the service CIDR {services}")
 
     @property
+    def node_gateway(self) -> str:
+        """The node's address on every pod's point-to-point link: the first of the node range, as host-local's."""
+        return str(next(ipaddress.ip_network(self.node_pod_cidr).hosts()))
+
+    @property
     def node_netns_path(self) -> Path:
         """The bind mount pinning the node network namespace."""
         return self.run_dir / "netns"

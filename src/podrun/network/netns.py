@@ -42,6 +42,14 @@ def create(pin: Path, service_addresses: list[str]) -> None:
     if not exists(pin):
         pin.touch()
         _run(["unshare", f"--net={pin}", "true"])
+    try:
+        _configure(pin, service_addresses)
+    except BaseException:
+        remove(pin)
+        raise
+
+
+def _configure(pin: Path, service_addresses: list[str]) -> None:
     script = "\n".join([
         "set -e",
         "ip link set lo up",
