@@ -52,7 +52,7 @@ class NodeUnderTest:
 @contextlib.contextmanager
 def node_network(base: Path) -> Iterator[NodeUnderTest]:
     node = NodeUnderTest(base)
-    netns.create(node.pin, [node.config.dns_ip])
+    netns.create(node.pin, node.config.service_cidr, [node.config.dns_ip])
     node.cni.write_conflist()
     try:
         yield node

@@ -30,30 +30,33 @@ def exists(pin: Path) -> bool:
     return linux.is_mountpoint(pin) if pin.exists() else False
 
 
-def create(pin: Path, service_addresses: list[str]) -> None:
+def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     """Create (or adopt, when already pinned) the node namespace and configure it.
 
     Inside: loopback up, forwarding on, reverse-path filtering off (masqueraded hairpin traffic need not come
     back on the interface its route names), and the fixed
     service-side addresses (the DNS address) on loopback (the kernel may lack the dummy driver and
-    loading modules would change the host). No default route is ever added.
+    loading modules would change the host). The whole Service range is routed locally, so that a packet to
+    a Service address without endpoints reaches the input hook and its reject rather than finding no route.
+    No default route is ever added.
     """
     pin.parent.mkdir(parents=True, exist_ok=True)
     if not exists(pin):
         pin.touch()
         _run(["unshare", f"--net={pin}", "true"])
     try:
-        _configure(pin, service_addresses)
+        _configure(pin, service_cidr, service_addresses)
     except BaseException:
         remove(pin)
         raise
 
 
-def _configure(pin: Path, service_addresses: list[str]) -> None:
+def _configure(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     script = "\n".join([
         "set -e",
         "ip link set lo up",
         *(f"ip addr replace {address}/32 dev lo" for address in service_addresses),
+        f"ip route replace local {service_cidr} dev lo",
         # /proc/sys/net shows the namespace of the process that opens it: these are the node namespace's own.
         "echo 1 > /proc/sys/net/ipv4/ip_forward",
         "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter",

@@ -91,6 +91,7 @@ def _base_chains() -> list[str]:
         f"add chain {t} nat-postrouting {{ type nat hook postrouting priority 100 ; }}",
         f"add rule {t} nat-postrouting jump masquerading",
         f"add chain {t} reject-chain",
+        f"add rule {t} reject-chain meta l4proto tcp reject with tcp reset",
         f"add rule {t} reject-chain reject",
         f"add chain {t} service-endpoints-check",
         f"add rule {t} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
