@@ -95,17 +95,19 @@ class SandboxConfig:
     resolv_conf: str  # full text of /etc/resolv.conf
     labels: dict[str, str] = field(default_factory=dict)
     shm_size_bytes: int = 64 * 1024 * 1024
+    network: bool = False  # attach to the pod network (an IP through CNI); False keeps loopback only
 
 
 @dataclass(frozen=True)
 class SandboxStatus:
-    """A sandbox as it exists on disk."""
+    """A sandbox as it exists on disk; `ips` are its pod network addresses (none without the pod network)."""
 
     id: str
     config: SandboxConfig
     ready: bool
     created_at: float
     ip: str = ""
+    ips: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from podrun.runtime import linux
 from podrun.runtime.ocispec import SandboxPaths
@@ -28,10 +28,27 @@ from podrun.runtime.protocol import RuntimeError_, SandboxConfig, SandboxStatus
 NAMESPACES = ("net", "ipc", "uts")
 
 
+class PodNetwork(Protocol):
+    """Attaches sandboxes' network namespaces to the pod network (podrun.network.node.NodeNetwork)."""
+
+    def attach(self, sandbox_id: str, netns: Path) -> list[str]:
+        """Give the namespace its pod addresses (CNI ADD) and return them."""
+        ...
+
+    def detach(self, sandbox_id: str) -> None:
+        """Release the sandbox's addresses (CNI DEL from the cache); fine when its namespace is gone."""
+        ...
+
+    def reclaim(self, live_sandbox_ids: set[str]) -> None:
+        """Release the addresses of every sandbox not in the set."""
+        ...
+
+
 class Sandboxes:
     """Creates, finds and removes sandboxes under a state root and a run root."""
 
-    def __init__(self, root: Path, run_root: Path) -> None:
+    def __init__(self, root: Path, run_root: Path, network: PodNetwork | None = None) -> None:
+        self.network = network
         self.state = root / "sandboxes"
         self.run = run_root / "sandboxes"
         self.state.mkdir(parents=True, exist_ok=True)
@@ -89,15 +106,21 @@ class Sandboxes:
                 f"mode=1777,size={config.shm_size_bytes}",
             )  # fmt: skip
             await self._make_namespaces(run / "ns", config.hostname)
+            ips: list[str] = []
+            if config.network:
+                if self.network is None:
+                    raise RuntimeError_("FailedCreatePodSandBox", "the pod network is not configured")
+                network = self.network
+                ips = await asyncio.to_thread(network.attach, sandbox_id, run / "ns" / "net")
             created = time.time()
-            doc = {"id": sandbox_id, "config": asdict(config), "created_at": created}
+            doc = {"id": sandbox_id, "config": asdict(config), "created_at": created, "ips": ips}
             tmp = state / ".sandbox.json"
             tmp.write_text(json.dumps(doc))
             tmp.rename(state / "sandbox.json")
         except BaseException:
             self._destroy(sandbox_id)
             raise
-        return SandboxStatus(sandbox_id, config, True, created)
+        return _status(sandbox_id, config, True, created, ips)
 
     async def _make_namespaces(self, ns_dir: Path, hostname: str) -> None:
         for name in NAMESPACES:
@@ -126,7 +149,7 @@ class Sandboxes:
         mounted = mounts if mounts is not None else set(linux.mounts_under(self.run))
         ns_dir = (self.run / sandbox_id / "ns").resolve()
         ready = all(str(ns_dir / name) in mounted for name in NAMESPACES)
-        return SandboxStatus(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"])
+        return _status(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"], doc.get("ips") or [])
 
     def list(self) -> list[SandboxStatus]:
         """Every complete sandbox on disk (one being created is not listed until it is complete)."""
@@ -136,13 +159,18 @@ class Sandboxes:
         ]
 
     def remove_half_made(self) -> None:
-        """Remove sandboxes a crash left half-made. Only at start-up: a sandbox being created looks the same."""
+        """Remove sandboxes a crash left half-made, and their pod addresses, and the addresses of sandboxes gone.
+
+        Only at start-up: a sandbox being created looks the same.
+        """
         for d in self.state.iterdir():
             if not (d / "sandbox.json").exists():
                 self._destroy(d.name)
         for d in self.run.iterdir():
             if not (self.state / d.name / "sandbox.json").exists():
                 self._destroy(d.name)
+        if self.network is not None:
+            self.network.reclaim({d.name for d in self.state.iterdir() if (d / "sandbox.json").exists()})
 
     def remove(self, sandbox_id: str) -> None:
         """Unmount the namespaces and /dev/shm and delete every file of the sandbox."""
@@ -150,6 +178,9 @@ class Sandboxes:
 
     def _destroy(self, sandbox_id: str) -> None:
         self._docs.pop(sandbox_id, None)
+        if self.network is not None:
+            # DEL while the namespace still exists, so the plugin can remove the pod side too.
+            self.network.detach(sandbox_id)
         run = self.run / sandbox_id
         if run.exists():
             linux.unmount_all_under(run)
@@ -162,3 +193,7 @@ class Sandboxes:
         if not path.exists():
             raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found")
         return path
+
+
+def _status(sandbox_id: str, config: SandboxConfig, ready: bool, created: float, ips: list[str]) -> SandboxStatus:
+    return SandboxStatus(sandbox_id, config, ready, created, ip=ips[0] if ips else "", ips=list(ips))

@@ -1,0 +1,117 @@
+"""`NodeNetwork`: the pod network of one podrun root, in one object for the kubelet, `podrun run` and `serve`.
+
+    network = NodeNetwork(NetworkConfig.for_roots(root, run_root))
+    await network.start(live_sandbox_ids)          # node namespace, stale state reclaimed, DNS up
+    Sandboxes(root, run_root, network)             # sandboxes with config.network get an IP
+    await network.sync_services(rules, records)    # Service rules and DNS answers, whole snapshots
+    relay = await network.publish("127.0.0.1", 8080, (pod_ip, 80))   # hostPort / NodePort
+    await network.stop(remove=True)                # `podrun run` at its end; serve keeps the namespace
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from pathlib import Path
+
+from podrun.json_types import JSON
+from podrun.network import netns, nftables
+from podrun.network.cni import Cni, CniError
+from podrun.network.config import NetworkConfig
+from podrun.network.dns import ClusterResolver, DnsRecords, DnsServer
+from podrun.network.nftables import ServiceRule
+from podrun.network.relay import Relay
+from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_conf
+
+HOST_RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+class NodeNetwork:
+    """The node namespace, CNI attachments, Service rules, cluster DNS and published ports of one podrun root."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        self.config = config
+        self.cni = Cni(config, config.node_netns_path)
+        self.resolver = ClusterResolver(DnsRecords(domain=config.cluster_domain))
+        self._dns: DnsServer | None = None
+        self._relays: set[Relay] = set()
+
+    @property
+    def netns_path(self) -> Path:
+        """The pinned node network namespace."""
+        return self.config.node_netns_path
+
+    async def start(self, live_sandbox_ids: set[str] | None = None) -> None:
+        """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS."""
+        pin = self.netns_path
+        await asyncio.to_thread(netns.create, pin, self.config.service_cidr, [self.config.dns_ip])
+        self.cni.write_conflist()
+        if live_sandbox_ids is not None:
+            await asyncio.to_thread(self.cni.reclaim, live_sandbox_ids)
+        await asyncio.to_thread(nftables.apply, pin, [])
+        self._dns = DnsServer(pin, self.config.dns_ip, self.resolver)
+        await self._dns.start()
+
+    async def stop(self, remove: bool = True) -> None:
+        """Stop DNS and relays; with `remove`, also delete the table, every address and the node namespace."""
+        for relay in list(self._relays):
+            await relay.stop()
+        self._relays.clear()
+        if self._dns is not None:
+            await self._dns.stop()
+            self._dns = None
+        if remove:
+            await asyncio.to_thread(self._remove)
+
+    def _remove(self) -> None:
+        pin = self.netns_path
+        if netns.exists(pin):
+            with contextlib.suppress(nftables.NftError):
+                nftables.remove(pin)
+            self.cni.reclaim(set())
+        netns.remove(pin)
+        shutil.rmtree(self.config.ipam_dir, ignore_errors=True)
+        shutil.rmtree(self.cni.results, ignore_errors=True)
+
+    async def sync_services(self, rules: list[ServiceRule], records: DnsRecords) -> None:
+        """Make the Service rules and DNS answers exactly these snapshots."""
+        await asyncio.to_thread(nftables.apply, self.netns_path, rules)
+        self.resolver.update(records)
+
+    async def publish(self, host_ip: str, host_port: int, target: tuple[str, int]) -> Relay:
+        """Publish `target` (pod or Service address) on the host's `host_ip:host_port` (127.0.0.0/8)."""
+        relay = Relay(self.netns_path, host_ip, host_port, target)
+        await relay.start()
+        self._relays.add(relay)
+        return relay
+
+    async def unpublish(self, relay: Relay) -> None:
+        """Stop one published port."""
+        self._relays.discard(relay)
+        await relay.stop()
+
+    def attach(self, sandbox_id: str, netns_path: Path) -> list[str]:
+        """CNI ADD of a sandbox's namespace (blocking: call from a worker thread); returns its addresses."""
+        return self.cni.add(sandbox_id, netns_path).ips
+
+    def detach(self, sandbox_id: str) -> None:
+        """CNI DEL of a sandbox (blocking). A failing plugin leaves an allocation that the next start reclaims."""
+        with contextlib.suppress(CniError):
+            self.cni.delete(sandbox_id)
+
+    def reclaim(self, live_sandbox_ids: set[str]) -> None:
+        """Release the addresses of every sandbox not in the set (blocking)."""
+        self.cni.reclaim(live_sandbox_ids)
+
+    def resolv_conf(self, pod: JSON, host_resolv_conf: Path = HOST_RESOLV_CONF) -> str:
+        """The pod's /etc/resolv.conf text."""
+        try:
+            host = parse_resolv_conf(host_resolv_conf.read_text())
+        except OSError:
+            host = parse_resolv_conf("")
+        return pod_resolv_conf(pod, host, self.config.dns_ip, self.config.cluster_domain).render()
+
+    def hosts_file(self, pod: JSON, ips: list[str]) -> str:
+        """The pod's /etc/hosts text for its addresses."""
+        return pod_hosts_file(pod, ips, self.config.cluster_domain)
