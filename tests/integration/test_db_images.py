@@ -25,11 +25,17 @@ DB_ENV = [{"name": "DB_HOST", "value": "localhost"}, {"name": "DB_NAME", "value"
 
 
 @pytest.fixture
-def db_runtime(runtime: LocalRuntime, test_image_archives: dict[str, Path]) -> LocalRuntime:
-    """`runtime` with the postgres and Django images imported too."""
-    import_archive(runtime.images, test_image_archives["postgres"])
+def django_runtime(runtime: LocalRuntime, test_image_archives: dict[str, Path]) -> LocalRuntime:
+    """`runtime` with the Django image (`my-app-db-migrator`, `my-web-app`) imported too."""
     import_archive(runtime.images, test_image_archives["django"])
     return runtime
+
+
+@pytest.fixture
+def db_runtime(django_runtime: LocalRuntime, test_image_archives: dict[str, Path]) -> LocalRuntime:
+    """`django_runtime` with the postgres image imported too."""
+    import_archive(django_runtime.images, test_image_archives["postgres"])
+    return django_runtime
 
 
 def migrator() -> JSON:
@@ -68,10 +74,10 @@ async def http_get(runtime: LocalRuntime, uid: str, port: int, path: str = "/") 
         writer.close()  # type: ignore[attr-defined]
 
 
-async def test_the_migration_fails_while_there_is_no_database(db_runtime: LocalRuntime) -> None:
+async def test_the_migration_fails_while_there_is_no_database(django_runtime: LocalRuntime) -> None:
     """Nothing listens on localhost:5432: `manage.py migrate` exits non-zero, and a Never pod fails."""
     spec = pod("no-db", [web_app()], restart_policy="Never", init_containers=[migrator()])
-    async with run_pod(db_runtime, spec) as p:
+    async with run_pod(django_runtime, spec) as p:
         status = await p.wait_for(phase_is("Failed"), "the pod to fail", SLOW)
         terminated = container_status(status, "database-migration")["state"]["terminated"]
         assert terminated["reason"] == "Error" and terminated["exitCode"] != 0
