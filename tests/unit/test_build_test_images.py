@@ -9,8 +9,10 @@ import importlib.machinery
 import importlib.util
 import io
 import json
+import os
 import shutil
 import tarfile
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,6 +72,14 @@ def tiny_spec(spec: Any) -> Any:
             {"80/tcp": {}},
             "SIGQUIT",
         ),
+        (bti.POSTGRES_IMAGE, ["postgres:15", "postgres:latest"], ["postgres"], {"5432/tcp": {}}, "SIGINT"),
+        (
+            bti.DJANGO_IMAGE,
+            ["my-app-db-migrator:latest", "my-web-app:latest"],
+            ["python", "manage.py", "runserver", "0.0.0.0:8000"],
+            {"8000/tcp": {}},
+            None,
+        ),
     ],
 )
 def test_docker_archive_layout_and_config(
@@ -92,7 +102,7 @@ def test_docker_archive_layout_and_config(
     assert config["architecture"] in ("amd64", "arm64")
     assert config["created"] == "2025-01-01T00:00:00Z"
     assert len(config["history"]) == 1
-    assert config["config"]["Env"] == [PATH_ENV]
+    assert config["config"]["Env"][0].startswith(PATH_ENV)
     assert config["config"]["Cmd"] == cmd
     assert config["config"].get("ExposedPorts") == ports
     assert config["config"].get("StopSignal") == stop_signal
@@ -110,15 +120,28 @@ def test_cached_archive_is_returned_without_rebuilding(tmp_path: Path) -> None:
         spec.write_layer(scratch, layer)
 
     counting = bti.ImageSpec(spec.name, spec.repo_tags, spec.config, spec.created_by, counting_writer)
-    stale = tmp_path / "busybox-aaaaaaaaaaaa.tar"
-    stale.write_bytes(b"from an older script")
 
     first = bti.build(counting, tmp_path, "0123456789ab")
     second = bti.build(counting, tmp_path, "0123456789ab")
 
     assert first == second
     assert len(calls) == 1
-    assert not stale.exists(), "archives of older script versions are removed"
+
+
+def test_only_archives_of_other_recipes_unused_for_a_day_are_removed(tmp_path: Path) -> None:
+    """Another branch's checkout may be using its archive right now: only a day without use condemns it."""
+    day_old, recent, other_image = (tmp_path / name for name in
+                                    ("busybox-aaaaaaaaaaaa.tar", "busybox-bbbbbbbbbbbb.tar", "nginx-aaaaaaaaaaaa.tar"))
+    for archive in (day_old, recent, other_image):
+        archive.write_bytes(b"from another recipe")
+    now = time.time()
+    os.utime(day_old, (now - bti.UNUSED_FOR - 60, now - bti.UNUSED_FOR - 60))
+    os.utime(other_image, (now - bti.UNUSED_FOR - 60, now - bti.UNUSED_FOR - 60))
+
+    bti.build(tiny_spec(bti.BUSYBOX_IMAGE), tmp_path, "0123456789ab")
+
+    assert not day_old.exists()
+    assert recent.exists() and other_image.exists()
 
 
 def test_failed_build_leaves_no_archive(tmp_path: Path) -> None:
@@ -132,15 +155,49 @@ def test_failed_build_leaves_no_archive(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cache_key_follows_script_contents(tmp_path: Path) -> None:
-    copy = tmp_path / "build-test-images"
-    shutil.copy(SCRIPT, copy)
-    before = bti.cache_key(copy)
-    assert before == bti.cache_key(SCRIPT)
-    assert len(before) == 12 and set(before) <= set("0123456789abcdef")
+def recipe_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """(script, recipes directory): a copy of both to edit."""
+    shutil.copytree(SCRIPT.parent / "test-images", tmp_path / "test-images")
+    shutil.copy(SCRIPT, tmp_path / "build-test-images")
+    return tmp_path / "build-test-images", tmp_path / "test-images"
 
-    copy.write_text(copy.read_text() + "\n# changed\n")
-    assert bti.cache_key(copy) != before
+
+def keys(script: Path, recipes: Path) -> dict[str, str]:
+    return {name: bti.cache_key(script, name, recipes) for name in bti.IMAGES}
+
+
+def test_cache_keys_are_twelve_hex_digits_one_per_image(tmp_path: Path) -> None:
+    script, recipes = recipe_copy(tmp_path)
+    found = keys(script, recipes)
+    assert found == keys(SCRIPT, SCRIPT.parent / "test-images")
+    assert all(len(key) == 12 and set(key) <= set("0123456789abcdef") for key in found.values())
+    assert len(set(found.values())) == len(found)
+
+
+def test_editing_shared_code_changes_every_cache_key(tmp_path: Path) -> None:
+    script, recipes = recipe_copy(tmp_path)
+    before = keys(script, recipes)
+    script.write_text(script.read_text() + "\n# changed\n")  # the last section, "caching", is shared
+    after = keys(script, recipes)
+    assert all(after[name] != before[name] for name in bti.IMAGES)
+
+
+def test_editing_one_images_section_changes_only_its_cache_key(tmp_path: Path) -> None:
+    script, recipes = recipe_copy(tmp_path)
+    before = keys(script, recipes)
+    script.write_text(script.read_text().replace('SUITE}; "\n    "scripts/build-test-images: the project in /app',
+                                                 'SUITE}; "\n    "scripts/build-test-images: the project in /app!'))
+    after = keys(script, recipes)
+    assert [name for name in bti.IMAGES if after[name] != before[name]] == ["django"]
+
+
+def test_editing_one_images_files_changes_only_its_cache_key(tmp_path: Path) -> None:
+    script, recipes = recipe_copy(tmp_path)
+    before = keys(script, recipes)
+    entrypoint = recipes / "postgres" / "docker-entrypoint.sh"
+    entrypoint.write_text(entrypoint.read_text() + "# changed\n")
+    after = keys(script, recipes)
+    assert [name for name in bti.IMAGES if after[name] != before[name]] == ["postgres"]
 
 
 def test_layer_is_sorted_and_reproducible(tmp_path: Path) -> None:
@@ -210,6 +267,10 @@ def fake_mmdebstrap_tar(path: Path) -> None:
         add(tar, "./usr/share/locale/de/LC_MESSAGES/apt.mo", tarfile.REGTYPE, b"mo")
         add(tar, "./usr/share/nginx/html/index.html", tarfile.REGTYPE, b"Debian's page")
         add(tar, "./var/log/nginx/", tarfile.DIRTYPE)
+        add(tar, "./etc/postgresql/15/main/postgresql.conf", tarfile.REGTYPE, b"port = 5432")
+        add(tar, "./var/lib/postgresql/15/main/PG_VERSION", tarfile.REGTYPE, b"15")
+        add(tar, "./usr/lib/postgresql/15/bin/postgres", tarfile.REGTYPE, b"ELF")
+        add(tar, "./usr/lib/postgresql/15/lib/llvmjit.so", tarfile.REGTYPE, b"ELF")
 
 
 def test_nginx_post_processing(tmp_path: Path) -> None:
@@ -235,6 +296,49 @@ def test_nginx_post_processing(tmp_path: Path) -> None:
     conf = read["etc/nginx/conf.d/default.conf"].decode()
     assert "listen       80;" in conf and "[::]" not in conf
     assert "root   /usr/share/nginx/html;" in conf and "/50x.html" in conf
+
+
+def test_postgres_post_processing_drops_debians_cluster_and_the_jit_and_adds_the_entrypoint(tmp_path: Path) -> None:
+    fake_mmdebstrap_tar(tmp_path / "rootfs.tar")
+    with tarfile.open(tmp_path / "rootfs.tar") as src:
+        bti.write_layer_tar(bti.debian_entries(src, bti.POSTGRES_DROPPED, bti.postgres_added()), tmp_path / "layer.tar")
+
+    with tarfile.open(tmp_path / "layer.tar") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        entrypoint = tar.extractfile("usr/local/bin/docker-entrypoint.sh").read().decode()  # type: ignore[union-attr]
+    assert not [n for n in members if n.startswith(("etc/postgresql/15", "var/lib/postgresql/15"))]
+    assert "usr/lib/postgresql/15/lib/llvmjit.so" not in members
+    assert "usr/lib/postgresql/15/bin/postgres" in members
+    assert members["usr/local/bin/docker-entrypoint.sh"].mode == 0o755
+    assert entrypoint.startswith("#!/bin/sh\n")
+    assert "setpriv --reuid=postgres --regid=postgres --init-groups" in entrypoint
+    assert members["var/lib/postgresql/data"].isdir() and members["var/lib/postgresql/data"].mode == 0o700
+    assert bti.POSTGRES_IMAGE.config["Entrypoint"] == ["docker-entrypoint.sh"]
+    assert "PGDATA=/var/lib/postgresql/data" in bti.POSTGRES_IMAGE.config["Env"]
+    assert any(e.startswith("PATH=") and e.endswith(":/usr/lib/postgresql/15/bin")
+               for e in bti.POSTGRES_IMAGE.config["Env"])
+
+
+def test_django_layer_holds_the_project_in_app_and_python_on_path(tmp_path: Path) -> None:
+    fake_mmdebstrap_tar(tmp_path / "rootfs.tar")
+    with tarfile.open(tmp_path / "rootfs.tar") as src:
+        bti.write_layer_tar(bti.debian_entries(src, (), bti.django_added()), tmp_path / "layer.tar")
+
+    with tarfile.open(tmp_path / "layer.tar") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        settings = tar.extractfile("app/mysite/settings.py").read().decode()  # type: ignore[union-attr]
+    assert members["app/manage.py"].mode == 0o755
+    assert members["app/visits/migrations/0001_initial.py"].isreg()
+    assert not [n for n in members if "__pycache__" in n]
+    assert members["usr/local/bin/python"].linkname == "/usr/bin/python3"
+    assert 'os.environ.get("DB_HOST"' in settings and 'os.environ.get("DB_NAME"' in settings
+    assert 'ALLOWED_HOSTS = ["*"]' in settings
+    assert bti.DJANGO_IMAGE.config["WorkingDir"] == "/app"
+
+
+def test_debian_layers_drop_message_catalogues_everywhere() -> None:
+    assert not bti.keep_in_debian_layer("usr/lib/python3/dist-packages/django/conf/locale/de/LC_MESSAGES/django.mo")
+    assert bti.keep_in_debian_layer("usr/lib/python3/dist-packages/django/conf/locale/de/formats.py")
 
 
 def test_apt_sources_reads_one_line_and_deb822(tmp_path: Path) -> None:
