@@ -3,7 +3,7 @@
 The defaults follow what containerd's CRI plugin gives a Kubernetes container: Docker's default
 capability set, masked and read-only /proc and /sys paths, a private PID and mount namespace,
 and the pod sandbox's network, IPC and UTS namespaces joined by path. On hosts with the unified
-cgroup v2 layout, as there: a private cgroup namespace for unprivileged containers (so the
+cgroup v2 layout, as containerd does there: a private cgroup namespace for unprivileged containers (so the
 container's `/sys/fs/cgroup` is its own cgroup), and `memory.oom.group=1`, which the kubelet
 (1.28+) asks for so that an OOM kill takes the whole container, not just its largest process.
 """
