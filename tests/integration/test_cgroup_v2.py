@@ -30,9 +30,9 @@ async def test_a_container_reads_its_own_memory_limit_at_the_root_of_sys_fs_cgro
 
 
 async def test_an_oom_kill_of_one_process_kills_the_whole_container(runtime: LocalRuntime) -> None:
-    """`memory.oom.group=1`, as the kubelet (1.28+) sets on cgroup v2: when `tail` is OOM-killed the shell and
-    `head` die with it, so the container ends OOMKilled with 137 and the pod Failed, not Succeeded with 0."""
-    hog = busybox("hog", "head -c 64m /dev/zero | tail", resources=LIMIT_16MI)
+    """`memory.oom.group=1`, as the kubelet (1.28+) sets on cgroup v2: when `tail` is OOM-killed the shell dies
+    with it, so the container ends OOMKilled with 137 and the pod Failed, not Succeeded with the shell's 0."""
+    hog = busybox("hog", "head -c 64m /dev/zero | tail > /dev/null; echo survived", resources=LIMIT_16MI)
     async with run_pod(runtime, pod("oom-group", [hog], restart_policy="Never")) as p:
         final = await p.wait_for(phase_is("Succeeded", "Failed"), "a terminal phase")
 
