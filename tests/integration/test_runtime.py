@@ -467,7 +467,9 @@ async def test_a_command_missing_from_the_image_is_a_start_error(runtime: LocalR
         await runtime.start_container(container_id)
 
     assert raised.value.reason == "RunContainerError"
-    assert 'exec: "no-such-command": executable file not found in $PATH' in raised.value.message
+    # runc: 'exec: "no-such-command": executable file not found in $PATH'; crun: 'executable file `no-such-command`
+    # not found in $PATH: No such file or directory'.
+    assert "no-such-command" in raised.value.message and "not found in $PATH" in raised.value.message
     event = await next_event(events, container_id, EventKind.EXITED)
     for status in (event.status, await runtime.container_status(container_id)):
         assert (status.state, status.exit_code, status.reason, status.message) == (

@@ -295,7 +295,8 @@ class LocalRuntime:
             user = resolve_user(image_config.user, security, rootfs)
             cgroups_path = cgroups.container_path(sandbox_id, container_id)
             spec = ocispec.generate(
-                config, image_config, rootfs=str(rootfs), user=user, sandbox=paths, cgroups_path=cgroups_path
+                config, image_config, rootfs=str(rootfs), user=user, sandbox=paths, cgroups_path=cgroups_path,
+                cgroup_mode=self.oci.cgroup_mode,
             )
             (d / "config.json").write_text(json.dumps(spec))
             log_path = config.log_path or str(d / "container.log")

@@ -27,11 +27,12 @@ class MissingTool(RuntimeError):
 
 @dataclass(frozen=True)
 class OCIRuntime:
-    """The OCI runtime in use: its name, its binary, and why it was chosen."""
+    """The OCI runtime in use: its name, its binary, why it was chosen, and the host's cgroup layout."""
 
     name: str
     path: str
     why: str
+    cgroup_mode: str
 
 
 def cgroup_mode(root: Path = Path("/sys/fs/cgroup")) -> str:
@@ -56,20 +57,20 @@ def choose_runtime(preference: str = "auto", mode: str | None = None) -> OCIRunt
     if preference == "crun":
         if not crun:
             raise MissingTool("crun")
-        return OCIRuntime("crun", crun, "selected with --oci-runtime crun")
+        return OCIRuntime("crun", crun, "selected with --oci-runtime crun", mode)
     if preference == "runc":
         if not runc:
             raise MissingTool("runc")
-        return OCIRuntime("runc", runc, "selected with --oci-runtime runc")
+        return OCIRuntime("runc", runc, "selected with --oci-runtime runc", mode)
     if crun and crun_supports(mode):
-        return OCIRuntime("crun", crun, f"crun works with {mode} cgroups")
+        return OCIRuntime("crun", crun, f"crun works with {mode} cgroups", mode)
     if runc:
         why = (
             "crun does not support cgroups in hybrid mode on this host"
             if crun and not crun_supports(mode)
             else "crun is not installed"
         )
-        return OCIRuntime("runc", runc, why)
+        return OCIRuntime("runc", runc, why, mode)
     raise MissingTool("crun" if crun_supports(mode) else "runc")
 
 

@@ -2,7 +2,10 @@
 
 The defaults follow what containerd's CRI plugin gives a Kubernetes container: Docker's default
 capability set, masked and read-only /proc and /sys paths, a private PID and mount namespace,
-and the pod sandbox's network, IPC and UTS namespaces joined by path.
+and the pod sandbox's network, IPC and UTS namespaces joined by path. On hosts with the unified
+cgroup v2 layout, as containerd does there: a private cgroup namespace for unprivileged containers (so the
+container's `/sys/fs/cgroup` is its own cgroup), and `memory.oom.group=1`, which the kubelet
+(1.28+) asks for so that an OOM kill takes the whole container, not just its largest process.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ MASKED_PATHS = (
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 CPU_PERIOD_US = 100_000
+
+# `oci_runtime.cgroup_mode()`'s name for the pure cgroup v2 layout.
+UNIFIED = "unified"
 
 
 class ConfigError(ValueError):
@@ -164,11 +170,13 @@ def mounts(config: ContainerConfig, sandbox: SandboxPaths) -> list[dict[str, obj
     return result + [_bind(m) for m in config.mounts]
 
 
-def resources(config: ContainerConfig) -> dict[str, object]:
-    """cgroup limits for memory and CPU, and the device rules."""
+def resources(config: ContainerConfig, cgroup_mode: str) -> dict[str, object]:
+    """cgroup limits for memory and CPU, the device rules, and on cgroup v2 `memory.oom.group`."""
     res: dict[str, object] = {
         "devices": [{"allow": config.security.privileged, "access": "rwm"}],
     }
+    if cgroup_mode == UNIFIED:
+        res["unified"] = {"memory.oom.group": "1"}
     r = config.resources
     if r.memory_limit_bytes:
         res["memory"] = {"limit": r.memory_limit_bytes, "swap": r.memory_limit_bytes}
@@ -183,6 +191,22 @@ def resources(config: ContainerConfig) -> dict[str, object]:
     return res
 
 
+def namespaces(sandbox: SandboxPaths, privileged: bool, cgroup_mode: str) -> list[dict[str, str]]:
+    """A private PID and mount namespace, the sandbox's network, IPC and UTS namespaces, and on cgroup v2 a
+    private cgroup namespace unless privileged (containerd's rule: v1 hosts and privileged containers keep
+    the host's, for compatibility)."""
+    result = [
+        {"type": "pid"},
+        {"type": "mount"},
+        {"type": "network", "path": sandbox.netns},
+        {"type": "ipc", "path": sandbox.ipcns},
+        {"type": "uts", "path": sandbox.utsns},
+    ]
+    if cgroup_mode == UNIFIED and not privileged:
+        result.append({"type": "cgroup"})
+    return result
+
+
 def generate(
     config: ContainerConfig,
     image: ImageConfig,
@@ -191,19 +215,15 @@ def generate(
     user: User,
     sandbox: SandboxPaths,
     cgroups_path: str,
+    cgroup_mode: str,
 ) -> dict[str, object]:
-    """The complete OCI runtime config for one container."""
+    """The complete OCI runtime config for one container on a host with this cgroup layout
+    (`oci_runtime.cgroup_mode()`: `unified`, `hybrid` or `legacy`)."""
     sec = config.security
     caps = capabilities(sec.capabilities_add, sec.capabilities_drop, sec.privileged)
     linux: dict[str, object] = {
-        "namespaces": [
-            {"type": "pid"},
-            {"type": "mount"},
-            {"type": "network", "path": sandbox.netns},
-            {"type": "ipc", "path": sandbox.ipcns},
-            {"type": "uts", "path": sandbox.utsns},
-        ],
-        "resources": resources(config),
+        "namespaces": namespaces(sandbox, sec.privileged, cgroup_mode),
+        "resources": resources(config, cgroup_mode),
         "cgroupsPath": cgroups_path,
     }
     if not sec.privileged:
