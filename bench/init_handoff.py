@@ -2,7 +2,7 @@
 """Init container hand-off: from one init container's exit to the next container's start, through the kubelet.
 
 Each pod has four init containers and an app container, all busybox `sh -c 'echo NAME'` under restartPolicy Never,
-run in-process by podrun's `Kubelet` on a `LocalRuntime`. A gap is measured for every hand-off (init-0 -> init-1,
+run in-process by podrun's `Node` on a `LocalRuntime`. A gap is measured for every hand-off (init-0 -> init-1,
 ..., init-3 -> app), four per pod:
 
 * exit: the finished container's `finished_at` from the runtime's status (the mtime of conmon's exit file, written
@@ -44,9 +44,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from podrun.cli.run import prepare_pod
 from podrun.kubelet import labels
-from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.node import Node
 from podrun.model.manifest import load_manifests
 from podrun.runtime import cgroups, linux
 from podrun.runtime.images.importer import import_archive
@@ -80,7 +80,7 @@ def busybox_archive() -> Path:
 
 def load_pod(manifest: str) -> JSON:
     """A pod as `podrun run` makes it: loaded, defaulted, validated, then given a UID and bound to the node."""
-    return prepare_pod(load_manifests([("bench", manifest)]).pods[0], NODE)
+    return admit_pod(load_manifests([("bench", manifest)]).pods[0], NODE, now=time.time())
 
 
 def pod_is(status: JSON, condition: str) -> bool:
@@ -180,7 +180,7 @@ class EventLog:
 class BenchEnv:
     """A temporary state root and run root under /tmp with busybox imported, and everything to remove them.
 
-    `open()` gives a recovered `LocalRuntime` and a started `Kubelet`; `close()` removes every container and
+    `open()` gives a recovered `LocalRuntime` and a started `Node`; `close()` removes every container and
     sandbox through the runtime; `sweep()` (synchronous, for `finally` after Ctrl-C) removes whatever is left.
     """
 
@@ -189,7 +189,7 @@ class BenchEnv:
         self.root, self.run_root = self.work / "root", self.work / "run"
         self.sandbox_ids: set[str] = set()
         self.runtime: LocalRuntime | None = None
-        self.kubelet: Kubelet | None = None
+        self.kubelet: Node | None = None
         self.events: EventLog | None = None
 
     def prepare(self, archive: Path) -> None:
@@ -198,12 +198,12 @@ class BenchEnv:
         (self.root / "registries.json").write_text(json.dumps(REGISTRIES))
         import_archive(ImageStore(self.root), archive)
 
-    async def open(self, host: BenchHost) -> tuple[LocalRuntime, Kubelet, EventLog]:
+    async def open(self, host: BenchHost) -> tuple[LocalRuntime, Node, EventLog]:
         """A recovered runtime, a started kubelet on this root, and the log of the runtime's container events."""
         self.runtime = LocalRuntime(self.root, self.run_root)
         await self.runtime.recover()
         self.events = EventLog(self.runtime)
-        self.kubelet = Kubelet(self.runtime, host, root=self.root)
+        self.kubelet = Node(self.runtime, host, root=self.root, image_store=self.runtime.images)
         await self.kubelet.start()
         return self.runtime, self.kubelet, self.events
 
@@ -427,12 +427,12 @@ STAGES = (
 
 
 async def run_handoff_pod(
-    kubelet: Kubelet, host: BenchHost, events: EventLog, index: int, names: list[str]
+    kubelet: Node, host: BenchHost, events: EventLog, index: int, names: list[str]
 ) -> list[Gap]:
     """Run one pod to Succeeded and return its hand-offs."""
     pod = load_pod(handoff_manifest(index))
     uid, name = pod["metadata"]["uid"], pod["metadata"]["name"]
-    worker = kubelet.add_pod(pod)
+    worker = kubelet.run_pod(pod)
     await asyncio.wait_for(worker.finished.wait(), POD_TIMEOUT)
     if worker.pod["status"].get("phase") != "Succeeded":
         raise RuntimeError(f"pod {name} ended {worker.pod['status'].get('phase')}: {host.warnings(uid)}")
@@ -447,7 +447,7 @@ async def run_handoff_pod(
             Gap(
                 pod=name, previous=previous, next=following, exited=exited.finished_at, exit_event=exit_event,
                 created=started.created_at, runc_start=started.started_at,
-                first_line=first_line_time(kubelet.log_path(pod, following, 0)),
+                first_line=first_line_time(kubelet.paths.log_path(pod, following, 0)),
             )
         )  # fmt: skip
     return gaps
@@ -480,7 +480,7 @@ def report(gaps: list[Gap], pods: int, oci: str) -> JSON:
     """Print the gaps, their stages and the verdict; return the raw numbers."""
     ms = [g.ms for g in gaps]
     median = statistics.median(ms)
-    print(f"init container hand-off: {pods} pods x {INIT_CONTAINERS} hand-offs, in-process Kubelet ({oci})")
+    print(f"init container hand-off: {pods} pods x {INIT_CONTAINERS} hand-offs, in-process Node ({oci})")
     print("  gap = next container's first log line - previous container's finished_at")
     print(describe("hand-off gap", ms))
     print("  where the time goes (each stage's own median; they need not add up to the gap's):")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pod start latency: a pod with one init container to Running and Ready, in-process and through `podrun run`.
 
-* In-process: podrun's `Kubelet` on a `LocalRuntime` with a minimal `PodHost`, a pod with an init container `true`
+* In-process: podrun's `Node` on a `LocalRuntime` with a minimal `PodHost`, a pod with an init container `true`
   and an app container `sleep 3600` (busybox, pull policy Always, restartPolicy Always). Timed from the `add_pod`
   call to the status update whose Ready condition is True: sandbox, volumes, the init container's whole life, the
   app's start. One untimed warm-up pod first; after each run the pod is deleted with grace 0, untimed. Target:
@@ -47,8 +47,7 @@ from init_handoff import (
     summarize,
 )
 
-from podrun.kubelet.kubelet import Kubelet
-from podrun.kubelet.status import format_timestamp
+from podrun.kubelet.node import Node
 
 TARGET_MS = 300.0
 CLI_STOP_SECONDS = 15  # after Ctrl-C, how long `podrun run` gets to stop its pod before it is killed
@@ -85,14 +84,14 @@ def settled(status: JSON) -> bool:
     return pod_is(status, "Ready") or status.get("phase") in ("Succeeded", "Failed")
 
 
-async def start_once(kubelet: Kubelet, host: BenchHost, index: int) -> tuple[float, float]:
+async def start_once(kubelet: Node, host: BenchHost, index: int) -> tuple[float, float]:
     """Seconds from `add_pod` to Initialized True and to Ready True; then the pod is deleted (untimed)."""
     pod = load_pod(IN_PROCESS_MANIFEST.format(index=index))
     uid, name = pod["metadata"]["uid"], pod["metadata"]["name"]
     initialized = host.when(uid, lambda s: pod_is(s, "Initialized") or settled(s))
     ready = host.when(uid, settled)
     started = time.perf_counter()
-    worker = kubelet.add_pod(pod)
+    worker = kubelet.run_pod(pod)
     try:
         update = await asyncio.wait_for(ready, POD_TIMEOUT)
     except TimeoutError:
@@ -104,9 +103,8 @@ async def start_once(kubelet: Kubelet, host: BenchHost, index: int) -> tuple[flo
     # `kubectl delete --grace-period=0`: the deletion the brief asks for. The kubelet still gives each container
     # at least 2 s after SIGTERM, and `sleep` as PID 1 ignores SIGTERM, so the kill is forced as `podrun run`'s
     # second Ctrl-C does; none of this is timed.
-    meta = dict(worker.pod["metadata"], deletionTimestamp=format_timestamp(time.time()), deletionGracePeriodSeconds=0)
-    kubelet.update_pod(dict(worker.pod, metadata=meta))
-    worker.kill_now()
+    kubelet.delete_pod(worker.pod, 0)
+    await kubelet.force_kill(uid)
     await asyncio.wait_for(worker.finished.wait(), POD_TIMEOUT)
     return ready_s, initialized_s
 
@@ -203,7 +201,7 @@ def pod_start_bench(runs: int, cli_runs: int) -> Callable[[BenchEnv], JSON]:
         cli_s = cli(env, cli_runs)
         ready_ms, initialized_ms, cli_ms = ([s * 1000 for s in xs] for xs in (ready, initialized, cli_s))
         median = summarize(ready_ms)["median"]
-        print(f"pod start: init `true` + app `sleep 3600` to Ready, {runs} runs, in-process Kubelet ({oci})")
+        print(f"pod start: init `true` + app `sleep 3600` to Ready, {runs} runs, in-process Node ({oci})")
         print(describe("add_pod -> Initialized True", initialized_ms))
         print(describe("add_pod -> Ready True", ready_ms))
         verdict = "holds" if median <= TARGET_MS else "MISSED"
