@@ -27,6 +27,7 @@ from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.kubelet.node import Node
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
+from podrun.services.controller import ServicesController
 
 READY_TIMEOUT_SECONDS = 30.0
 
@@ -50,7 +51,10 @@ async def _serve(args: argparse.Namespace) -> int:
     node = args.node_name or default_node_name()
     credentials = ensure_credentials(api_dir / "pki", hostnames=[node])
     store = Store(api_dir / "store.db")
-    ensure_defaults(store)
+    ca_pem = credentials.ca_pem().decode()
+    ensure_defaults(store, ca_pem=ca_pem)
+    services = ServicesController(store, ca_pem=ca_pem)
+    services.start()
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
     await runtime.recover()
     pods = Node(
@@ -83,6 +87,7 @@ async def _serve(args: argparse.Namespace) -> int:
     print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
     await runner.cleanup()
     await agent.stop()
+    await services.stop()
     await pods.stop()
     await runtime.close()
     store.close()
