@@ -24,6 +24,7 @@ import asyncio
 import base64
 import binascii
 import json
+import os
 import secrets
 import sqlite3
 import uuid
@@ -122,6 +123,20 @@ class _Change:
     previous: _Stored | None
 
 
+def _make_private(path: Path) -> None:
+    """The store holds Secrets and service-account token hashes: its file is root's alone (0600), whatever the
+    umask, and so is its directory (0700). SQLite creates the -wal and -shm files with the database file's mode,
+    so fixing that one file before opening covers them; an existing store made readable elsewhere is fixed too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+    for suffix in ("-wal", "-shm"):
+        sibling = path.with_name(path.name + suffix)
+        if sibling.exists():
+            sibling.chmod(0o600)
+
+
 def _encode(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
@@ -153,6 +168,8 @@ class Store:
     """Kubernetes objects by resource, namespace and name, with a global resourceVersion and watches."""
 
     def __init__(self, path: Path | None = None) -> None:
+        if path is not None:
+            _make_private(path)
         # Transactions are explicit (BEGIN … COMMIT), so that a write and its counter commit together.
         self._db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None)
         if path is not None:
