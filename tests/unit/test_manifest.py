@@ -112,15 +112,15 @@ def test_typed_list_items_take_the_list_kind() -> None:
 def test_unsupported_kind_is_named_with_its_source() -> None:
     assert problems(("pod.yaml", f"{POD}---\n{DEPLOYMENT}")) == [
         'pod.yaml: document 2: kind "Deployment" (apps/v1) is not supported by podrun: '
-        "only Pod, ConfigMap and Secret; run it on a real Kubernetes cluster"
+        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
     ]
 
 
 def test_unsupported_kind_inside_a_list_names_the_item() -> None:
-    text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Service, metadata: {name: web}}\n"
+    text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}\n"
     assert problems(("list.yaml", text)) == [
-        'list.yaml: document 1: items[0]: kind "Service" (v1) is not supported by podrun: '
-        "only Pod, ConfigMap and Secret; run it on a real Kubernetes cluster"
+        'list.yaml: document 1: items[0]: kind "Deployment" (apps/v1) is not supported by podrun: '
+        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
     ]
 
 
@@ -177,7 +177,7 @@ def test_numeric_configmap_value_is_reported_like_the_api_server() -> None:
 def test_problems_from_every_source_are_reported_together() -> None:
     assert problems(("a.yaml", DEPLOYMENT), ("b.yaml", "kind: Pod\n")) == [
         'a.yaml: document 1: kind "Deployment" (apps/v1) is not supported by podrun: '
-        "only Pod, ConfigMap and Secret; run it on a real Kubernetes cluster",
+        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster",
         "b.yaml: document 1: error validating data: [apiVersion not set]",
     ]
 

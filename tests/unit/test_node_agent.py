@@ -9,6 +9,7 @@ from pathlib import Path
 from podrun.api.node_agent import NodeAgent
 from podrun.api.store import Store
 from podrun.json_types import JSON
+from podrun.kubelet.node_facts import NodeFacts
 
 NODE = "node-1"
 WAIT_SECONDS = 10.0
@@ -20,7 +21,7 @@ class RecordingNode:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
         self.running: set[str] = set()
-        self.facts = type("Facts", (), {"memory": 1 << 30})()
+        self.facts = NodeFacts(node_name=NODE, memory=1 << 30, allocatable={})
         self.runtime = type("Runtime", (), {"name": "fake"})()
 
     def has_pod(self, uid: str) -> bool:

@@ -88,8 +88,10 @@ class StoreHost:
                 self.store.delete("pods", meta["namespace"], meta["name"])
 
 
-def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> JSON:
-    """This machine as a Kubernetes Node: Ready, with its capacity, addresses and versions."""
+def node_object(
+    name: str, memory_bytes: int, runtime_name: str, now: float, *, internal_ip: str = "127.0.0.1", pod_cidr: str = ""
+) -> JSON:
+    """This machine as a Kubernetes Node: Ready, with its capacity, addresses, pod range and versions."""
     stamp = format_time(now)
     cpus = str(os.cpu_count() or 1)
     memory = f"{memory_bytes // 1024}Ki"
@@ -115,7 +117,7 @@ def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> 
                 "node-role.kubernetes.io/control-plane": "",
             },
         },
-        "spec": {},
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {},
         "status": {
             "capacity": resources,
             "allocatable": dict(resources),
@@ -130,7 +132,7 @@ def node_object(name: str, memory_bytes: int, runtime_name: str, now: float) -> 
                 }
                 for t, s, r, m in conditions
             ],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+            "addresses": [{"type": "InternalIP", "address": internal_ip}, {"type": "Hostname", "address": name}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
             "nodeInfo": {
                 "machineID": _machine_id(),
@@ -237,7 +239,11 @@ class NodeAgent:
             self._write_node()
 
     def _write_node(self) -> None:
-        node = node_object(self.node_name, self.node.facts.memory, self.node.runtime.name, time.time())
+        facts = self.node.facts
+        node = node_object(
+            self.node_name, facts.memory, self.node.runtime.name, time.time(), internal_ip=facts.host_ip,
+            pod_cidr=facts.pod_cidr,
+        )  # fmt: skip
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:

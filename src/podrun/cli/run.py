@@ -27,9 +27,12 @@ from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.node import Node
+from podrun.kubelet.node_facts import NodeFacts
 from podrun.kubelet.worker import PodWorker
 from podrun.model.errors import InvalidError
 from podrun.model.manifest import ManifestError, load_manifests
+from podrun.network.config import NetworkConfig
+from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
@@ -92,11 +95,20 @@ class PodRun:
         self._kills: set[asyncio.Future[None]] = set()
 
     async def run(self) -> int:
-        runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime)
+        network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
+        await network.start()
+        try:
+            return await self._run(network)
+        finally:
+            await network.stop(remove=not self.args.keep and not has_sandboxes(self.args.root))
+
+    async def _run(self, network: NodeNetwork) -> int:
+        runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime, network=network)
         await runtime.recover()
         node = Node(
             runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
             keep=self.args.keep, offline=self.args.offline,
+            facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
         )  # fmt: skip
         await node.start()
         logs = asyncio.create_task(self._stream_logs(runtime))
@@ -226,6 +238,6 @@ def run_command(args: argparse.Namespace) -> int:
     host = RunHost(manifests.configmaps, manifests.secrets, output, node)
     try:
         return asyncio.run(PodRun(args, pods, host, output).run())
-    except MissingTool as e:
+    except (MissingTool, NetworkError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

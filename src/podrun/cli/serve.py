@@ -25,6 +25,9 @@ from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.kubelet.node import Node
+from podrun.kubelet.node_facts import NodeFacts
+from podrun.network.config import NetworkConfig
+from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.services.controller import ServicesController
@@ -55,11 +58,13 @@ async def _serve(args: argparse.Namespace) -> int:
     ensure_defaults(store, ca_pem=ca_pem)
     services = ServicesController(store, ca_pem=ca_pem)
     services.start()
-    runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime)
+    network = NodeNetwork(NetworkConfig.for_roots(args.root, args.run_root))
+    await network.start()
+    runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
     await runtime.recover()
     pods = Node(
         runtime, StoreHost(store, node), root=args.root, image_store=runtime.images, strict_pull=args.strict_pull,
-        offline=args.offline,
+        offline=args.offline, facts=NodeFacts.of_this_machine(node, network.config),
     )
     await pods.start()
     agent = NodeAgent(store, pods, node)
@@ -90,6 +95,9 @@ async def _serve(args: argparse.Namespace) -> int:
     await services.stop()
     await pods.stop()
     await runtime.close()
+    # Running pods keep their addresses and veths, and the next serve adopts the namespace (DNS is down
+    # meanwhile); with no pod left, nothing of the network stays.
+    await network.stop(remove=not has_sandboxes(args.root))
     store.close()
     _pid_file(args.root).unlink(missing_ok=True)
     return 0
@@ -107,7 +115,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return _detach(args)
     try:
         return asyncio.run(_serve(args))
-    except (MissingTool, ApiError, OSError) as e:
+    except (MissingTool, ApiError, OSError, NetworkError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -8,10 +8,13 @@ or one joined to a real cluster can replace it without touching the worker.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from podrun.json_types import JSON
+from podrun.network.config import NetworkConfig
+from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_conf
 
 DEFAULT_ROOT = Path("/var/lib/podrun")
 
@@ -39,28 +42,49 @@ def _read_resolv_conf() -> str:
 
 @dataclass
 class NodeFacts:
-    """The node's name, capacity and network facts, as the workers see them."""
+    """The node's name, capacity and network facts, as the workers see them.
+
+    With a pod network (`pod_cidr` set) pods get their own addresses, the kubelet's managed /etc/hosts
+    naming them, and a resolv.conf pointing at cluster DNS (`dns_ip`); without one, pods have loopback only.
+    """
 
     node_name: str
     memory: int
     allocatable: dict[str, int]
     resolv_conf: str = ""
     host_ip: str = "127.0.0.1"
-    extra_hosts: list[tuple[str, str]] = field(default_factory=list)
+    pod_cidr: str = ""
+    dns_ip: str = ""
+    cluster_domain: str = "cluster.local"
 
     @classmethod
-    def of_this_machine(cls, node_name: str) -> NodeFacts:
-        """This machine's memory and CPUs, and its own resolv.conf."""
+    def of_this_machine(cls, node_name: str, network: NetworkConfig | None = None) -> NodeFacts:
+        """This machine's memory and CPUs, its own resolv.conf and, with `network`, its pod network."""
         memory = node_memory_bytes()
         allocatable = {"cpu": (os.cpu_count() or 1) * 1000, "memory": memory, "ephemeral-storage": 0}
-        return cls(node_name=node_name, memory=memory, allocatable=allocatable, resolv_conf=_read_resolv_conf())
+        facts = cls(node_name=node_name, memory=memory, allocatable=allocatable, resolv_conf=_read_resolv_conf())
+        if network is not None:
+            # The node's own address is the pods' gateway, the one address of the node every pod can reach.
+            facts.host_ip = network.node_gateway
+            facts.pod_cidr = network.node_pod_cidr
+            facts.dns_ip = network.dns_ip
+            facts.cluster_domain = network.cluster_domain
+        return facts
 
-    def pod_ips(self, pod: JSON) -> list[str]:
-        """The pod's IPs: none, while pods share the host's loopback."""
-        return []
+    @property
+    def pod_network(self) -> bool:
+        """Pods get addresses of their own (through CNI)."""
+        return bool(self.pod_cidr)
 
-    def hosts_file(self, pod: JSON, hostname: str) -> str:
-        """The kubelet's managed /etc/hosts; the pod's own name maps to loopback (pods have no IP here)."""
+    def pod_resolv_conf(self, pod: JSON) -> str:
+        """The pod's /etc/resolv.conf from its dnsPolicy and dnsConfig (the kubelet's GetPodDNS)."""
+        host = parse_resolv_conf(self.resolv_conf)
+        return pod_resolv_conf(pod, host, self.dns_ip, self.cluster_domain).render()
+
+    def hosts_file(self, pod: JSON, hostname: str, ips: Sequence[str] = ()) -> str:
+        """The kubelet's managed /etc/hosts: the pod's addresses name it; without any, loopback does."""
+        if ips:
+            return pod_hosts_file(pod, list(ips), self.cluster_domain)
         text = HOSTS_HEADER + f"127.0.1.1\t{hostname}\n"
         aliases = pod["spec"].get("hostAliases") or []
         if aliases:

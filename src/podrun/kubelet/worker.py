@@ -29,6 +29,8 @@ from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_p
 from podrun.kubelet.podspec import all_containers, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
 from podrun.kubelet.termination import kill_containers
+from podrun.kubelet.volumes.etc_hosts import CONTAINER_PATH as ETC_HOSTS
+from podrun.kubelet.volumes.etc_hosts import etc_hosts_mount
 from podrun.kubelet.worker_deps import WorkerDeps
 from podrun.runtime.logs import tail_log_lines
 from podrun.runtime.protocol import ContainerState, ContainerStatus, RuntimeError_, SandboxConfig, SandboxStatus
@@ -84,6 +86,8 @@ class PodWorker:
         self.termination_messages: dict[str, str] = {}
         self._termination_paths: dict[str, str] = {}
         self.pod_dir = deps.paths.pod_dir(self.uid)
+        # The addresses of the pod's newest sandbox; an adopted pod starts with those it reported.
+        self.pod_ips: list[str] = [p["ip"] for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
         self.volume_paths: dict[str, Path] | None = None
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
@@ -213,10 +217,13 @@ class PodWorker:
         stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
         self._check_deadline()
         self._check_volumes()
+        if ready_sandboxes:
+            self.pod_ips = list(ready_sandboxes[-1].ips)
+        # Without a ready sandbox the last addresses stay, as the kubelet keeps a stopped pod's podIPs.
         status = compute_pod_status(
             self.pod, containers, probe_state=probe_state, reason_cache=self.reason_cache,
             sandbox_ready=bool(ready_sandboxes), now=format_time(time.time()),
-            host_ip=self.deps.node.host_ip, pod_ips=self.deps.node.pod_ips(self.pod),
+            host_ip=self.deps.node.host_ip, pod_ips=self.pod_ips,
             runtime_name=self.deps.runtime.name, pod_is_terminal=stopped,
             eviction=self._eviction,
             active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
@@ -323,6 +330,12 @@ class PodWorker:
             await self._start_container(sandbox_id, specs[index], containers)
         return SyncOutcome.DONE
 
+    def _pod_ips_or_host(self) -> list[str]:
+        """`status.podIPs` as the downward API sees them: a host-network pod has the node's address."""
+        if self.pod["spec"].get("hostNetwork") and not self.pod_ips:
+            return [self.deps.node.host_ip]
+        return self.pod_ips
+
     async def _create_sandbox(self, containers: list[ContainerStatus]) -> str:
         runtime = self.deps.runtime
         for c in containers:
@@ -331,13 +344,17 @@ class PodWorker:
                 if c.labels[labels.CONTAINER_NAME] in init_names:
                     await runtime.remove_container(c.id)  # purgeInitContainers: the chain runs again
         meta, spec = self.pod["metadata"], self.pod["spec"]
-        hostname = (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
+        node = self.deps.node
+        host_network = bool(spec.get("hostNetwork")) and node.pod_network
+        # A host-network pod shares the node's namespaces, and so its name.
+        hostname = node.node_name if host_network else (spec.get("hostname") or meta["name"])[:63].rstrip("-.")
         try:
             sandbox = await runtime.create_sandbox(
                 SandboxConfig(
                     name=meta["name"], namespace=meta.get("namespace", "default"), uid=self.uid,
-                    hostname=hostname, hosts_file=self.deps.node.hosts_file(self.pod, hostname),
-                    resolv_conf=self.deps.node.resolv_conf, labels=dict(meta.get("labels") or {}),
+                    hostname=hostname, hosts_file=node.hosts_file(self.pod, hostname),
+                    resolv_conf=node.pod_resolv_conf(self.pod), labels=dict(meta.get("labels") or {}),
+                    network=node.pod_network and not host_network, host_network=host_network,
                 )
             )  # fmt: skip
         except RuntimeError_ as e:
@@ -346,6 +363,7 @@ class PodWorker:
             return ""
         if self.started_at is None:
             self.started_at = time.time()
+        self.pod_ips = list(sandbox.ips) or self.pod_ips
         return sandbox.id
 
     async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
@@ -421,7 +439,7 @@ class PodWorker:
         try:
             env = resolve_env(
                 self.pod, spec, get_configmap=lambda n: host.get_configmap(ns, n),
-                get_secret=lambda n: host.get_secret(ns, n), pod_ip=next(iter(self.deps.node.pod_ips(self.pod)), ""),
+                get_secret=lambda n: host.get_secret(ns, n), pod_ip=next(iter(self._pod_ips_or_host()), ""),
                 host_ip=self.deps.node.host_ip,
                 node_name=host.node_name, node_allocatable=self.deps.node.allocatable,
             )  # fmt: skip
@@ -429,6 +447,9 @@ class PodWorker:
                 self.pod, spec, self.volume_paths or {}, pod_dir=self.pod_dir, env=dict(env)
             )
             mounts.append(volumes.termination_log_mount(self.pod_dir, spec))
+            if self.pod_ips and not any(m.container_path == ETC_HOSTS for m in mounts):
+                hosts = self.deps.node.hosts_file(self.pod, "", self.pod_ips)
+                mounts.append(etc_hosts_mount(self.pod_dir, hosts))
             config = container_config(
                 self.pod, spec, image_id=image_id, env=env, mounts=mounts,
                 log_path=str(self.deps.paths.log_path(self.pod, name, restart_count)), restart_count=restart_count,

@@ -1,4 +1,4 @@
-"""Loading manifests: YAML or JSON files of Pods, ConfigMaps and Secrets, checked before anything runs.
+"""Loading manifests: YAML or JSON files of Pods, ConfigMaps, Secrets and Services, checked before anything runs.
 
 `load_manifests` does what `kubectl create -f` and the API server do together, for every document of
 every source first: parse, reject kinds podrun cannot run, decode (the JSON type of every field checked
@@ -20,13 +20,16 @@ from podrun.model.defaults import default_configmap, default_pod, default_secret
 from podrun.model.errors import FieldError, InvalidError
 from podrun.model.quantity import json_number_text
 from podrun.model.schema import type_error
+from podrun.model.service import default_service, validate_service
 from podrun.model.validation import pod_warnings, validate_configmap, validate_pod, validate_secret
 
-SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret")
-_DEFAULTERS = {"Pod": default_pod, "ConfigMap": default_configmap, "Secret": default_secret}
-_VALIDATORS = {"Pod": validate_pod, "ConfigMap": validate_configmap, "Secret": validate_secret}
-_RESOURCES = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets"}
-_TYPED_LISTS = {"PodList": "Pod", "ConfigMapList": "ConfigMap", "SecretList": "Secret"}
+SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret", "Service")
+_DEFAULTERS = {"Pod": default_pod, "ConfigMap": default_configmap, "Secret": default_secret, "Service": default_service}
+_VALIDATORS = {
+    "Pod": validate_pod, "ConfigMap": validate_configmap, "Secret": validate_secret, "Service": validate_service,
+}  # fmt: skip
+_RESOURCES = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets", "Service": "services"}
+_TYPED_LISTS = {"PodList": "Pod", "ConfigMapList": "ConfigMap", "SecretList": "Secret", "ServiceList": "Service"}
 # Far deeper than any object podrun runs, shallow enough that no recursive step (parsing, copying,
 # validating) reaches Python's recursion limit. Kubernetes' decoders stop at 10000.
 MAX_DEPTH = 100
@@ -50,6 +53,7 @@ class Manifests:
     pods: list[dict[str, Any]] = field(default_factory=list)
     configmaps: list[dict[str, Any]] = field(default_factory=list)
     secrets: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -96,6 +100,8 @@ def load_manifests(texts: Iterable[tuple[str, str]]) -> Manifests:
             result.warnings += pod_warnings(obj.body)
         elif obj.kind == "ConfigMap":
             result.configmaps.append(obj.body)
+        elif obj.kind == "Service":
+            result.services.append(obj.body)
         else:
             result.secrets.append(obj.body)
     return result
@@ -161,7 +167,7 @@ def _collect(document: Any, where: str, source: str, objects: list[_Object], pro
     if kind not in SUPPORTED_KINDS:
         problems.append(
             f'{where}: kind "{kind}" ({api_version}) is not supported by podrun: '
-            "only Pod, ConfigMap and Secret; run it on a real Kubernetes cluster"
+            "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
         )
         return
     if api_version != "v1":

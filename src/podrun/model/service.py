@@ -23,6 +23,7 @@ from podrun.model.validation.formats import (
     max_len_error,
     regex_error,
 )
+from podrun.model.validation.meta import validate_object_meta
 
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
@@ -125,6 +126,13 @@ def validate_service_spec(spec: JSON) -> list[FieldError]:
     errors += _validate_cluster_ips(spec)
     errors += validate_labels(spec.get("selector") or {}, "spec.selector")
     return errors
+
+
+def validate_service(service: JSON) -> list[FieldError]:
+    """ValidateService: the metadata (an RFC 1035 name) and the spec."""
+    meta = service.get("metadata")
+    errors = validate_object_meta(meta if isinstance(meta, dict) else {}, lambda name, _prefix: is_dns1035_label(name))
+    return errors + validate_service_spec(service.get("spec") or {})
 
 
 def validate_service_update(old: JSON, new: JSON) -> list[FieldError]:

@@ -27,6 +27,10 @@ from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
 
+class NetworkError(Exception):
+    """The pod network could not be set up (a missing CNI plugin, nft, or a namespace that cannot be made)."""
+
+
 class NodeNetwork:
     """The node namespace, CNI attachments, Service rules, cluster DNS and published ports of one podrun root."""
 
@@ -43,9 +47,22 @@ class NodeNetwork:
         return self.config.node_netns_path
 
     async def start(self, live_sandbox_ids: set[str] | None = None) -> None:
-        """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS."""
+        """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS.
+
+        Raises `NetworkError` with what failed; nothing is left half-made then.
+        """
+        try:
+            await self._start(live_sandbox_ids)
+        except (CniError, netns.NodeNetnsError, nftables.NftError) as e:
+            await self.stop(remove=False)
+            raise NetworkError(f"the pod network could not be set up: {e}") from e
+
+    async def _start(self, live_sandbox_ids: set[str] | None) -> None:
         pin = self.netns_path
-        await asyncio.to_thread(netns.create, pin, self.config.service_cidr, [self.config.dns_ip])
+        # The node's own address (the pods' gateway) is on loopback too, so that it exists before the first pod
+        # and host-network pods, which share this namespace, have it.
+        addresses = [self.config.dns_ip, self.config.node_gateway]
+        await asyncio.to_thread(netns.create, pin, self.config.service_cidr, addresses)
         self.cni.write_conflist()
         if live_sandbox_ids is not None:
             await asyncio.to_thread(self.cni.reclaim, live_sandbox_ids)
@@ -115,3 +132,13 @@ class NodeNetwork:
     def hosts_file(self, pod: JSON, ips: list[str]) -> str:
         """The pod's /etc/hosts text for its addresses."""
         return pod_hosts_file(pod, ips, self.config.cluster_domain)
+
+
+def has_sandboxes(root: Path) -> bool:
+    """Pod sandboxes exist under the podrun root: their pods still use the node network.
+
+    `podrun run` and `podrun serve` remove the node network when they stop only when none are left (the last
+    one out), so a run never pulls the network from under a `serve` or another run on the same root.
+    """
+    sandboxes = root / "sandboxes"
+    return sandboxes.is_dir() and any((d / "sandbox.json").exists() for d in sandboxes.iterdir())

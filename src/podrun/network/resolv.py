@@ -55,11 +55,11 @@ def pod_resolv_conf(pod: JSON, host: ResolvConf, dns_ip: str, cluster_domain: st
     host_network = bool(spec.get("hostNetwork"))
     if policy == "None":
         base = ResolvConf()
-    elif policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_network):
+    elif dns_ip and (policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not host_network)):
         namespace = (pod.get("metadata") or {}).get("namespace") or "default"
         cluster_searches = [f"{namespace}.svc.{cluster_domain}", f"svc.{cluster_domain}", cluster_domain]
         base = ResolvConf([dns_ip], cluster_searches + host.searches, list(DEFAULT_DNS_OPTIONS))
-    else:  # Default, and ClusterFirst on the host network, fall back to the host's resolver
+    else:  # Default, ClusterFirst on the host network, or no cluster DNS: the host's resolver
         base = ResolvConf(list(host.nameservers), list(host.searches), list(host.options))
     merged = _append_dns_config(base, spec.get("dnsConfig") or {})
     return ResolvConf(merged.nameservers, _fit_search_limits(merged.searches), merged.options)

@@ -41,7 +41,7 @@ from podrun.runtime.protocol import (
     SandboxConfig,
     SandboxStatus,
 )
-from podrun.runtime.sandbox import Sandboxes
+from podrun.runtime.sandbox import PodNetwork, Sandboxes
 from podrun.runtime.ttyexec import start_exec
 from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
@@ -158,13 +158,16 @@ class EventSubscription:
 class LocalRuntime:
     """Containers on this machine. Call `await recover()` once before use."""
 
-    def __init__(self, root: Path, run_root: Path, oci_runtime: str = "auto") -> None:
+    def __init__(
+        self, root: Path, run_root: Path, oci_runtime: str = "auto", network: PodNetwork | None = None
+    ) -> None:
+        """`network` gives sandboxes created with `network=True` their pod addresses (none: loopback only)."""
         self.root, self.run_root = Path(root), Path(run_root)
         self.images = ImageStore(self.root)
         self.oci: OCIRuntime = choose_runtime(oci_runtime)
         self.name = self.oci.name
         self._conmon = find_conmon()
-        self.sandboxes = Sandboxes(self.root, self.run_root)
+        self.sandboxes = Sandboxes(self.root, self.run_root, network)
         self._containers_dir = self.root / "containers"
         self._oci_root = self.run_root / self.oci.name
         self._exits = self.run_root / "exits"

@@ -96,6 +96,7 @@ class SandboxConfig:
     labels: dict[str, str] = field(default_factory=dict)
     shm_size_bytes: int = 64 * 1024 * 1024
     network: bool = False  # attach to the pod network (an IP through CNI); False keeps loopback only
+    host_network: bool = False  # share the node's network namespace (the pod network's node namespace)
 
 
 @dataclass(frozen=True)

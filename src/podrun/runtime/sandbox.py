@@ -31,6 +31,11 @@ NAMESPACES = ("net", "ipc", "uts")
 class PodNetwork(Protocol):
     """Attaches sandboxes' network namespaces to the pod network (podrun.network.node.NodeNetwork)."""
 
+    @property
+    def netns_path(self) -> Path:
+        """The node network namespace, which host-network sandboxes share."""
+        ...
+
     def attach(self, sandbox_id: str, netns: Path) -> list[str]:
         """Give the namespace its pod addresses (CNI ADD) and return them."""
         ...
@@ -105,8 +110,12 @@ class Sandboxes:
                 linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
                 f"mode=1777,size={config.shm_size_bytes}",
             )  # fmt: skip
-            await self._make_namespaces(run / "ns", config.hostname)
             ips: list[str] = []
+            if config.host_network and self.network is not None:
+                # The node's namespace, as a host-network pod on a kind node shares the node container's.
+                await self._make_namespaces(run / "ns", config.hostname, share_net=self.network.netns_path)
+            else:
+                await self._make_namespaces(run / "ns", config.hostname)
             if config.network:
                 if self.network is None:
                     raise RuntimeError_("FailedCreatePodSandBox", "the pod network is not configured")
@@ -122,14 +131,23 @@ class Sandboxes:
             raise
         return _status(sandbox_id, config, True, created, ips)
 
-    async def _make_namespaces(self, ns_dir: Path, hostname: str) -> None:
+    async def _make_namespaces(self, ns_dir: Path, hostname: str, share_net: Path | None = None) -> None:
         for name in NAMESPACES:
             (ns_dir / name).touch()
-        # One short-lived process makes all three namespaces, names the host and raises loopback;
-        # unshare(1) bind-mounts each namespace onto its file so it outlives that process.
+        if share_net is not None:
+            # The pin of a shared namespace is a bind mount of the node's pin: the sandbox looks the same to
+            # every reader (ready check, containers joining by path), and unmounting it leaves the node's.
+            linux.mount(str(share_net), ns_dir / "net", "", linux.MS_BIND, "")
+            unshare = ["unshare", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}", "sh", "-c", 'hostname "$1"']
+        else:
+            # One short-lived process makes all three namespaces, names the host and raises loopback;
+            # unshare(1) bind-mounts each namespace onto its file so it outlives that process.
+            unshare = [
+                "unshare", f"--net={ns_dir / 'net'}", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}",
+                "sh", "-c", 'hostname "$1" && ip link set lo up',
+            ]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
-            "unshare", f"--net={ns_dir / 'net'}", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}",
-            "sh", "-c", 'hostname "$1" && ip link set lo up', "sh", hostname,
+            *unshare, "sh", hostname,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await proc.communicate()
