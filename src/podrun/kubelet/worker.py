@@ -33,7 +33,14 @@ from podrun.kubelet.volumes.etc_hosts import CONTAINER_PATH as ETC_HOSTS
 from podrun.kubelet.volumes.etc_hosts import etc_hosts_mount
 from podrun.kubelet.worker_deps import WorkerDeps
 from podrun.runtime.logs import tail_log_lines
-from podrun.runtime.protocol import ContainerState, ContainerStatus, RuntimeError_, SandboxConfig, SandboxStatus
+from podrun.runtime.protocol import (
+    ContainerState,
+    ContainerStatus,
+    PortMapping,
+    RuntimeError_,
+    SandboxConfig,
+    SandboxStatus,
+)
 from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
@@ -355,6 +362,7 @@ class PodWorker:
                     hostname=hostname, hosts_file=node.hosts_file(self.pod, hostname),
                     resolv_conf=node.pod_resolv_conf(self.pod), labels=dict(meta.get("labels") or {}),
                     network=node.pod_network and not host_network, host_network=host_network,
+                    port_mappings=port_mappings(self.pod) if node.pod_network else (),
                 )
             )  # fmt: skip
         except RuntimeError_ as e:
@@ -560,3 +568,23 @@ class PodWorker:
     def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event on the pod (or on one of its containers, with `ref`)."""
         self.deps.record_event(self.pod, kind, reason, message, ref)
+
+
+def port_mappings(pod: JSON) -> tuple[PortMapping, ...]:
+    """The hostPorts of the pod's containers (`MakePortMappings`), deduplicated as the kubelet does."""
+    seen: set[tuple[int, str, str]] = set()
+    result = []
+    for container in pod["spec"]["containers"]:
+        for port in container.get("ports") or []:
+            host_port = int(port.get("hostPort") or 0)
+            if not host_port:
+                continue
+            mapping = PortMapping(
+                container_port=int(port["containerPort"]), host_port=host_port,
+                protocol=str(port.get("protocol") or "TCP"), host_ip=str(port.get("hostIP") or ""),
+            )  # fmt: skip
+            key = (host_port, mapping.protocol, mapping.host_ip)
+            if key not in seen:
+                seen.add(key)
+                result.append(mapping)
+    return tuple(result)

@@ -23,6 +23,7 @@ from podrun.network.dns import ClusterResolver, DnsRecords, DnsServer
 from podrun.network.nftables import ServiceRule
 from podrun.network.relay import Relay
 from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_conf
+from podrun.runtime.protocol import PortMapping
 
 HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 
@@ -40,11 +41,17 @@ class NodeNetwork:
         self.resolver = ClusterResolver(DnsRecords(domain=config.cluster_domain))
         self._dns: DnsServer | None = None
         self._relays: set[Relay] = set()
+        self._ports: dict[str, list[Relay]] = {}
 
     @property
     def netns_path(self) -> Path:
         """The pinned node network namespace."""
         return self.config.node_netns_path
+
+    @property
+    def node_address(self) -> str:
+        """The node's address in its namespace: the pods' gateway, and host-network pods' address."""
+        return self.config.node_gateway
 
     async def start(self, live_sandbox_ids: set[str] | None = None) -> None:
         """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS.
@@ -75,6 +82,7 @@ class NodeNetwork:
         for relay in list(self._relays):
             await relay.stop()
         self._relays.clear()
+        self._ports.clear()
         if self._dns is not None:
             await self._dns.stop()
             self._dns = None
@@ -107,6 +115,29 @@ class NodeNetwork:
         """Stop one published port."""
         self._relays.discard(relay)
         await relay.stop()
+
+    async def publish_ports(self, sandbox_id: str, target_ip: str, mappings: tuple[PortMapping, ...]) -> None:
+        """Publish a sandbox's hostPorts (TCP; `hostIP` within 127.0.0.0/8, 127.0.0.1 when unset), all or none.
+
+        A port already taken raises OSError after closing those already opened, as the portmap plugin fails ADD.
+        """
+        opened: list[Relay] = []
+        try:
+            for mapping in mappings:
+                if mapping.protocol.upper() != "TCP":
+                    continue  # UDP and SCTP hostPorts are not relayed (documented)
+                host_ip = mapping.host_ip or "127.0.0.1"
+                opened.append(await self.publish(host_ip, mapping.host_port, (target_ip, mapping.container_port)))
+        except (OSError, ValueError) as e:
+            for relay in opened:
+                await self.unpublish(relay)
+            raise OSError(str(e)) from e
+        self._ports[sandbox_id] = opened
+
+    async def unpublish_ports(self, sandbox_id: str) -> None:
+        """Close a sandbox's hostPorts."""
+        for relay in self._ports.pop(sandbox_id, []):
+            await self.unpublish(relay)
 
     def attach(self, sandbox_id: str, netns_path: Path) -> list[str]:
         """CNI ADD of a sandbox's namespace (blocking: call from a worker thread); returns its addresses."""

@@ -212,6 +212,10 @@ class LocalRuntime:
         Nothing is started or restarted here; half-made containers and sandboxes are removed.
         """
         self.sandboxes.remove_half_made()
+        for sandbox in self.sandboxes.list():
+            if sandbox.ready:
+                with contextlib.suppress(OSError):  # taken meanwhile: the pod runs on without it, as after a restart
+                    await self._publish_ports(sandbox)
         for d in sorted(self._containers_dir.iterdir()):
             try:
                 rec = _Record(**json.loads((d / "container.json").read_text()))
@@ -255,8 +259,23 @@ class LocalRuntime:
     # -- sandboxes ------------------------------------------------------------------------------
 
     async def create_sandbox(self, config: SandboxConfig) -> SandboxStatus:
-        """Make the pod's namespaces and files."""
-        return await self.sandboxes.create(config)
+        """Make the pod's namespaces and files, and publish its hostPorts (a taken port fails the sandbox)."""
+        sandbox = await self.sandboxes.create(config)
+        try:
+            await self._publish_ports(sandbox)
+        except OSError as e:
+            await asyncio.to_thread(self.sandboxes.remove, sandbox.id)
+            raise RuntimeError_("FailedCreatePodSandBox", f"cannot publish the pod's hostPorts: {e}") from None
+        return sandbox
+
+    async def _publish_ports(self, sandbox: SandboxStatus) -> None:
+        network = self.sandboxes.network
+        config = sandbox.config
+        if network is None or not config.port_mappings:
+            return
+        target = sandbox.ips[0] if sandbox.ips else network.node_address if config.host_network else ""
+        if target:
+            await network.publish_ports(sandbox.id, target, config.port_mappings)
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove what is left of the pod's containers, then the sandbox and its cgroups."""
@@ -264,6 +283,8 @@ class LocalRuntime:
             for rec in [r for r in self._records.values() if r.sandbox_id == sandbox_id]:
                 await self.stop_container(rec.id, 0)
                 await self.remove_container(rec.id)
+            if self.sandboxes.network is not None:
+                await self.sandboxes.network.unpublish_ports(sandbox_id)
             await asyncio.to_thread(self.sandboxes.remove, sandbox_id)
         finally:
             # Also when cancelled half-way: the cgroup directories are never listed again otherwise.

@@ -84,6 +84,16 @@ class ContainerConfig:
 
 
 @dataclass(frozen=True)
+class PortMapping:
+    """A hostPort (CRI's PortMapping): `host_ip:host_port` on the host leads to `container_port` of the pod."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """One pod sandbox: shared network, IPC and UTS namespaces, /etc/hosts and resolv.conf."""
 
@@ -97,6 +107,7 @@ class SandboxConfig:
     shm_size_bytes: int = 64 * 1024 * 1024
     network: bool = False  # attach to the pod network (an IP through CNI); False keeps loopback only
     host_network: bool = False  # share the node's network namespace (the pod network's node namespace)
+    port_mappings: tuple[PortMapping, ...] = ()  # hostPorts, published while the sandbox exists
 
 
 @dataclass(frozen=True)

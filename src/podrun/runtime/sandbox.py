@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from podrun.runtime import linux
 from podrun.runtime.ocispec import SandboxPaths
-from podrun.runtime.protocol import RuntimeError_, SandboxConfig, SandboxStatus
+from podrun.runtime.protocol import PortMapping, RuntimeError_, SandboxConfig, SandboxStatus
 
 NAMESPACES = ("net", "ipc", "uts")
 
@@ -36,6 +36,11 @@ class PodNetwork(Protocol):
         """The node network namespace, which host-network sandboxes share."""
         ...
 
+    @property
+    def node_address(self) -> str:
+        """The node's own address in that namespace (a host-network pod's address)."""
+        ...
+
     def attach(self, sandbox_id: str, netns: Path) -> list[str]:
         """Give the namespace its pod addresses (CNI ADD) and return them."""
         ...
@@ -46,6 +51,14 @@ class PodNetwork(Protocol):
 
     def reclaim(self, live_sandbox_ids: set[str]) -> None:
         """Release the addresses of every sandbox not in the set."""
+        ...
+
+    async def publish_ports(self, sandbox_id: str, target_ip: str, mappings: tuple[PortMapping, ...]) -> None:
+        """Publish the sandbox's hostPorts on the host, leading to `target_ip` (all or none: raises OSError)."""
+        ...
+
+    async def unpublish_ports(self, sandbox_id: str) -> None:
+        """Close the sandbox's published hostPorts (nothing when there are none)."""
         ...
 
 
@@ -87,7 +100,7 @@ class Sandboxes:
         return doc
 
     def _config(self, sandbox_id: str) -> SandboxConfig:
-        return SandboxConfig(**self._doc(sandbox_id)["config"])
+        return _config_from(self._doc(sandbox_id)["config"])
 
     async def create(self, config: SandboxConfig) -> SandboxStatus:
         """Make the namespaces, mount /dev/shm and write /etc/hosts, resolv.conf and hostname.
@@ -167,7 +180,7 @@ class Sandboxes:
         mounted = mounts if mounts is not None else set(linux.mounts_under(self.run))
         ns_dir = (self.run / sandbox_id / "ns").resolve()
         ready = all(str(ns_dir / name) in mounted for name in NAMESPACES)
-        return _status(sandbox_id, SandboxConfig(**doc["config"]), ready, doc["created_at"], doc.get("ips") or [])
+        return _status(sandbox_id, _config_from(doc["config"]), ready, doc["created_at"], doc.get("ips") or [])
 
     def list(self) -> list[SandboxStatus]:
         """Every complete sandbox on disk (one being created is not listed until it is complete)."""
@@ -211,6 +224,11 @@ class Sandboxes:
         if not path.exists():
             raise RuntimeError_("NotFound", f"sandbox {sandbox_id} not found")
         return path
+
+
+def _config_from(doc: dict[str, Any]) -> SandboxConfig:
+    mappings = tuple(PortMapping(**mapping) for mapping in doc.get("port_mappings") or ())
+    return SandboxConfig(**{**doc, "port_mappings": mappings})
 
 
 def _status(sandbox_id: str, config: SandboxConfig, ready: bool, created: float, ips: list[str]) -> SandboxStatus:
