@@ -183,6 +183,14 @@ class RecordingHost:
         """A Secret given to `run_pod`."""
         return self._secrets.get((namespace, name))
 
+    def list_services(self, namespace: str) -> list[JSON]:
+        """No Services."""
+        return []
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        """No tokens (pods admitted here have no service account volume)."""
+        return None
+
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Keep a copy of the status, stamped with the time it arrived."""
         self.updates.append(StatusUpdate(time.time(), copy.deepcopy(status)))

@@ -351,6 +351,58 @@ async def test_a_deployment_is_refused_by_name(roots: Roots, started: list[Podru
     assert files_under(*roots) == before
 
 
+# -- service accounts -------------------------------------------------------------------------------------------
+
+READS_ITS_ACCOUNT = """\
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: robot, namespace: team}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: team}
+spec:
+  serviceAccountName: robot
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    workingDir: /var/run/secrets/kubernetes.io/serviceaccount
+    command: [sh, -c, 'echo "token $(wc -c < token) $(stat -L -c %a token)"; echo "namespace $(cat namespace)";
+      head -1 ca.crt; echo "host=${KUBERNETES_SERVICE_HOST-unset}"']
+"""
+
+
+async def test_a_pod_reads_its_service_account_token_namespace_and_ca(roots: Roots, started: list[PodrunRun]) -> None:
+    """The kube-api-access volume is mounted as on a cluster; with no API server there is no `kubernetes` Service."""
+    run = await podrun_run(started, roots, "-f", "-", stdin=READS_ITS_ACCOUNT)
+
+    assert run.code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    token_line = next(line for line in lines if line.startswith("[c] token "))
+    assert int(token_line.split()[2]) >= 32 and token_line.split()[3] == "644"
+    assert "[c] namespace team" in lines
+    assert "[c] -----BEGIN CERTIFICATE-----" in lines
+    assert "[c] host=unset" in lines
+
+
+async def test_a_pod_naming_a_missing_service_account_is_refused_before_anything_starts(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """The API server's 403 message, exit 1, nothing made."""
+    before = files_under(*roots)
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: lost}\n"
+    pod += "spec: {serviceAccountName: ghost, containers: [{name: c, image: busybox}]}\n"
+    run = await podrun_run(started, roots, "-f", "-", stdin=pod)
+
+    assert run.code == 1
+    assert run.stderr == (
+        'error: pods "lost" is forbidden: '
+        'error looking up service account default/ghost: serviceaccount "ghost" not found'
+    )
+    assert files_under(*roots) == before
+
+
 # -- Ctrl-C -----------------------------------------------------------------------------------------------------
 
 

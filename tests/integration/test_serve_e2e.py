@@ -479,6 +479,39 @@ def test_core_commands_with_each_installed_kubectl(serve: ServeProcess, minor: i
     assert serve.kubectl("get", "pod", name, "--ignore-not-found", binary=kubectl).stdout == ""
 
 
+# -- 8. service accounts -------------------------------------------------------------------------------------
+
+READ_ACCOUNT = (
+    "cd /var/run/secrets/kubernetes.io/serviceaccount; echo namespace $(cat namespace); "
+    "echo mode $(stat -L -c %a token); echo host $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; "
+    "echo token $(cat token); cat ca.crt"
+)
+
+
+def test_a_pod_reads_its_service_account_token_and_the_kubernetes_service(serve: ServeProcess) -> None:
+    reader = {"name": "c", "image": "busybox", "command": ["sh", "-c", READ_ACCOUNT]}
+    serve.kubectl("apply", "-f", "-", stdin=manifest("reader", [reader], restartPolicy="Never"))
+    pod_when(serve, "reader", lambda pod: pod["status"].get("phase") == "Succeeded")
+
+    output = serve.kubectl("logs", "reader").stdout
+    lines = output.splitlines()
+    assert lines[:3] == ["namespace default", "mode 644", "host 10.96.0.1:443"]
+    published_ca = serve.kubectl("get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}").stdout
+    assert output.split("\n", 4)[4].strip() == published_ca.strip()
+    token = lines[3].removeprefix("token ")
+    # While its pod exists, the token reads its namespace as system:serviceaccount:default:default, and no more.
+    assert "reader" in serve.kubectl("get", "pods", "--token", token).stdout
+    denied = serve.kubectl("delete", "pod", "reader", "--token", token, check=False)
+    assert 'User "system:serviceaccount:default:default" cannot delete resource "pods"' in denied.stderr
+
+
+def test_a_pod_naming_a_missing_service_account_is_forbidden(serve: ServeProcess) -> None:
+    pod = manifest("orphan", [idle("c", "never")], serviceAccountName="ghost")
+    refused = serve.kubectl("apply", "-f", "-", stdin=pod, check=False)
+    assert refused.returncode == 1
+    assert 'error looking up service account default/ghost: serviceaccount "ghost" not found' in refused.stderr
+
+
 # -- known bugs ----------------------------------------------------------------------------------------------
 
 

@@ -27,8 +27,8 @@ from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.json_types import JSON
-from podrun.services.accounts import issue_token
 from podrun.services.controller import ServicesController
+from podrun.services.tokens import issue_token
 
 KUBECTL = shutil.which("kubectl")
 POLL_TIMEOUT = 20.0

@@ -40,6 +40,12 @@ class MemoryHost:
     def get_secret(self, namespace: str, name: str) -> JSON | None:
         return None
 
+    def list_services(self, namespace: str) -> list[JSON]:
+        return []
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        return None
+
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         self.statuses.append(copy.deepcopy(status))
         await self._notify()

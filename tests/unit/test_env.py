@@ -48,6 +48,7 @@ def env_of(container: dict[str, Any], pod: dict[str, Any] | None = None, **overr
         "host_ip": "192.168.1.5",
         "node_name": "node-a",
         "node_allocatable": {"cpu": 4000, "memory": 8 * GiB, "ephemeral-storage": 100 * GiB},
+        "list_services": lambda namespace: [],
     }
     kwargs.update(overrides)
     return resolve_env(pod, container, **kwargs)
@@ -357,3 +358,51 @@ def test_resource_of_an_unknown_container_fails() -> None:
 
 def test_unsupported_resource_fails() -> None:
     assert error_of({"name": "c", "env": [resource("limits.gpu")]}) == "unsupported container resource : limits.gpu"
+
+
+# --- service variables --------------------------------------------------------------------------------------
+
+
+def service(name: str, namespace: str, cluster_ip: str, port: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"clusterIP": cluster_ip, "ports": [{"port": port}]},
+    }
+
+
+SERVICES = {
+    "default": [service("kubernetes", "default", "10.96.0.1", 443), service("other", "default", "10.96.0.9", 80)],
+    "shop": [service("cart", "shop", "10.96.3.3", 8080)],
+}
+
+
+def services_of(namespace: str) -> list[dict[str, Any]]:
+    return list(SERVICES.get(namespace, []))
+
+
+def test_service_variables_come_first_with_the_kubernetes_service_for_any_namespace() -> None:
+    env = env_of({"name": "c", "env": [{"name": "A", "value": "1"}]}, list_services=services_of)
+    names = [name for name, _ in env]
+    assert names[-1] == "A"
+    assert dict(env)["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+    assert dict(env)["CART_SERVICE_HOST"] == "10.96.3.3"
+    assert dict(env)["CART_PORT_8080_TCP_ADDR"] == "10.96.3.3"
+    assert "OTHER_SERVICE_HOST" not in names  # another namespace's Service
+
+
+def test_without_service_links_only_the_kubernetes_service_is_given() -> None:
+    container = {"name": "c"}
+    env = dict(env_of(container, make_pod(container, enableServiceLinks=False), list_services=services_of))
+    assert env["KUBERNETES_SERVICE_PORT"] == "443"
+    assert not any(name.startswith("CART_") for name in env)
+
+
+def test_a_containers_own_variable_wins_over_a_service_variable() -> None:
+    env = env_of({"name": "c", "env": [{"name": "CART_SERVICE_HOST", "value": "mine"}]}, list_services=services_of)
+    assert [value for name, value in env if name == "CART_SERVICE_HOST"] == ["mine"]
+    assert env[-1] == ("CART_SERVICE_HOST", "mine")
+
+
+def test_env_values_may_reference_service_variables() -> None:
+    container = {"name": "c", "env": [{"name": "URL", "value": "http://$(CART_SERVICE_HOST):$(CART_SERVICE_PORT)/"}]}
+    assert dict(env_of(container, list_services=services_of))["URL"] == "http://10.96.3.3:8080/"

@@ -64,6 +64,19 @@ def test_secret_is_loaded_with_base64_data() -> None:
     assert load_manifests([("s.yaml", SECRET)]).secrets[0]["data"] == {"password": "aHVudGVyMg=="}
 
 
+def test_service_accounts_are_loaded_into_their_namespace() -> None:
+    account = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\nautomountServiceAccountToken: false\n"
+    [loaded] = load_manifests([("sa.yaml", account)]).service_accounts
+    assert loaded["metadata"] == {"name": "robot", "namespace": "default"}
+    assert loaded["automountServiceAccountToken"] is False
+
+
+def test_a_service_account_with_an_invalid_name_is_refused() -> None:
+    with pytest.raises(InvalidError) as info:
+        load_manifests([("sa.yaml", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: Robot_1}\n")])
+    assert info.value.message.startswith('ServiceAccount "Robot_1" is invalid: metadata.name: Invalid value')
+
+
 def test_empty_documents_are_skipped() -> None:
     loaded = load_manifests([("app.yaml", f"---\n---\n{POD}---\n# nothing here\n")])
     assert len(loaded.pods) == 1
@@ -112,7 +125,7 @@ def test_typed_list_items_take_the_list_kind() -> None:
 def test_unsupported_kind_is_named_with_its_source() -> None:
     assert problems(("pod.yaml", f"{POD}---\n{DEPLOYMENT}")) == [
         'pod.yaml: document 2: kind "Deployment" (apps/v1) is not supported by podrun: '
-        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
+        "only Pod, ConfigMap, Secret, Service and ServiceAccount; run it on a real Kubernetes cluster"
     ]
 
 
@@ -120,7 +133,7 @@ def test_unsupported_kind_inside_a_list_names_the_item() -> None:
     text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}\n"
     assert problems(("list.yaml", text)) == [
         'list.yaml: document 1: items[0]: kind "Deployment" (apps/v1) is not supported by podrun: '
-        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
+        "only Pod, ConfigMap, Secret, Service and ServiceAccount; run it on a real Kubernetes cluster"
     ]
 
 
@@ -177,7 +190,7 @@ def test_numeric_configmap_value_is_reported_like_the_api_server() -> None:
 def test_problems_from_every_source_are_reported_together() -> None:
     assert problems(("a.yaml", DEPLOYMENT), ("b.yaml", "kind: Pod\n")) == [
         'a.yaml: document 1: kind "Deployment" (apps/v1) is not supported by podrun: '
-        "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster",
+        "only Pod, ConfigMap, Secret, Service and ServiceAccount; run it on a real Kubernetes cluster",
         "b.yaml: document 1: error validating data: [apiVersion not set]",
     ]
 

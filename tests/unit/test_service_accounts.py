@@ -1,20 +1,15 @@
-"""The ServiceAccount admission mutation, pod-bound tokens and what a service account may do."""
+"""The ServiceAccount admission plugin's pod mutation (pure)."""
 
 from __future__ import annotations
 
-from podrun.api.store import Store
+import pytest
+
 from podrun.json_types import JSON
 from podrun.services.accounts import (
     MOUNT_PATH,
-    RequestAttributes,
-    ServiceAccountUser,
+    ServiceAccountNotFound,
+    accounts_with_defaults,
     admit_pod,
-    allowed,
-    api_access_files,
-    authenticate_token,
-    denial_detail,
-    issue_token,
-    request_attributes,
 )
 
 
@@ -25,11 +20,16 @@ def pod(**spec: object) -> JSON:
     }
 
 
+def robot(**fields: object) -> JSON:
+    return {"metadata": {"name": "robot", "namespace": "app"}, **fields}
+
+
 def test_admission_names_the_default_account_and_mounts_the_token_everywhere() -> None:
-    admitted = admit_pod(pod(), suffix="abcde")
+    admitted = admit_pod(pod(), accounts_with_defaults([]), suffix="abcde")
     spec = admitted["spec"]
     assert spec["serviceAccountName"] == spec["serviceAccount"] == "default"
     assert spec["volumes"][0]["name"] == "kube-api-access-abcde"
+    assert spec["volumes"][0]["projected"]["defaultMode"] == 420
     assert [s for source in spec["volumes"][0]["projected"]["sources"] for s in source] == [
         "serviceAccountToken", "configMap", "downwardAPI"
     ]  # fmt: skip
@@ -39,78 +39,77 @@ def test_admission_names_the_default_account_and_mounts_the_token_everywhere() -
         ]
 
 
+def test_a_generated_volume_name_has_five_random_characters() -> None:
+    [volume] = admit_pod(pod(), accounts_with_defaults([]))["spec"]["volumes"]
+    assert volume["name"].startswith("kube-api-access-") and len(volume["name"]) == len("kube-api-access-") + 5
+
+
+def test_a_missing_account_is_refused_with_the_api_servers_words() -> None:
+    with pytest.raises(ServiceAccountNotFound) as caught:
+        admit_pod(pod(serviceAccountName="robot"), accounts_with_defaults([]))
+    assert str(caught.value) == 'error looking up service account app/robot: serviceaccount "robot" not found'
+
+
+def test_a_named_account_from_the_lookup_is_used() -> None:
+    admitted = admit_pod(pod(serviceAccountName="robot"), accounts_with_defaults([robot()]))
+    assert admitted["spec"]["serviceAccount"] == "robot"
+    assert admitted["spec"]["volumes"]
+
+
+def test_the_deprecated_service_account_field_names_the_account() -> None:
+    admitted = admit_pod(pod(serviceAccount="robot"), accounts_with_defaults([robot()]))
+    assert admitted["spec"]["serviceAccountName"] == "robot"
+
+
 def test_automount_false_on_the_pod_or_the_account_mounts_nothing() -> None:
-    assert "volumes" not in admit_pod(pod(automountServiceAccountToken=False))["spec"]
-    assert "volumes" not in admit_pod(pod(), {"automountServiceAccountToken": False})["spec"]
+    assert "volumes" not in admit_pod(pod(automountServiceAccountToken=False), accounts_with_defaults([]))["spec"]
+    quiet = robot(automountServiceAccountToken=False)
+    assert "volumes" not in admit_pod(pod(serviceAccountName="robot"), accounts_with_defaults([quiet]))["spec"]
 
 
 def test_the_pods_choice_wins_over_the_accounts() -> None:
-    admitted = admit_pod(pod(automountServiceAccountToken=True), {"automountServiceAccountToken": False})
-    assert admitted["spec"]["volumes"]
+    quiet = robot(automountServiceAccountToken=False)
+    spec = pod(serviceAccountName="robot", automountServiceAccountToken=True)
+    assert admit_pod(spec, accounts_with_defaults([quiet]))["spec"]["volumes"]
 
 
 def test_a_container_that_mounts_the_path_itself_keeps_its_mount() -> None:
     own = {"name": "mine", "mountPath": MOUNT_PATH}
-    admitted = admit_pod(pod(containers=[{"name": "c", "volumeMounts": [own]}]))
+    admitted = admit_pod(pod(containers=[{"name": "c", "volumeMounts": [own]}]), accounts_with_defaults([]))
     assert admitted["spec"]["containers"][0]["volumeMounts"] == [own]
 
 
-def test_the_volume_holds_token_ca_and_namespace() -> None:
-    assert api_access_files("tok", "PEM", "app") == {"token": b"tok", "ca.crt": b"PEM", "namespace": b"app"}
+def test_no_volume_is_added_when_every_container_mounts_the_path_itself() -> None:
+    own = {"name": "mine", "mountPath": MOUNT_PATH}
+    spec = pod(containers=[{"name": "c", "volumeMounts": [own]}], initContainers=[])
+    assert "volumes" not in admit_pod(spec, accounts_with_defaults([]))["spec"]
 
 
-def test_a_token_authenticates_as_its_account_while_its_pod_exists() -> None:
-    store = Store()
-    stored = store.create(
-        "pods", {"metadata": {"name": "p", "namespace": "app"}, "spec": {"serviceAccountName": "robot"}}
-    )
-    token = issue_token(store, stored)
-    assert authenticate_token(store, token) == ServiceAccountUser("app", "robot")
-    assert authenticate_token(store, token + "x") is None
-    store.delete("pods", "app", "p")
-    assert authenticate_token(store, token) is None
+def test_an_existing_kube_api_access_volume_is_reused() -> None:
+    mine = {"name": "kube-api-access-mine", "emptyDir": {}}
+    admitted = admit_pod(pod(volumes=[mine]), accounts_with_defaults([]))
+    assert admitted["spec"]["volumes"] == [mine]
+    assert admitted["spec"]["containers"][0]["volumeMounts"][0]["name"] == "kube-api-access-mine"
 
 
-def test_a_token_of_a_recreated_pod_with_the_same_name_is_dead() -> None:
-    store = Store()
-    token = issue_token(store, store.create("pods", {"metadata": {"name": "p", "namespace": "app"}, "spec": {}}))
-    store.delete("pods", "app", "p")
-    store.create("pods", {"metadata": {"name": "p", "namespace": "app"}, "spec": {}})
-    assert authenticate_token(store, token) is None
+def test_the_accounts_image_pull_secrets_go_to_a_pod_without_its_own() -> None:
+    pulling = robot(imagePullSecrets=[{"name": "registry"}])
+    admitted = admit_pod(pod(serviceAccountName="robot"), accounts_with_defaults([pulling]))
+    assert admitted["spec"]["imagePullSecrets"] == [{"name": "registry"}]
+    own = pod(serviceAccountName="robot", imagePullSecrets=[{"name": "mine"}])
+    assert admit_pod(own, accounts_with_defaults([pulling]))["spec"]["imagePullSecrets"] == [{"name": "mine"}]
 
 
-def attributes(method: str, path: str, **query: str) -> RequestAttributes | None:
-    return request_attributes(method, path, query)
+def test_the_given_pod_is_left_unchanged() -> None:
+    original = pod()
+    admit_pod(original, accounts_with_defaults([]))
+    assert original == pod()
 
 
-def test_service_accounts_may_only_read_their_own_namespace() -> None:
-    user = ServiceAccountUser("app", "default")
-    assert allowed(user, attributes("GET", "/api/v1/namespaces/app/pods"))
-    assert allowed(user, attributes("GET", "/api/v1/namespaces/app/services/web", watch="1"))
-    assert not allowed(user, attributes("POST", "/api/v1/namespaces/app/pods"))
-    assert not allowed(user, attributes("GET", "/api/v1/namespaces/other/pods"))
-    assert not allowed(user, attributes("GET", "/api/v1/pods"))
-    assert not allowed(user, attributes("POST", "/api/v1/namespaces/app/pods/p/exec"))
-
-
-def test_discovery_is_open_to_service_accounts() -> None:
-    assert attributes("GET", "/api") is None
-    assert attributes("GET", "/apis/discovery.k8s.io/v1") is None
-    assert allowed(ServiceAccountUser("app", "default"), None)
-
-
-def test_request_attributes_name_verb_resource_and_namespace() -> None:
-    assert attributes("GET", "/apis/discovery.k8s.io/v1/namespaces/app/endpointslices", watch="true") == (
-        RequestAttributes("watch", "endpointslices", "", "", "app", "discovery.k8s.io")
-    )
-    assert attributes("DELETE", "/api/v1/namespaces/app") == RequestAttributes(
-        "delete", "namespaces", "", "app", "app", ""
-    )
-
-
-def test_the_denial_reads_as_the_rbac_authorizers() -> None:
-    denied = attributes("GET", "/api/v1/namespaces/other/pods")
-    assert denied is not None
-    assert denial_detail(ServiceAccountUser("app", "default"), denied) == (
-        'User "system:serviceaccount:app:default" cannot list resource "pods" in API group "" in the namespace "other"'
-    )
+def test_every_namespace_has_a_default_account_for_podrun_run() -> None:
+    find = accounts_with_defaults([robot()])
+    assert find("anywhere", "default") == {
+        "kind": "ServiceAccount", "apiVersion": "v1", "metadata": {"name": "default", "namespace": "anywhere"}
+    }  # fmt: skip
+    assert find("app", "robot") == robot()
+    assert find("other", "robot") is None

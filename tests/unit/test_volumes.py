@@ -33,6 +33,7 @@ from podrun.kubelet.volumes import (
     update_pod_volumes,
 )
 from podrun.runtime.protocol import Mount
+from podrun.services.accounts import api_access_volume
 
 MiB = 1024**2
 GiB = 1024**3
@@ -91,19 +92,25 @@ def umask_022() -> Iterator[None]:
 
 
 class Store:
-    """ConfigMaps and Secrets by name, as the kubelet's managers give them."""
+    """ConfigMaps, Secrets and service account tokens, as the kubelet's managers give them."""
 
     def __init__(self) -> None:
         self.configmaps: dict[str, dict[str, Any]] = {
             "cm": {"data": {"a": "A", "b": "B"}, "binaryData": {"bin": b64(b"\x00\x01")}},
         }
         self.secrets: dict[str, dict[str, Any]] = {"s": {"data": {"pw": b64(b"hunter2"), "user": b64(b"me")}}}
+        self.token: str | None = "opaque-token"
+        self.token_requests: list[tuple[str | None, int]] = []
 
     def get_configmap(self, name: str) -> dict[str, Any] | None:
         return self.configmaps.get(name)
 
     def get_secret(self, name: str) -> dict[str, Any] | None:
         return self.secrets.get(name)
+
+    def get_token(self, audience: str | None, expiration_seconds: int) -> str | None:
+        self.token_requests.append((audience, expiration_seconds))
+        return self.token
 
 
 @pytest.fixture
@@ -124,6 +131,7 @@ def setup(pod: dict[str, Any], pod_dir: Path, store: Store, memory: int = GiB, *
         pod_dir,
         get_configmap=store.get_configmap,
         get_secret=store.get_secret,
+        get_token=store.get_token,
         node_allocatable_memory=memory,
         **kwargs,
     )
@@ -131,7 +139,12 @@ def setup(pod: dict[str, Any], pod_dir: Path, store: Store, memory: int = GiB, *
 
 def update(pod: dict[str, Any], pod_dir: Path, store: Store) -> Any:
     return update_pod_volumes(
-        pod, pod_dir, get_configmap=store.get_configmap, get_secret=store.get_secret, node_allocatable_memory=GiB
+        pod,
+        pod_dir,
+        get_configmap=store.get_configmap,
+        get_secret=store.get_secret,
+        get_token=store.get_token,
+        node_allocatable_memory=GiB,
     )
 
 
@@ -542,7 +555,7 @@ def test_projected_volume_merges_its_sources(pod_dir: Path, store: Store) -> Non
     path = setup(make_pod(volume), pod_dir, store)["all"]
     assert path.parent.name == "kubernetes.io~projected"
     assert fstype_of(path) == "tmpfs"
-    assert sorted(name for name in os.listdir(path) if not name.startswith("..")) == ["cfg", "name", "pw"]
+    assert sorted(name for name in os.listdir(path) if not name.startswith("..")) == ["cfg", "name", "pw", "token"]
     assert ((path / "cfg/a").read_text(), (path / "pw").read_text(), (path / "name").read_text()) == (
         "A",
         "hunter2",
@@ -551,10 +564,46 @@ def test_projected_volume_merges_its_sources(pod_dir: Path, store: Store) -> Non
     assert mode_of((path / "pw").resolve()) == 0o400
 
 
+@needs_root
+def test_a_token_projection_writes_the_hosts_token_with_the_volumes_default_mode(pod_dir: Path, store: Store) -> None:
+    volume = projected_volume({"serviceAccountToken": {"path": "sa/token", "expirationSeconds": 7200, "audience": "x"}})
+    path = setup(make_pod(volume), pod_dir, store)["all"]
+    assert (path / "sa/token").read_text() == "opaque-token"
+    assert mode_of((path / "sa/token").resolve()) == 0o644
+    assert store.token_requests == [("x", 7200)]
+
+
+@needs_root
+def test_the_kube_api_access_volume_holds_token_ca_and_namespace(pod_dir: Path, store: Store) -> None:
+    store.configmaps["kube-root-ca.crt"] = {"data": {"ca.crt": "PEM"}}
+    path = setup(make_pod(api_access_volume("kube-api-access-abcde")), pod_dir, store)["kube-api-access-abcde"]
+    files = {name: (path / name).read_text() for name in ("token", "ca.crt", "namespace")}
+    assert files == {"token": "opaque-token", "ca.crt": "PEM", "namespace": "shop"}
+    assert {mode_of((path / name).resolve()) for name in files} == {0o644}
+    assert store.token_requests == [(None, 3607)]
+
+
+@needs_root
+def test_an_unchanged_token_leaves_the_volume_as_it_is(pod_dir: Path, store: Store) -> None:
+    pod = make_pod(projected_volume({"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}))
+    setup(pod, pod_dir, store)
+    assert update(pod, pod_dir, store).changed == []
+    store.token = "rotated"
+    assert update(pod, pod_dir, store).changed == ["all"]
+
+
 def test_projected_source_errors_are_aggregated(pod_dir: Path, store: Store) -> None:
     volume = projected_volume({"configMap": {"name": "gone"}}, {"secret": {"name": "lost"}})
     error = setup_error(make_pod(volume), pod_dir, store)
     assert error.message == '[configmap "gone" not found, secret "lost" not found]'
+
+
+def test_a_token_the_host_cannot_issue_fails_the_mount(pod_dir: Path, store: Store) -> None:
+    store.token = None
+    pod = make_pod(projected_volume({"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}))
+    pod["spec"]["serviceAccountName"] = "robot"
+    error = setup_error(pod, pod_dir, store)
+    assert error.message == "failed to fetch token: no token issued for service account shop/robot"
 
 
 # --- teardown -------------------------------------------------------------------------------------------

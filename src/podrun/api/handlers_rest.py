@@ -8,6 +8,7 @@ for (JSON, YAML, a Table, or PartialObjectMetadata).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from podrun.model.schema import (
     unknown_field_message,
     unknown_fields,
 )
+from podrun.services.tokens import find_service_account
 
 JSON = dict[str, Any]
 
@@ -141,7 +143,10 @@ async def create(request: web.Request, resource: Resource, namespace: str | None
 def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions) -> JSON:
     meta = obj.setdefault("metadata", {})
     _require_namespace(ctx, resource, meta.get("namespace"), str(meta.get("name") or ""))
-    prepared = prepare_create(resource, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
+    accounts = functools.partial(find_service_account, ctx.store)
+    prepared = prepare_create(
+        resource, obj, node_name=ctx.node_name, accounts=accounts, stored=lambda: _all(ctx, resource)
+    )
     for text in prepared.warnings:
         add_warning(text)
     if options.dry_run:

@@ -1,8 +1,9 @@
 """The node side of `podrun serve`: the kubelet reading and writing through the API's store.
 
-`StoreHost` is the kubelet's `PodHost` backed by the store: ConfigMaps and Secrets are read from
-it, pod status and events are written to it, and a terminated pod that was being deleted is
-removed from it (what the kubelet's status manager does with a grace-0 delete). `NodeAgent`
+`StoreHost` is the kubelet's `PodHost` backed by the store: ConfigMaps, Secrets and Services are read
+from it, service account tokens are issued through it, pod status and events are written to it, and a
+terminated pod that was being deleted is removed from it (what the kubelet's status manager does with a
+grace-0 delete). `NodeAgent`
 watches the store's pods bound to this node and hands them to the kubelet, and keeps the Node
 object up to date.
 """
@@ -17,20 +18,25 @@ import platform
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.kubelet.node import Node
+from podrun.services.tokens import issue_token
 from podrun.timestamps import format_time
 
 log = logging.getLogger(__name__)
 
 KUBELET_VERSION = "v1.32.4"
 HEARTBEAT_SECONDS = 10.0
+# The kubelet's token manager asks for a new token once 80% of the old one's lifetime has passed.
+TOKEN_REFRESH_FRACTION = 0.8
+T = TypeVar("T")
 
 
 class StoreHost:
@@ -39,6 +45,12 @@ class StoreHost:
     def __init__(self, store: Store, node_name: str) -> None:
         self.store = store
         self.node_name = node_name
+        # The store is written on its event loop only; tokens may be asked for from the volume set-up thread.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._tokens: dict[tuple[str, str | None, int], tuple[str, float]] = {}
 
     def _get(self, resource: str, namespace: str, name: str) -> JSON | None:
         try:
@@ -55,6 +67,33 @@ class StoreHost:
     def get_secret(self, namespace: str, name: str) -> JSON | None:
         """A Secret from the store."""
         return self._get("secrets", namespace, name)
+
+    def list_services(self, namespace: str) -> list[JSON]:
+        """The namespace's Services from the store."""
+        return self.store.list("services", namespace)[0]
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        """A token bound to the pod (`tokens.issue_token`), reused until 80% of its lifetime has passed.
+
+        The audience is not recorded: podrun's API server is the only one that checks these tokens.
+        """
+        key = (str(pod["metadata"].get("uid", "")), audience, expiration_seconds)
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        token = self._on_loop(lambda: issue_token(self.store, pod))
+        self._tokens[key] = (token, time.monotonic() + TOKEN_REFRESH_FRACTION * expiration_seconds)
+        return token
+
+    def _on_loop(self, call: Callable[[], T]) -> T:
+        """Run `call` on the store's loop, waiting for it when called from another thread."""
+        if self._loop is None or _running_loop() is self._loop:
+            return call()
+
+        async def run() -> T:
+            return call()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Write the status onto the newest stored version of the pod (as PUT pods/status does)."""
@@ -80,12 +119,20 @@ class StoreHost:
     async def pod_terminated(self, pod: JSON) -> None:
         """Everything of the pod has stopped: a pod being deleted now disappears from the API."""
         meta = pod["metadata"]
+        self._tokens = {key: value for key, value in self._tokens.items() if key[0] != meta.get("uid", "")}
         current = self._get("pods", meta["namespace"], meta["name"])
         if current is None or current["metadata"].get("uid") != meta.get("uid"):
             return
         if current["metadata"].get("deletionTimestamp"):
             with contextlib.suppress(ApiError):
                 self.store.delete("pods", meta["namespace"], meta["name"])
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def node_object(

@@ -34,8 +34,8 @@ from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
 from podrun.api.streams.exec import StreamBackend, StreamError
 from podrun.api.wire import collect_warnings, json_response, warning_header
-from podrun.services.accounts import allowed, authenticate_token, denial_detail, request_attributes
 from podrun.services.defaults import ensure_service_defaults
+from podrun.services.tokens import allowed, authenticate_token, denial_detail, request_attributes
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """What the API server does to an object on create, update and delete: the registries' strategies.
 
 Create: v1 defaults and admission (`podrun.model.defaults`), a name from `generateName`, validation with the
-API server's messages, and per-kind additions (a pod is bound to this node and starts `Pending` with its QoS
-class; a namespace starts `Active`). Update: system metadata and (outside the status subresource) the status
-are kept from the stored object, and pods must pass `ValidatePodUpdate`. Delete: pods are deleted gracefully
-(`CheckGracefulDelete`, `BeforeDelete`), objects with finalizers wait for them.
+API server's messages, and per-kind additions (a pod goes through the ServiceAccount admission, is bound to this
+node and starts `Pending` with its QoS class; a namespace starts `Active`). Update: system metadata and (outside
+the status subresource) the status are kept from the stored object, and pods must pass `ValidatePodUpdate`.
+Delete: pods are deleted gracefully (`CheckGracefulDelete`, `BeforeDelete`), objects with finalizers wait for them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from podrun.api.errors import bad_request, invalid_from
+from podrun.api.errors import bad_request, forbidden, invalid_from
 from podrun.api.registry import Resource
 from podrun.json_types import JSON
 from podrun.kubelet.admission import bind_pod, deletion_grace_period
@@ -35,6 +35,8 @@ from podrun.model.validation import (
     validate_secret,
 )
 from podrun.printers.pods import parse_timestamp
+from podrun.services.accounts import AccountLookup, ServiceAccountNotFound
+from podrun.services.accounts import admit_pod as admit_service_account
 from podrun.services.registry import allocate_for_create, allocate_for_update
 from podrun.timestamps import format_time
 
@@ -59,11 +61,18 @@ def timestamp(moment: datetime) -> str:
 
 
 def prepare_create(
-    resource: Resource, obj: JSON, *, node_name: str, stored: Callable[[], list[JSON]] = list
+    resource: Resource,
+    obj: JSON,
+    *,
+    node_name: str,
+    accounts: AccountLookup,
+    stored: Callable[[], list[JSON]] = list,
 ) -> Prepared:
-    """Default, name and validate a new object; ApiError 400 (undecodable) or 422 (invalid).
+    """Default, name, admit and validate a new object; ApiError 400 (undecodable), 403 (a pod's ServiceAccount
+    is missing) or 422 (invalid).
 
-    `stored` lists the resource's stored objects in all namespaces (Services allocate against them).
+    `accounts` finds the ServiceAccount a new pod names; `stored` lists the resource's stored objects in all
+    namespaces (Services allocate against them).
     """
     new = _decoded(resource, obj, _DEFAULTERS.get(resource.name))
     meta = new["metadata"]
@@ -72,7 +81,7 @@ def prepare_create(
     if not meta.get("name") and meta.get("generateName"):
         meta["name"] = generate_name(str(meta["generateName"]))
     if resource.name == "pods":
-        return _create_pod(new, node_name)
+        return _create_pod(new, node_name, accounts)
     if resource.name == "namespaces":
         given = new.get("spec")
         spec: dict[str, Any] = given if isinstance(given, dict) else {}
@@ -186,7 +195,12 @@ def _marked(obj: JSON, deadline: datetime, grace: int) -> JSON:
 # --- per kind -------------------------------------------------------------------------------------------------
 
 
-def _create_pod(pod: JSON, node_name: str) -> Prepared:
+def _create_pod(new: JSON, node_name: str, accounts: AccountLookup) -> Prepared:
+    # Mutating admission runs before validation, as in the API server.
+    try:
+        pod = admit_service_account(new, accounts)
+    except ServiceAccountNotFound as error:
+        raise forbidden("pods", str(new["metadata"].get("name") or ""), str(error)) from None
     _raise_invalid("Pod", pod["metadata"], validate_pod(pod))
     _bind(pod, node_name)
     pod["status"] = {"phase": "Pending", "qosClass": qos_class(pod)}

@@ -29,7 +29,7 @@ from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.kubelet.worker import PodWorker
-from podrun.model.errors import InvalidError
+from podrun.model.errors import InvalidError, go_quote
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
@@ -37,6 +37,8 @@ from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
+from podrun.services.accounts import ServiceAccountNotFound, accounts_with_defaults
+from podrun.services.accounts import admit_pod as admit_service_account
 
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
@@ -230,7 +232,14 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     output = RunOutput(quiet=args.quiet, multiple_pods=len(manifests.pods) > 1)
     node = socket.gethostname()
-    pods = [admit_pod(p, node, now=time.time()) for p in manifests.pods]
+    accounts = accounts_with_defaults(manifests.service_accounts)
+    pods = []
+    for pod in manifests.pods:
+        try:
+            pods.append(admit_pod(admit_service_account(pod, accounts), node, now=time.time()))
+        except ServiceAccountNotFound as e:
+            print(f"error: pods {go_quote(pod['metadata']['name'])} is forbidden: {e}", file=sys.stderr)
+            return 1
     gated = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)

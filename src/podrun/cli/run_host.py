@@ -1,35 +1,67 @@
-"""The in-memory `PodHost` of `podrun run`: objects from the manifests, status and events to the terminal."""
+"""The in-memory `PodHost` of `podrun run`: objects from the manifests, status and events to the terminal.
+
+There is no API server behind `podrun run`, so a pod's service account token is a random opaque string that
+authenticates nowhere, and the `kube-root-ca.crt` ConfigMap every namespace has carries a throwaway CA made for
+this run (its key is discarded). Both exist so that pods mounting `kube-api-access-*` start as on a cluster.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
+from podrun.api.tls import throwaway_ca_pem
 from podrun.cli.output import RunOutput
 from podrun.json_types import JSON
 from podrun.printers import print_pod
+from podrun.services.accounts import ROOT_CA_CONFIGMAP, root_ca_configmap
 
 
 class RunHost:
-    """Holds the manifests' ConfigMaps and Secrets, and reports each pod's changes as kubectl shows them."""
+    """Holds the manifests' ConfigMaps, Secrets and Services, and reports each pod's changes as kubectl shows them."""
 
-    def __init__(self, configmaps: list[JSON], secrets: list[JSON], output: RunOutput, node_name: str) -> None:
+    def __init__(
+        self,
+        configmaps: list[JSON],
+        secrets: list[JSON],
+        output: RunOutput,
+        node_name: str,
+        *,
+        services: Iterable[JSON] = (),
+    ) -> None:
         self.node_name = node_name
-        self._configmaps = {(o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o for o in configmaps}
-        self._secrets = {(o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o for o in secrets}
+        self._configmaps = {_key(o): o for o in configmaps}
+        self._secrets = {_key(o): o for o in secrets}
+        self._services = list(services)
         self._output = output
         self._last_row: dict[str, tuple[str, str]] = {}
+        self._ca_pem = throwaway_ca_pem()
+        self._tokens: dict[tuple[str, str | None, int], str] = {}
         self.events: list[JSON] = []
         self.terminated: dict[str, asyncio.Event] = {}
 
     def get_configmap(self, namespace: str, name: str) -> JSON | None:
-        """A ConfigMap from the manifests."""
-        return self._configmaps.get((namespace, name))
+        """A ConfigMap from the manifests; `kube-root-ca.crt` exists in every namespace unless a manifest has one."""
+        found = self._configmaps.get((namespace, name))
+        if found is None and name == ROOT_CA_CONFIGMAP:
+            return root_ca_configmap(namespace, self._ca_pem)
+        return found
 
     def get_secret(self, namespace: str, name: str) -> JSON | None:
         """A Secret from the manifests."""
         return self._secrets.get((namespace, name))
+
+    def list_services(self, namespace: str) -> list[JSON]:
+        """The manifests' Services in the namespace."""
+        return [service for service in self._services if _key(service)[0] == namespace]
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        """A random opaque token, one per pod, audience and lifetime: no API server checks it."""
+        key = (str(pod["metadata"].get("uid", "")), audience, expiration_seconds)
+        return self._tokens.setdefault(key, secrets.token_urlsafe(32))
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Print the pod's READY and STATUS when they change, as `kubectl get pods -w` would."""
@@ -50,3 +82,7 @@ class RunHost:
     async def pod_terminated(self, pod: JSON) -> None:
         """The pod's containers and sandbox are gone."""
         self.terminated.setdefault(pod["metadata"]["uid"], asyncio.Event()).set()
+
+
+def _key(obj: JSON) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", "default"), obj["metadata"]["name"]

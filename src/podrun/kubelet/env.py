@@ -5,13 +5,18 @@ Source: `pkg/kubelet/kubelet_pods.go` (`makeEnvironmentVariables`, `podFieldSele
 (`ExtractFieldPathAsString`, `FormatMap`), `pkg/apis/core/pods/helpers.go` (`ConvertDownwardAPIFieldLabel`) and
 `pkg/api/v1/resource/helpers.go` (`ExtractContainerResourceValue`, `MergeContainerResourceLimits`).
 
-Order: `envFrom` first, then `env` in declaration order, a later definition replacing an earlier one in
-place. The kubelet collects them in a Go map and so hands them to the runtime in random order; here the
-order is deterministic: the first definition's position, ConfigMap/Secret keys sorted as the API serves them.
+Service variables (`getServiceEnvVarMap`, `podrun.services.envvars`): the `kubernetes` Service of `default`
+always, the pod's own namespace's Services with `enableServiceLinks`, as they are when the container starts.
+`$(VAR)` in an `env` value sees the container's variables first, then the service variables.
+
+Order: the service variables a container does not define itself first, then `envFrom`, then `env` in
+declaration order, a later definition replacing an earlier one in place. The kubelet collects them in a Go
+map and so hands them to the runtime in random order; here the order is deterministic: the first definition's
+position, ConfigMap/Secret keys sorted as the API serves them, Services by name.
 
 Since v1.30 (`RelaxedEnvironmentVariableValidation`) the kubelet no longer drops `envFrom` keys that are not
 C identifiers, nor records `InvalidEnvironmentVariableNames`: ConfigMap and Secret keys are all valid relaxed
-names. So every key is kept. There are no Services in podrun, so there are no service variables either.
+names. So every key is kept.
 
 The objects are plain API dicts. A Secret's `data` is base64, as the API serves it (`stringData` is folded
 into `data` on create); values are decoded to `str` with `surrogateescape`, so bytes that are not UTF-8 survive
@@ -27,9 +32,12 @@ from typing import Any
 from podrun.kubelet.expansion import expand, mapping_for
 from podrun.model.errors import go_quote
 from podrun.model.quantity import from_json, to_bytes, to_millis
+from podrun.services.envvars import MASTER_SERVICE_NAMESPACE, service_env_vars
 
 Obj = dict[str, Any]
 Getter = Callable[[str], Obj | None]
+# The Services of a namespace.
+ServiceLister = Callable[[str], list[Obj]]
 
 # The limits that default to node allocatable when a container sets none (MergeContainerResourceLimits).
 # `node_allocatable` gives cpu in millicores and the others in bytes.
@@ -54,14 +62,17 @@ def resolve_env(
     host_ip: str,
     node_name: str,
     node_allocatable: Mapping[str, int],
+    list_services: ServiceLister,
 ) -> list[tuple[str, str]]:
     """The container's environment variables, in order; raises ContainerConfigError as the kubelet fails.
 
     `get_configmap`/`get_secret` return the object in the pod's namespace, or None if it does not exist.
-    `node_allocatable` maps `cpu` (millicores), `memory` and `ephemeral-storage` (bytes).
+    `node_allocatable` maps `cpu` (millicores), `memory` and `ephemeral-storage` (bytes). `list_services` gives
+    a namespace's Services, for the service variables.
     """
     namespace = _namespace(pod)
     objects = _ObjectCache(namespace, get_configmap, get_secret)
+    service_env = dict(_service_variables(pod, namespace, list_services))
     env: dict[str, str] = {}
 
     for source in _dicts(container.get("envFrom")):
@@ -79,8 +90,8 @@ def resolve_env(
                 for key, value in sorted(secret_data(secret).items()):
                     env[prefix + key] = _bytes_to_str(value)
 
-    # The lookup sees `env` as it grows: a value may use any variable defined before it.
-    lookup = mapping_for(env)
+    # The lookup sees `env` as it grows: a value may use any variable defined before it, or a service variable.
+    lookup = mapping_for(env, service_env)
     for var in _dicts(container.get("env")):
         name = var.get("name", "")
         value = var.get("value") or ""
@@ -94,7 +105,7 @@ def resolve_env(
                 continue
             value = resolved
         env[name] = value
-    return list(env.items())
+    return [(name, value) for name, value in service_env.items() if name not in env] + list(env.items())
 
 
 def secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
@@ -276,6 +287,15 @@ def _ceil_div(amount: int, divisor: int) -> int:
 
 def _bytes_to_str(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
+
+
+def _service_variables(pod: Mapping[str, Any], namespace: str, list_services: ServiceLister) -> list[tuple[str, str]]:
+    """getServiceEnvVarMap: the master Service always, the namespace's own with `enableServiceLinks`."""
+    links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+    services = [*list_services(MASTER_SERVICE_NAMESPACE)]
+    if links and namespace != MASTER_SERVICE_NAMESPACE:
+        services += list_services(namespace)
+    return service_env_vars(services, namespace, links)
 
 
 def _namespace(pod: Mapping[str, Any]) -> str:

@@ -24,6 +24,18 @@ class PodHost(Protocol):
         """A Secret, or None when it does not exist."""
         ...
 
+    def list_services(self, namespace: str) -> list[JSON]:
+        """The namespace's Services (for the service environment variables)."""
+        ...
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        """A token for the pod's service account, bound to the pod; None when none can be issued.
+
+        The same token comes back until it is due for a refresh (the kubelet's token manager); the volume
+        set-up may call this from a worker thread.
+        """
+        ...
+
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Store a pod's new status (the kubelet's status manager)."""
         ...

@@ -278,6 +278,7 @@ class PodWorker:
             self.pod, self.pod_dir, get_configmap=lambda name: host.get_configmap(ns, name),
             get_secret=lambda name: host.get_secret(ns, name), node_allocatable_memory=self.deps.node.memory,
             node_allocatable=self.deps.node.allocatable,
+            get_token=lambda aud, ttl: host.service_account_token(self.pod, aud, ttl),
         )  # fmt: skip
         for error in update.errors:
             self._failed_mount(error)
@@ -297,6 +298,7 @@ class PodWorker:
                 volumes.setup_pod_volumes, self.pod, self.pod_dir,
                 get_configmap=lambda name: host.get_configmap(ns, name),
                 get_secret=lambda name: host.get_secret(ns, name),
+                get_token=lambda aud, ttl: host.service_account_token(self.pod, aud, ttl),
                 node_allocatable_memory=self.deps.node.memory, node_allocatable=self.deps.node.allocatable,
             )  # fmt: skip
         except volumes.VolumeSetupError as e:
@@ -449,7 +451,7 @@ class PodWorker:
                 self.pod, spec, get_configmap=lambda n: host.get_configmap(ns, n),
                 get_secret=lambda n: host.get_secret(ns, n), pod_ip=next(iter(self._pod_ips_or_host()), ""),
                 host_ip=self.deps.node.host_ip,
-                node_name=host.node_name, node_allocatable=self.deps.node.allocatable,
+                node_name=host.node_name, node_allocatable=self.deps.node.allocatable, list_services=host.list_services,
             )  # fmt: skip
             mounts = volumes.container_mounts(
                 self.pod, spec, self.volume_paths or {}, pod_dir=self.pod_dir, env=dict(env)

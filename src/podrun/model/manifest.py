@@ -1,4 +1,5 @@
-"""Loading manifests: YAML or JSON files of Pods, ConfigMaps, Secrets and Services, checked before anything runs.
+"""Loading manifests: YAML or JSON files of Pods, ConfigMaps, Secrets, Services and ServiceAccounts, checked before
+anything runs.
 
 `load_manifests` does what `kubectl create -f` and the API server do together, for every document of
 every source first: parse, reject kinds podrun cannot run, decode (the JSON type of every field checked
@@ -9,8 +10,9 @@ nothing unless everything loaded.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,15 +23,58 @@ from podrun.model.errors import FieldError, InvalidError
 from podrun.model.quantity import json_number_text
 from podrun.model.schema import type_error
 from podrun.model.service import default_service, validate_service
-from podrun.model.validation import pod_warnings, validate_configmap, validate_pod, validate_secret
+from podrun.model.validation import (
+    name_is_dns_subdomain,
+    pod_warnings,
+    validate_configmap,
+    validate_pod,
+    validate_secret,
+)
+from podrun.model.validation.meta import validate_object_meta
 
-SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret", "Service")
-_DEFAULTERS = {"Pod": default_pod, "ConfigMap": default_configmap, "Secret": default_secret, "Service": default_service}
+
+def _default_service_account(account: Mapping[str, Any]) -> dict[str, Any]:
+    obj = copy.deepcopy(dict(account))
+    meta = obj.setdefault("metadata", {})
+    if isinstance(meta, dict) and not meta.get("namespace"):
+        meta["namespace"] = "default"
+    return obj
+
+
+def _validate_service_account(account: dict[str, Any]) -> list[FieldError]:
+    meta = account.get("metadata")
+    return validate_object_meta(meta if isinstance(meta, dict) else {}, name_is_dns_subdomain)
+
+
+SUPPORTED_KINDS = ("Pod", "ConfigMap", "Secret", "Service", "ServiceAccount")
+_DEFAULTERS = {
+    "Pod": default_pod,
+    "ConfigMap": default_configmap,
+    "Secret": default_secret,
+    "Service": default_service,
+    "ServiceAccount": _default_service_account,
+}
 _VALIDATORS = {
-    "Pod": validate_pod, "ConfigMap": validate_configmap, "Secret": validate_secret, "Service": validate_service,
-}  # fmt: skip
-_RESOURCES = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets", "Service": "services"}
-_TYPED_LISTS = {"PodList": "Pod", "ConfigMapList": "ConfigMap", "SecretList": "Secret", "ServiceList": "Service"}
+    "Pod": validate_pod,
+    "ConfigMap": validate_configmap,
+    "Secret": validate_secret,
+    "Service": validate_service,
+    "ServiceAccount": _validate_service_account,
+}
+_RESOURCES = {
+    "Pod": "pods",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "ServiceAccount": "serviceaccounts",
+}
+_TYPED_LISTS = {
+    "PodList": "Pod",
+    "ConfigMapList": "ConfigMap",
+    "SecretList": "Secret",
+    "ServiceList": "Service",
+    "ServiceAccountList": "ServiceAccount",
+}
 # Far deeper than any object podrun runs, shallow enough that no recursive step (parsing, copying,
 # validating) reaches Python's recursion limit. Kubernetes' decoders stop at 10000.
 MAX_DEPTH = 100
@@ -54,6 +99,7 @@ class Manifests:
     configmaps: list[dict[str, Any]] = field(default_factory=list)
     secrets: list[dict[str, Any]] = field(default_factory=list)
     services: list[dict[str, Any]] = field(default_factory=list)
+    service_accounts: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -102,6 +148,8 @@ def load_manifests(texts: Iterable[tuple[str, str]]) -> Manifests:
             result.configmaps.append(obj.body)
         elif obj.kind == "Service":
             result.services.append(obj.body)
+        elif obj.kind == "ServiceAccount":
+            result.service_accounts.append(obj.body)
         else:
             result.secrets.append(obj.body)
     return result
@@ -167,7 +215,7 @@ def _collect(document: Any, where: str, source: str, objects: list[_Object], pro
     if kind not in SUPPORTED_KINDS:
         problems.append(
             f'{where}: kind "{kind}" ({api_version}) is not supported by podrun: '
-            "only Pod, ConfigMap, Secret and Service; run it on a real Kubernetes cluster"
+            "only Pod, ConfigMap, Secret, Service and ServiceAccount; run it on a real Kubernetes cluster"
         )
         return
     if api_version != "v1":

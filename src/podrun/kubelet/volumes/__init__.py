@@ -11,7 +11,8 @@ What each plugin does (`pkg/volume/...`):
   `collectData`), then the wrapped emptyDir is set up and the payload written with the atomic writer
   (`util/atomic_writer.go`). configMap wraps a disk emptyDir; secret, downwardAPI and projected wrap a
   `Memory` one, so they are tmpfs-backed. All four are mounted read-only (their `GetAttributes().ReadOnly`).
-  Projected `serviceAccountToken` and `clusterTrustBundle` sources are skipped: podrun has neither.
+  A projected `serviceAccountToken` source is a token from the `PodHost` (`service_account_token`), bound to
+  the pod; `clusterTrustBundle` sources are skipped: podrun has none.
 
 Container mounts follow `makeMounts` (`pkg/kubelet/kubelet_pods.go`) and the termination-log file
 `kuberuntime_container.go` (`makeMounts` there). A subPath is resolved, checked to stay inside its volume,

@@ -1,4 +1,9 @@
-"""The files of configMap, secret, downwardAPI and projected volumes (`MakePayload`, `CollectData`)."""
+"""The files of configMap, secret, downwardAPI and projected volumes (`MakePayload`, `CollectData`).
+
+A projected `serviceAccountToken` source is the token the `PodHost` issues for the pod's service account, written
+with the volume's defaultMode (the kubelet's 0600 for pods with fsUser/fsGroup goes with the ownership change
+podrun does not make). `clusterTrustBundle` sources are skipped: podrun has no trust bundles.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from podrun.model.errors import go_quote
 
 # One file of an atomic-writer volume: its path in the volume -> (content, mode).
 Payload = dict[str, tuple[bytes, int]]
+# The API server's default for a token projection without expirationSeconds (SetDefaults_ServiceAccountTokenProjection).
+DEFAULT_EXPIRATION_SECONDS = 3600
 
 
 def build_payload(kind: str, source: Mapping[str, Any], context: VolumeContext) -> Payload:
@@ -122,11 +129,24 @@ def _projected_payload(source: Mapping[str, Any], context: VolumeContext, defaul
             elif isinstance(projection.get("downwardAPI"), dict):
                 items = dicts(projection["downwardAPI"].get("items"))
                 payload.update(_downward_api_payload(items, context, default_mode))
+            elif isinstance(projection.get("serviceAccountToken"), dict):
+                payload.update(_token_payload(projection["serviceAccountToken"], context, default_mode))
         except PluginError as error:
             errors.append(str(error))
     if errors:
         raise PluginError(aggregate(errors))
     return payload
+
+
+def _token_payload(projection: Mapping[str, Any], context: VolumeContext, default_mode: int) -> Payload:
+    """The projected plugin's serviceAccountToken case: a token bound to the pod, at its path."""
+    audience = projection.get("audience") or None
+    token = context.get_token(audience, int(projection.get("expirationSeconds") or DEFAULT_EXPIRATION_SECONDS))
+    if token is None:
+        spec, meta = context.pod.get("spec") or {}, context.pod.get("metadata") or {}
+        account = f"{meta.get('namespace', 'default')}/{spec.get('serviceAccountName') or 'default'}"
+        raise PluginError(f"failed to fetch token: no token issued for service account {account}")
+    return {str(projection.get("path", "")): (token.encode(), default_mode)}
 
 
 def _item_mode(item: Mapping[str, Any], default_mode: int) -> int:

@@ -21,6 +21,7 @@ from podrun.kubelet.volumes.spec import (
     ATOMIC_WRITER_SOURCES,
     MEMORY_BACKED,
     PLUGIN_DIRS,
+    TokenGetter,
     VolumeContext,
     pod_volumes,
     volume_kind,
@@ -43,20 +44,21 @@ def setup_pod_volumes(
     *,
     get_configmap: Getter,
     get_secret: Getter,
+    get_token: TokenGetter,
     node_allocatable_memory: int,
     node_allocatable: Mapping[str, int] | None = None,
 ) -> dict[str, Path]:
     """Set up every volume of the pod (idempotently); return volume name -> host path.
 
-    Raises VolumeSetupError for the first volume that fails, in `spec.volumes` order.
-    `node_allocatable_memory` (bytes) caps tmpfs sizes. `node_allocatable` maps `cpu` (millicores) and
-    `ephemeral-storage` (bytes): with the memory, they stand in for unset limits in downwardAPI files.
+    Raises VolumeSetupError for the first volume that fails, in `spec.volumes` order. `get_token` issues the
+    service account tokens of projected volumes. `node_allocatable_memory` (bytes) caps tmpfs sizes.
+    `node_allocatable` maps `cpu` (millicores) and `ephemeral-storage` (bytes): with the memory, they stand in
+    for unset limits in downwardAPI files.
     """
     for directory in (pod_dir, pod_dir / "volumes", pod_dir / "plugins"):
         mkdir_all(directory, POD_DIR_MODE)
-    context = VolumeContext(
-        pod, pod_dir, get_configmap, get_secret, {**(node_allocatable or {}), "memory": node_allocatable_memory}
-    )
+    allocatable = {**(node_allocatable or {}), "memory": node_allocatable_memory}
+    context = VolumeContext(pod, pod_dir, get_configmap, get_secret, get_token, allocatable)
     paths: dict[str, Path] = {}
     for volume in pod_volumes(pod):
         paths[volume.get("name", "")] = _setup_volume(volume, context)[0]
@@ -69,6 +71,7 @@ def update_pod_volumes(
     *,
     get_configmap: Getter,
     get_secret: Getter,
+    get_token: TokenGetter,
     node_allocatable_memory: int,
     node_allocatable: Mapping[str, int] | None = None,
 ) -> VolumeUpdate:
@@ -77,9 +80,8 @@ def update_pod_volumes(
     This is the kubelet's periodic remount (`RequiresRemount`): unchanged volumes are not written at all,
     changed ones are swapped atomically. Each volume is done on its own; failures are collected.
     """
-    context = VolumeContext(
-        pod, pod_dir, get_configmap, get_secret, {**(node_allocatable or {}), "memory": node_allocatable_memory}
-    )
+    allocatable = {**(node_allocatable or {}), "memory": node_allocatable_memory}
+    context = VolumeContext(pod, pod_dir, get_configmap, get_secret, get_token, allocatable)
     result = VolumeUpdate()
     for volume in pod_volumes(pod):
         if volume_kind(volume) not in ATOMIC_WRITER_SOURCES:

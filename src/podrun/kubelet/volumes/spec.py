@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +21,20 @@ PLUGIN_DIRS = {
 MEMORY_BACKED = frozenset({"secret", "downwardAPI", "projected"})
 ATOMIC_WRITER_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
 
+# A service account token for the pod: (audience or None, expirationSeconds) -> the token, None if none is issued.
+TokenGetter = Callable[[str | None, int], str | None]
+
 
 @dataclass(frozen=True)
 class VolumeContext:
-    """What setting up a pod's volumes reads: the pod, its directory, the API objects, node allocatable."""
+    """What setting up a pod's volumes reads: the pod, its directory, the API objects, the pod's service account
+    tokens, node allocatable."""
 
     pod: Mapping[str, Any]
     pod_dir: Path
     get_configmap: Getter
     get_secret: Getter
+    get_token: TokenGetter
     node_allocatable: Mapping[str, int]
 
 
