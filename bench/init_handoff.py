@@ -114,6 +114,14 @@ class BenchHost:
         """No Secrets."""
         return None
 
+    def list_services(self, namespace: str) -> list[JSON]:
+        """No Services."""
+        return []
+
+    def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
+        """No tokens (the benchmark's pods have no service account volume)."""
+        return None
+
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Timestamp the update first (the measurement), then resolve the waiters it satisfies."""
         update = StatusUpdate(time.perf_counter(), status)
