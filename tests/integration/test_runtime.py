@@ -565,9 +565,12 @@ async def test_an_added_capability_is_the_only_one_left_after_dropping_all(
 
 async def test_an_image_in_use_by_a_container_cannot_be_removed(runtime: LocalRuntime, sandbox: SandboxStatus) -> None:
     await runtime.create_container(sandbox.id, busybox("app", "true"))
+    image = runtime.images.resolve("busybox")
+    assert image is not None
 
+    # By ID: removing one of several tags (busybox is also busybox:1.28) only untags, as `docker rmi` does.
     with pytest.raises(ImageInUse):
-        runtime.images.remove("busybox", in_use=runtime.image_in_use)
+        runtime.images.remove(image.id, in_use=runtime.image_in_use)
 
     assert runtime.images.resolve("busybox") is not None
 
