@@ -179,3 +179,8 @@ async def test_stop_closes_every_node_port(store: Store, network: FakeNetwork) -
     await proxy.start()
     await proxy.stop()
     assert network.published == {}
+
+
+def test_an_api_server_listening_everywhere_is_dialled_on_the_loopback(store: Store, network: FakeNetwork) -> None:
+    assert ServiceProxy(store, network, api_port=6443, api_host="0.0.0.0").api_host == "127.0.0.1"
+    assert ServiceProxy(store, network, api_port=6443, api_host="::").api_host == "::1"

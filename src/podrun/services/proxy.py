@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 API_RELAY_PORT = 6443
 NODE_PORT_HOST_IP = "127.0.0.1"
 WATCHED = ("services", "endpointslices", "endpoints")
+# An API server listening on every address is dialled on the loopback.
+_LOOPBACK_FOR_WILDCARD = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 class ServiceNetwork(Protocol):
@@ -51,14 +53,17 @@ class ServiceNetwork(Protocol):
 class ServiceProxy:
     """Keeps the node's Service rules, cluster DNS and NodePorts in step with the store.
 
-    `api_port` is the API server's port on the host's 127.0.0.1; None runs no API relay (and leaves the
-    `kubernetes` Endpoints alone).
+    `api_port` is the API server's port on the host at `api_host` (a wildcard address is dialled on
+    127.0.0.1); None runs no API relay (and leaves the `kubernetes` Endpoints alone).
     """
 
-    def __init__(self, store: Store, network: ServiceNetwork, *, api_port: int | None) -> None:
+    def __init__(
+        self, store: Store, network: ServiceNetwork, *, api_port: int | None, api_host: str = "127.0.0.1"
+    ) -> None:
         self.store = store
         self.network = network
         self.api_port = api_port
+        self.api_host = _LOOPBACK_FOR_WILDCARD.get(api_host, api_host)
         self.applied: DataPlane | None = None
         self._node_ports: dict[NodePortRule, Relay] = {}
         self._api_relay: InboundRelay | None = None
@@ -76,7 +81,7 @@ class ServiceProxy:
         config = self.network.config
         if self.api_port is not None:
             address, port = self.api_endpoint
-            self._api_relay = InboundRelay(config.node_netns_path, address, port, ("127.0.0.1", self.api_port))
+            self._api_relay = InboundRelay(config.node_netns_path, address, port, (self.api_host, self.api_port))
             await self._api_relay.start()
             put_kubernetes_endpoints(self.store, address, port)
         put_kube_dns_endpoints(self.store, config.dns_ip)
