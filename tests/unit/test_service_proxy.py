@@ -13,7 +13,7 @@ from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.network.config import NetworkConfig
 from podrun.network.dns import DnsRecords
-from podrun.network.nftables import ServiceRule
+from podrun.network.nftables import NftError, ServiceRule
 from podrun.network.relay import Relay
 from podrun.services.defaults import kube_dns_service
 from podrun.services.proxy import ServiceProxy
@@ -29,9 +29,14 @@ class FakeNetwork:
         self.syncs: list[tuple[list[ServiceRule], DnsRecords]] = []
         self.published: dict[int, Relay] = {}
         self.taken: set[int] = set()
+        self.refuse_rules = False
         self._changed = asyncio.Condition()
 
     async def sync_services(self, rules: list[ServiceRule], records: DnsRecords) -> None:
+        if self.refuse_rules:
+            self.refuse_rules = False
+            await self._notify()
+            raise NftError("Error: syntax error")
         self.syncs.append((rules, records))
         await self._notify()
 
@@ -159,17 +164,30 @@ async def test_a_node_port_is_published_and_closed_with_its_service(
     await network.wait_until(lambda: network.published == {})
 
 
-async def test_a_taken_host_port_is_retried_at_the_next_change(
-    store: Store, network: FakeNetwork, proxy: ServiceProxy
+async def test_a_taken_host_port_is_logged_and_retried_at_the_next_change(
+    store: Store, network: FakeNetwork, proxy: ServiceProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     network.taken.add(30080)
     ports = [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30080}]
     store.create("services", service("web", "10.96.0.20", type="NodePort", ports=ports))
     await proxy.start()
     assert network.published == {}
+    assert "service default/web: cannot publish NodePort 30080 on 127.0.0.1: Address already in use" in caplog.text
     network.taken.clear()
     store.create("services", service("api", "10.96.0.21"))
     await network.wait_until(lambda: 30080 in network.published)
+
+
+async def test_a_refused_ruleset_is_logged_and_tried_again_at_the_next_change(
+    store: Store, network: FakeNetwork, proxy: ServiceProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    network.refuse_rules = True
+    store.create("services", service("web", "10.96.0.20"))
+    await proxy.start()
+    assert network.syncs == []
+    assert "nft refused the Service rules: Error: syntax error" in caplog.text
+    store.create("services", service("api", "10.96.0.21"))
+    await network.wait_until(lambda: {"default/web/tcp/http", "default/api/tcp/http"} <= network.rules.keys())
 
 
 async def test_stop_closes_every_node_port(store: Store, network: FakeNetwork) -> None:
