@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from network_fixtures import echo_listener, node_network
+from network_fixtures import connect_from, echo_listener, node_network
 
 from podrun.network import nftables
 from podrun.network.nftables import ServiceRule
-from podrun.network.relay import Relay
+from podrun.network.relay import InboundRelay, Relay
 
 
 async def test_the_host_loopback_reaches_a_pod_through_the_relay(tmp_path: Path) -> None:
@@ -47,3 +47,25 @@ async def test_a_relay_to_a_service_address_is_balanced_by_the_node_rules(tmp_pa
         finally:
             await relay.stop()
     assert peers == [seen.decode()]  # the endpoint behind the Service address answered
+
+
+async def test_a_pod_reaches_a_host_loopback_server_through_the_inbound_relay(tmp_path: Path) -> None:
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello from the host")
+        writer.close()
+
+    host_server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    host_port = host_server.sockets[0].getsockname()[1]
+    try:
+        with node_network(tmp_path) as node:
+            relay = InboundRelay(node.pin, node.config.node_gateway, 6443, ("127.0.0.1", host_port))
+            await relay.start()  # before any pod: the gateway address is on the node's loopback
+            try:
+                pod = node.add_pod("client")
+                seen = await asyncio.to_thread(connect_from, pod.netns, node.config.node_gateway, 6443)
+            finally:
+                await relay.stop()
+    finally:
+        host_server.close()
+        await host_server.wait_closed()
+    assert seen == "hello from the host"

@@ -13,11 +13,19 @@ import aiohttp
 import pytest
 from aiohttp import web
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from podrun.api import tls
 from podrun.api.server import run_server
 from podrun.api.tls import ensure_credentials, server_ssl_context
+
+IN_CLUSTER_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
 
 
 def _mode(path: Path) -> int:
@@ -54,9 +62,28 @@ def test_certificates(tmp_path: Path) -> None:
     server.verify_directly_issued_by(ca)
     assert not server.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     ips, dns = _san(credentials.server_cert)
-    assert ips == {"127.0.0.1", "::1", "192.0.2.7"}
-    assert dns == {"localhost", socket.gethostname().lower(), "podrun.example"}
+    assert ips == {"127.0.0.1", "::1", "10.96.0.1", "192.0.2.7"}
+    assert dns == {"localhost", socket.gethostname().lower(), "podrun.example", *IN_CLUSTER_NAMES}
     assert ipaddress.ip_address("::1")
+
+
+def test_the_certificate_names_the_kubernetes_service_as_pods_dial_it(tmp_path: Path) -> None:
+    ips, dns = _san(ensure_credentials(tmp_path).server_cert)
+    assert "10.96.0.1" in ips
+    assert set(IN_CLUSTER_NAMES) <= dns
+
+
+def test_a_certificate_without_the_in_cluster_names_is_reissued(tmp_path: Path) -> None:
+    ensure_credentials(tmp_path)
+    ca_key = tmp_path / tls.CA_KEY
+    ca = x509.load_pem_x509_certificate((tmp_path / tls.CA_CERT).read_bytes())
+    loaded = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    old = tls._make_server_cert(server_key, loaded, ca, (frozenset({"127.0.0.1"}), frozenset({"localhost"})))
+    (tmp_path / tls.SERVER_CERT).write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    ips, dns = _san(ensure_credentials(tmp_path).server_cert)
+    assert "10.96.0.1" in ips and "kubernetes.default.svc" in dns
 
 
 def test_reused_on_later_calls(tmp_path: Path) -> None:

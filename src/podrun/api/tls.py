@@ -2,8 +2,9 @@
 
 kubectl sends a bearer token only over TLS (client-go drops credentials for `http://` servers), so `podrun
 serve` listens with HTTPS: a private CA (EC P-256) signs a server certificate whose SANs are what clients dial
-(127.0.0.1, ::1, localhost and this host's name; Go ignores the common name). Clients trust the CA through
-the kubeconfig's `certificate-authority-data`. Files are reused on later starts; the server certificate is
+(127.0.0.1, ::1, localhost and this host's name; Go ignores the common name) and what pods dial (the
+`kubernetes` Service's names and address). Clients trust the CA through the kubeconfig's
+`certificate-authority-data`. Files are reused on later starts; the server certificate is
 made again when it nears its end or lacks a wanted name, signed by the same CA so kubeconfigs stay valid.
 Private keys and the token are readable by their owner only.
 """
@@ -35,8 +36,11 @@ CA_VALIDITY = datetime.timedelta(days=10 * 365)
 SERVER_VALIDITY = datetime.timedelta(days=2 * 365)
 # A server certificate this close to its end is replaced at the next start.
 RENEW_BEFORE = datetime.timedelta(days=30)
-_DEFAULT_IPS = ("127.0.0.1", "::1")
-_DEFAULT_DNS = ("localhost",)
+# Pods dial the `kubernetes` Service by its names and its address (the first of kind's Service range).
+_IN_CLUSTER_DNS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+_IN_CLUSTER_IPS = ("10.96.0.1",)
+_DEFAULT_IPS = ("127.0.0.1", "::1", *_IN_CLUSTER_IPS)
+_DEFAULT_DNS = ("localhost", *_IN_CLUSTER_DNS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ def ensure_credentials(directory: Path, *, hostnames: Iterable[str] = ()) -> Cre
     """Create whatever is missing in `directory` (CA, server certificate, token) and return the credentials.
 
     `hostnames` are extra DNS names or IP addresses for the server certificate, besides 127.0.0.1, ::1,
-    localhost and this host's name.
+    localhost, this host's name and the `kubernetes` Service's names and address (10.96.0.1).
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca_cert_path, ca_key_path = directory / CA_CERT, directory / CA_KEY

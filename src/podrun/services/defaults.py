@@ -83,6 +83,44 @@ def kubernetes_endpoint_slice(address: str, port: int) -> JSON:
     }
 
 
+def kube_dns_endpoints(address: str) -> JSON:
+    """The `kube-dns` Endpoints: podrun's DNS server, which answers on the Service's own address."""
+    return {
+        "kind": "Endpoints",
+        "apiVersion": "v1",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {_SKIP_MIRROR: "true"}},
+        "subsets": [{"addresses": [{"ip": address}], "ports": _DNS_PORTS}],
+    }
+
+
+def kube_dns_endpoint_slice(address: str) -> JSON:
+    """The `kube-dns` EndpointSlice, naming the same DNS server."""
+    return {
+        "kind": "EndpointSlice",
+        "apiVersion": "discovery.k8s.io/v1",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {SERVICE_NAME_LABEL: "kube-dns"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+        "ports": _DNS_PORTS,
+    }
+
+
+# No metrics port: nothing serves CoreDNS's metrics, so that Service port keeps no endpoint.
+_DNS_PORTS = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
+
+
+def put_kubernetes_endpoints(store: Store, address: str, port: int) -> None:
+    """Make the `kubernetes` Endpoints and EndpointSlice name `address:port` (written only when they differ)."""
+    _put(store, "endpoints", kubernetes_endpoints(address, port))
+    _put(store, "endpointslices", kubernetes_endpoint_slice(address, port))
+
+
+def put_kube_dns_endpoints(store: Store, address: str) -> None:
+    """Make the `kube-dns` Endpoints and EndpointSlice name the DNS server at `address` (port 53, UDP and TCP)."""
+    _put(store, "endpoints", kube_dns_endpoints(address))
+    _put(store, "endpointslices", kube_dns_endpoint_slice(address))
+
+
 def ensure_service_defaults(
     store: Store,
     *,
@@ -103,8 +141,7 @@ def ensure_service_defaults(
         if ca_pem is not None:
             _create_missing(store, "configmaps", root_ca_configmap(name, ca_pem))
     if api_endpoint is not None:
-        _put(store, "endpoints", kubernetes_endpoints(*api_endpoint))
-        _put(store, "endpointslices", kubernetes_endpoint_slice(*api_endpoint))
+        put_kubernetes_endpoints(store, *api_endpoint)
 
 
 def _create_missing(store: Store, resource: str, obj: JSON) -> None:
