@@ -31,6 +31,7 @@ from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.services.controller import ServicesController
+from podrun.services.proxy import ServiceProxy
 
 READY_TIMEOUT_SECONDS = 30.0
 
@@ -60,6 +61,8 @@ async def _serve(args: argparse.Namespace) -> int:
     services.start()
     network = NodeNetwork(NetworkConfig.for_roots(args.root, args.run_root))
     await network.start()
+    proxy = ServiceProxy(store, network, api_port=args.port, api_host=args.address)
+    await proxy.start()
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
     await runtime.recover()
     pods = Node(
@@ -93,6 +96,7 @@ async def _serve(args: argparse.Namespace) -> int:
     await runner.cleanup()
     await agent.stop()
     await services.stop()
+    await proxy.stop()
     await pods.stop()
     await runtime.close()
     # Running pods keep their addresses and veths, and the next serve adopts the namespace (DNS is down

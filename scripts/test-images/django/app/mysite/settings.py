@@ -13,10 +13,12 @@ USE_I18N = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The seed's web-app container sets no DB_HOST: like an image built for that application, this one finds
+# its database where the seed's migration does, at the Service postgres-service.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "HOST": os.environ.get("DB_HOST", "localhost"),
+        "HOST": os.environ.get("DB_HOST", "postgres-service"),
         "PORT": os.environ.get("DB_PORT", "5432"),
         "NAME": os.environ.get("DB_NAME", "myapp"),
         "USER": os.environ.get("DB_USER", "postgres"),
