@@ -39,6 +39,8 @@ from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
 from podrun.services.accounts import ServiceAccountNotFound, accounts_with_defaults
 from podrun.services.accounts import admit_pod as admit_service_account
+from podrun.services.in_memory import InMemoryServices
+from podrun.services.registry import allocate_for_create
 
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
@@ -85,9 +87,12 @@ def is_ready(pod: JSON) -> bool:
 class PodRun:
     """One `podrun run`: the runtime, the kubelet, log streaming and the outcome."""
 
-    def __init__(self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput) -> None:
+    def __init__(
+        self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput, services: list[JSON]
+    ) -> None:
         self.args = args
         self.pods = pods
+        self.services = services
         self.host = host
         self.output = output
         self.interrupted: int | None = None
@@ -99,9 +104,13 @@ class PodRun:
     async def run(self) -> int:
         network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
         await network.start()
+        services = InMemoryServices(self.services, network)
         try:
+            await services.start()
+            self.host.on_pod_status = services.pod_changed
             return await self._run(network)
         finally:
+            await services.stop()
             await network.stop(remove=not self.args.keep and not has_sandboxes(self.args.root))
 
     async def _run(self, network: NodeNetwork) -> int:
@@ -209,6 +218,17 @@ class PodRun:
                 await asyncio.wait(tasks, timeout=1)
 
 
+def allocate_services(services: list[JSON]) -> list[JSON]:
+    """Give each Service its cluster IP and node ports as the API server would; InvalidError for the first refused."""
+    allocated: list[JSON] = []
+    for service in services:
+        errors = allocate_for_create(service, allocated)
+        if errors:
+            raise InvalidError("Service", service["metadata"]["name"], errors)
+        allocated.append(service)
+    return allocated
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Load the manifests (all of them, before anything starts), then run the pods."""
     try:
@@ -224,6 +244,11 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     if not manifests.pods:
         print("error: no Pod in the manifests", file=sys.stderr)
+        return 1
+    try:
+        services = allocate_services(manifests.services)
+    except InvalidError as e:
+        print(f"error: {e.message}", file=sys.stderr)
         return 1
     for warning in manifests.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
@@ -244,9 +269,9 @@ def run_command(args: argparse.Namespace) -> int:
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
         return 1
-    host = RunHost(manifests.configmaps, manifests.secrets, output, node)
+    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services)
     try:
-        return asyncio.run(PodRun(args, pods, host, output).run())
+        return asyncio.run(PodRun(args, pods, host, output, services).run())
     except (MissingTool, NetworkError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
