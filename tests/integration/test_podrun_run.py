@@ -499,6 +499,42 @@ async def test_services_asking_for_the_same_cluster_ip_are_refused_before_anythi
     assert files_under(*roots) == before
 
 
+async def test_the_next_run_removes_what_a_killed_run_left_of_the_network(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """SIGKILL leaves the node namespace, the pod's address and its container; the next run on the root ends them."""
+    root, run_root = roots
+    killed = await start_podrun(started, roots, "-f", "-", stdin=SERVER_AND_CLIENT.split("---", 1)[1])
+    await killed.wait_for_line(killed.stderr, "pod/server  1/1  Running")
+    killed.process.kill()
+    await killed.finish()
+    assert run_root / "network" / "netns" in {Path(m) for m in linux.mounts_under(run_root)}
+    assert any((root / "network" / "ipam").rglob("*"))
+
+    finished = await podrun_run(started, roots, "-f", "-", stdin=SHOWS_ITS_NETWORK)
+
+    assert finished.code == 0, finished.stderr
+    assert "Removing what a killed podrun run left on this root: server" in finished.stderr
+
+
+async def test_a_second_podrun_on_the_same_root_is_refused(roots: Roots, started: list[PodrunRun]) -> None:
+    """The node network (its DNS server, its ports) belongs to one podrun per root."""
+    first = await start_podrun(
+        started, roots, "--grace-period", "1", "-f", "-", stdin=SERVER_AND_CLIENT.split("---", 1)[1]
+    )
+    await first.wait_for_line(first.stderr, "pod/server  1/1  Running")
+
+    second = await start_podrun(started, roots, "-f", "-", stdin=SHOWS_ITS_NETWORK)
+    refused = await second.finish()
+    first.interrupt()
+    await first.finish()
+
+    assert refused.code == 1
+    assert refused.stderr == (
+        f"error: podrun run (pid {first.process.pid}) is using {roots[1]}: one podrun run or serve per root at a time"
+    )
+
+
 # -- Ctrl-C -----------------------------------------------------------------------------------------------------
 
 
