@@ -170,7 +170,8 @@ async def test_an_endpoint_that_turns_unready_is_taken_out(node: Node, proxy: Se
 
 
 async def has_endpoints(proxy: ServiceProxy, name: str) -> bool:
-    return proxy.applied is not None and any(rule.name == name and rule.endpoints for rule in proxy.applied.rules)
+    applied = proxy.applier.applied
+    return applied is not None and any(rule.name == name and rule.endpoints for rule in applied.rules)
 
 
 async def test_a_pod_resolves_a_service_name_through_kube_dns(node: Node, proxy: ServiceProxy) -> None:

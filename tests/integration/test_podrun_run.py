@@ -140,7 +140,9 @@ def assert_nothing_left(root: Path, run_root: Path) -> None:
     """No container, sandbox, pod or log directory, no mount and no process of the roots is left."""
     for d in (root / "containers", root / "sandboxes", root / "pods", root / "logs" / "pods", run_root / "sandboxes"):
         assert not d.exists() or not any(d.iterdir()), f"left in {d}: {list(d.iterdir())}"
-    assert linux.mounts_under(root) == [] and linux.mounts_under(run_root) == []
+    assert linux.mounts_under(root) == [] and linux.mounts_under(run_root) == []  # the node namespace too
+    ipam = root / "network" / "ipam"
+    assert not ipam.exists() or not any(ipam.rglob("*")), f"addresses left allocated: {list(ipam.rglob('*'))}"
     assert processes_naming(root, run_root) == {}
 
 
@@ -401,6 +403,136 @@ async def test_a_pod_naming_a_missing_service_account_is_refused_before_anything
         'error looking up service account default/ghost: serviceaccount "ghost" not found'
     )
     assert files_under(*roots) == before
+
+
+# -- the pod network --------------------------------------------------------------------------------------------
+
+SHOWS_ITS_NETWORK = """
+apiVersion: v1
+kind: Pod
+metadata: {name: net}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    command: [sh, -c, 'echo "ip $POD_IP"; grep -c "^$POD_IP[[:space:]]net$" /etc/hosts; head -1 /etc/resolv.conf;
+      ip route get 203.0.113.1 || echo "no route outside"']
+"""
+
+
+async def test_a_pod_gets_its_own_address_named_in_its_hosts_file_and_no_route_outside(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """An address from the node's range, /etc/hosts naming it, ClusterFirst DNS, and no default route."""
+    run = await podrun_run(started, roots, "-f", "-", "-o", "json", stdin=SHOWS_ITS_NETWORK)
+
+    assert run.code == 0, run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith("[c] ")]
+    pod_ip = lines[0].removeprefix("[c] ip ")
+    assert pod_ip.startswith("10.244.0.") and pod_ip != "10.244.0.1"
+    assert lines[1:] == ["[c] 1", "[c] search default.svc.cluster.local svc.cluster.local cluster.local",
+                         "[c] no route outside"]  # fmt: skip
+
+
+SERVER_AND_CLIENT = """
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{port: 80, targetPort: listen}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: server, labels: {app: echo}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: nc
+    image: busybox
+    ports: [{name: listen, containerPort: 8080}]
+    command: [sh, -c, 'echo hello from the server | nc -l -p 8080']
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: nc
+    image: busybox
+    command: [sh, -c, 'until nc -w 2 echo 80 < /dev/null; do sleep 0.2; done; echo "host=$ECHO_SERVICE_HOST"']
+"""
+
+
+async def test_pods_of_one_run_reach_each_other_by_service_name(roots: Roots, started: list[PodrunRun]) -> None:
+    """The client resolves `echo` in cluster DNS and connects through the Service to the server's named port."""
+    run = await podrun_run(started, roots, "-f", "-", stdin=SERVER_AND_CLIENT)
+
+    assert run.code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "[client/nc] hello from the server" in lines
+    host = next(line for line in lines if line.startswith("[client/nc] host="))
+    assert host.removeprefix("[client/nc] host=").startswith("10.96.")
+
+
+async def test_services_asking_for_the_same_cluster_ip_are_refused_before_anything_starts(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """The API server's 422 for the second Service; exit 1, nothing made."""
+    before = files_under(*roots)
+    service = "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\n"
+    service += "spec: {{clusterIP: 10.96.0.50, ports: [{{port: 80}}]}}\n---\n"
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n"
+    run = await podrun_run(
+        started, roots, "-f", "-", stdin=service.format(name="one") + service.format(name="two") + pod
+    )
+
+    assert run.code == 1
+    assert run.stderr == (
+        'error: Service "two" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.50"}: '
+        "failed to allocate IP 10.96.0.50: provided IP is already allocated"
+    )
+    assert files_under(*roots) == before
+
+
+async def test_the_next_run_removes_what_a_killed_run_left_of_the_network(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """SIGKILL leaves the node namespace, the pod's address and its container; the next run on the root ends them."""
+    root, run_root = roots
+    killed = await start_podrun(started, roots, "-f", "-", stdin=SERVER_AND_CLIENT.split("---", 1)[1])
+    await killed.wait_for_line(killed.stderr, "pod/server  1/1  Running")
+    killed.process.kill()
+    await killed.finish()
+    assert run_root / "network" / "netns" in {Path(m) for m in linux.mounts_under(run_root)}
+    assert any((root / "network" / "ipam").rglob("*"))
+
+    finished = await podrun_run(started, roots, "-f", "-", stdin=SHOWS_ITS_NETWORK)
+
+    assert finished.code == 0, finished.stderr
+    assert "Removing what a killed podrun run left on this root: server" in finished.stderr
+
+
+async def test_a_second_podrun_on_the_same_root_is_refused(roots: Roots, started: list[PodrunRun]) -> None:
+    """The node network (its DNS server, its ports) belongs to one podrun per root."""
+    first = await start_podrun(
+        started, roots, "--grace-period", "1", "-f", "-", stdin=SERVER_AND_CLIENT.split("---", 1)[1]
+    )
+    await first.wait_for_line(first.stderr, "pod/server  1/1  Running")
+
+    second = await start_podrun(started, roots, "-f", "-", stdin=SHOWS_ITS_NETWORK)
+    refused = await second.finish()
+    first.interrupt()
+    await first.finish()
+
+    assert refused.code == 1
+    assert refused.stderr == (
+        f"error: podrun run (pid {first.process.pid}) is using {roots[1]}: one podrun run or serve per root at a time"
+    )
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------------------------

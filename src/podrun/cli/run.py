@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from podrun.cli.output import RunOutput
+from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.json_types import JSON
 from podrun.kubelet import labels
@@ -39,6 +40,8 @@ from podrun.runtime.oci_runtime import MissingTool
 from podrun.runtime.protocol import EventKind
 from podrun.services.accounts import ServiceAccountNotFound, accounts_with_defaults
 from podrun.services.accounts import admit_pod as admit_service_account
+from podrun.services.in_memory import InMemoryServices
+from podrun.services.registry import allocate_for_create
 
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
@@ -85,9 +88,12 @@ def is_ready(pod: JSON) -> bool:
 class PodRun:
     """One `podrun run`: the runtime, the kubelet, log streaming and the outcome."""
 
-    def __init__(self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput) -> None:
+    def __init__(
+        self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput, services: list[JSON]
+    ) -> None:
         self.args = args
         self.pods = pods
+        self.services = services
         self.host = host
         self.output = output
         self.interrupted: int | None = None
@@ -99,9 +105,13 @@ class PodRun:
     async def run(self) -> int:
         network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
         await network.start()
+        services = InMemoryServices(self.services, network)
         try:
+            await services.start()
+            self.host.on_pod_status = services.pod_changed
             return await self._run(network)
         finally:
+            await services.stop()
             await network.stop(remove=not self.args.keep and not has_sandboxes(self.args.root))
 
     async def _run(self, network: NodeNetwork) -> int:
@@ -113,6 +123,9 @@ class PodRun:
             facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
         )  # fmt: skip
         await node.start()
+        await self._remove_leftovers(node)
+        record = _record_path(self.args.root)
+        record.write_text(json.dumps(self.pods))
         logs = asyncio.create_task(self._stream_logs(runtime))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -138,10 +151,26 @@ class PodRun:
             await logs  # the followers read each log to its end before they stop
         await node.stop()
         await runtime.close()
+        record.unlink(missing_ok=True)
         if not self.args.keep:
             for worker in workers:
                 shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
         return self._outcome([w.pod for w in workers])
+
+    async def _remove_leftovers(self, node: Node) -> None:
+        """Delete, at once, the pods of an earlier run on this root that was killed before it could."""
+        try:
+            leftovers: list[JSON] = json.loads(_record_path(self.args.root).read_text())
+        except (OSError, ValueError):
+            return
+        names = ", ".join(pod["metadata"]["name"] for pod in leftovers)
+        self.output.notice(f"Removing what a killed podrun run left on this root: {names}")
+        workers = [node.run_pod(pod) for pod in leftovers]
+        for pod in leftovers:
+            node.delete_pod(pod, 0)
+        await asyncio.gather(*(worker.finished.wait() for worker in workers))
+        for pod in leftovers:
+            shutil.rmtree(node.paths.pod_log_dir(pod), ignore_errors=True)
 
     def _outcome(self, pods: list[JSON]) -> int:
         if self.args.output == "json":
@@ -209,6 +238,22 @@ class PodRun:
                 await asyncio.wait(tasks, timeout=1)
 
 
+def _record_path(root: Path) -> Path:
+    """The pods of the run in progress on this root; left behind only when the run was killed."""
+    return root / "run-pods.json"
+
+
+def allocate_services(services: list[JSON]) -> list[JSON]:
+    """Give each Service its cluster IP and node ports as the API server would; InvalidError for the first refused."""
+    allocated: list[JSON] = []
+    for service in services:
+        errors = allocate_for_create(service, allocated)
+        if errors:
+            raise InvalidError("Service", service["metadata"]["name"], errors)
+        allocated.append(service)
+    return allocated
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Load the manifests (all of them, before anything starts), then run the pods."""
     try:
@@ -224,6 +269,11 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     if not manifests.pods:
         print("error: no Pod in the manifests", file=sys.stderr)
+        return 1
+    try:
+        services = allocate_services(manifests.services)
+    except InvalidError as e:
+        print(f"error: {e.message}", file=sys.stderr)
         return 1
     for warning in manifests.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
@@ -244,9 +294,10 @@ def run_command(args: argparse.Namespace) -> int:
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
         return 1
-    host = RunHost(manifests.configmaps, manifests.secrets, output, node)
+    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services)
     try:
-        return asyncio.run(PodRun(args, pods, host, output).run())
-    except (MissingTool, NetworkError) as e:
+        with exclusive_root(args.run_root, "podrun run"):
+            return asyncio.run(PodRun(args, pods, host, output, services).run())
+    except (MissingTool, NetworkError, RootInUse) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

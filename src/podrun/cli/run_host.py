@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -42,6 +42,8 @@ class RunHost:
         self._tokens: dict[tuple[str, str | None, int], str] = {}
         self.events: list[JSON] = []
         self.terminated: dict[str, asyncio.Event] = {}
+        # Told every pod's new object, as a watch on the API would be (the run's Services follow it).
+        self.on_pod_status: Callable[[JSON], None] | None = None
 
     def get_configmap(self, namespace: str, name: str) -> JSON | None:
         """A ConfigMap from the manifests; `kube-root-ca.crt` exists in every namespace unless a manifest has one."""
@@ -65,6 +67,8 @@ class RunHost:
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Print the pod's READY and STATUS when they change, as `kubectl get pods -w` would."""
+        if self.on_pod_status is not None:
+            self.on_pod_status(dict(pod, status=status))
         row = print_pod(dict(pod, status=status), now=datetime.now(UTC))
         shown = (row[1], row[2])
         uid = pod["metadata"]["uid"]

@@ -24,6 +24,7 @@ from podrun.api.node_backends import NodeLogs, NodeStreams
 from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
+from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.network.config import NetworkConfig
@@ -118,8 +119,9 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.detach:
         return _detach(args)
     try:
-        return asyncio.run(_serve(args))
-    except (MissingTool, ApiError, OSError, NetworkError) as e:
+        with exclusive_root(args.run_root, "podrun serve"):
+            return asyncio.run(_serve(args))
+    except (MissingTool, ApiError, OSError, NetworkError, RootInUse) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -50,6 +50,45 @@ class ServiceNetwork(Protocol):
     async def unpublish(self, relay: Relay) -> None: ...
 
 
+class DataPlaneApplier:
+    """Applies `DataPlane` snapshots to the node network: rules and DNS records when they changed, NodePorts matched.
+
+    Shared by `ServiceProxy` (snapshots from the store) and `podrun run` (snapshots from its own pods).
+    """
+
+    def __init__(self, network: ServiceNetwork) -> None:
+        self.network = network
+        self.applied: DataPlane | None = None
+        self._node_ports: dict[NodePortRule, Relay] = {}
+
+    async def apply(self, wanted: DataPlane) -> None:
+        """Make the node carry `wanted`; a ruleset nft refuses raises NftError and is tried whole next time."""
+        applied = self.applied
+        if applied is None or (applied.rules, applied.records) != (wanted.rules, wanted.records):
+            await self.network.sync_services(wanted.rules, wanted.records)
+        self.applied = wanted
+        await self._publish_node_ports(wanted.node_ports)
+
+    async def close(self) -> None:
+        """Close every NodePort (the rules and records stay until the network is stopped)."""
+        for rule in list(self._node_ports):
+            await self.network.unpublish(self._node_ports.pop(rule))
+
+    async def _publish_node_ports(self, wanted: list[NodePortRule]) -> None:
+        for rule in [rule for rule in self._node_ports if rule not in wanted]:
+            await self.network.unpublish(self._node_ports.pop(rule))
+        for rule in wanted:
+            if rule in self._node_ports:
+                continue
+            try:
+                self._node_ports[rule] = await self.network.publish(NODE_PORT_HOST_IP, rule.node_port, rule.target)
+            except OSError as error:
+                log.warning(
+                    "service %s/%s: cannot publish NodePort %d on %s: %s (tried again at the next change)",
+                    rule.namespace, rule.name, rule.node_port, NODE_PORT_HOST_IP, error.strerror or error,
+                )  # fmt: skip
+
+
 class ServiceProxy:
     """Keeps the node's Service rules, cluster DNS and NodePorts in step with the store.
 
@@ -64,8 +103,7 @@ class ServiceProxy:
         self.network = network
         self.api_port = api_port
         self.api_host = _LOOPBACK_FOR_WILDCARD.get(api_host, api_host)
-        self.applied: DataPlane | None = None
-        self._node_ports: dict[NodePortRule, Relay] = {}
+        self.applier = DataPlaneApplier(network)
         self._api_relay: InboundRelay | None = None
         self._wake = asyncio.Event()
         self._watches: list[Watch] = []
@@ -103,39 +141,20 @@ class ServiceProxy:
                 await task
         self._tasks.clear()
         self._watches.clear()
-        for rule in list(self._node_ports):
-            await self.network.unpublish(self._node_ports.pop(rule))
+        await self.applier.close()
         if self._api_relay is not None:
             await self._api_relay.stop()
             self._api_relay = None
 
     async def sync(self) -> None:
-        """Compute the snapshot from the store; apply rules and records when they changed; match the NodePorts."""
+        """Compute the snapshot from the store and apply it."""
         wanted = compute_data_plane(
             self.store.list("services", None)[0],
             self.store.list("endpointslices", None)[0],
             self.store.list("endpoints", None)[0],
             domain=self.network.config.cluster_domain,
         )
-        applied = self.applied
-        if applied is None or (applied.rules, applied.records) != (wanted.rules, wanted.records):
-            await self.network.sync_services(wanted.rules, wanted.records)
-        self.applied = wanted
-        await self._publish_node_ports(wanted.node_ports)
-
-    async def _publish_node_ports(self, wanted: list[NodePortRule]) -> None:
-        for rule in [rule for rule in self._node_ports if rule not in wanted]:
-            await self.network.unpublish(self._node_ports.pop(rule))
-        for rule in wanted:
-            if rule in self._node_ports:
-                continue
-            try:
-                self._node_ports[rule] = await self.network.publish(NODE_PORT_HOST_IP, rule.node_port, rule.target)
-            except OSError as error:
-                log.warning(
-                    "service %s/%s: cannot publish NodePort %d on %s: %s (tried again at the next change)",
-                    rule.namespace, rule.name, rule.node_port, NODE_PORT_HOST_IP, error.strerror or error,
-                )  # fmt: skip
+        await self.applier.apply(wanted)
 
     async def _follow(self, watch: Watch) -> None:
         async for _event in watch:
