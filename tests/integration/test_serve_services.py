@@ -1,6 +1,6 @@
-"""Services with `podrun serve` and the real kubectl: a pod reaches another through its Service's name, the host
-reaches it through a NodePort on 127.0.0.1, and a pod reaches the API server through the `kubernetes` Service.
-Nothing leaves the machine (pods have no default route)."""
+"""Services with `podrun serve` and the real kubectl: a pod reaches another through its Service's name, and the
+host reaches it through a NodePort on 127.0.0.1 (a pod reaching the API server through the `kubernetes` Service
+is test_serve_api_from_pods.py). Nothing leaves the machine (pods have no default route)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ IDLE = "trap 'exit 0' TERM; while true; do sleep 0.2; done"
 
 @pytest.fixture(scope="module")
 def serve(test_image_archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    """`podrun serve` on fresh roots with busybox, nginx and the web app (for its python3); stopped, and checked
-    for leaks, after the module."""
+    """`podrun serve` on fresh roots with busybox and nginx; stopped, and checked for leaks, after the module."""
     work = tmp_path_factory.mktemp("serve-services")
-    archives = [test_image_archives[name] for name in ("busybox", "nginx", "django")]
-    with serving(archives, work) as server:
+    with serving([test_image_archives["busybox"], test_image_archives["nginx"]], work) as server:
         yield server
 
 
@@ -96,39 +94,3 @@ def test_a_pod_reaches_another_by_its_service_name_and_the_host_through_its_node
         serve.kubectl("delete", "service", "web", "--ignore-not-found")
         serve.delete_all_pods()
 
-
-# In-cluster client code as client-go's rest.InClusterConfig sets it up: the service account's token and CA,
-# the API server at https://kubernetes.default.svc (the CA verifies that name). busybox's own TLS cannot talk to
-# the API server's ECDSA certificate, so this runs in the web app's image, which has python3.
-IN_CLUSTER_LIST_PODS = """
-import json, ssl, urllib.request
-account = "/var/run/secrets/kubernetes.io/serviceaccount"
-context = ssl.create_default_context(cafile=account + "/ca.crt")
-token = open(account + "/token").read()
-request = urllib.request.Request(
-    "https://kubernetes.default.svc/api/v1/namespaces/default/pods", headers={"Authorization": "Bearer " + token}
-)
-print(json.load(urllib.request.urlopen(request, context=context, timeout=10))["kind"])
-"""
-
-
-def test_a_pod_lists_pods_through_the_kubernetes_service_with_its_service_account(serve: ServeProcess) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "in-cluster"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {"name": "client", "image": "my-web-app", "command": ["python3", "-c", IN_CLUSTER_LIST_PODS]}
-            ],
-        },
-    }
-    serve.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(pod))
-    try:
-        wait_until(
-            lambda: serve.pod("in-cluster")["status"].get("phase") in ("Succeeded", "Failed"), what="the client to end"
-        )
-        assert serve.kubectl("logs", "in-cluster").stdout == "PodList\n"
-    finally:
-        serve.delete_all_pods()
