@@ -437,6 +437,36 @@ async def test_a_pod_gets_its_own_address_named_in_its_hosts_file_and_no_route_o
                          "[c] no route outside"]  # fmt: skip
 
 
+SHARES_THE_NODE_NETWORK = """
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    - {name: HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+    command: [sh, -c, 'echo "$POD_IP $HOST_IP $(hostname)"; ip -4 addr show lo | grep -c "inet $POD_IP/32"']
+"""
+
+
+async def test_a_host_network_pod_shares_the_node_namespace_and_its_address(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """As on a kind node: podIP = hostIP = the node's address, present in the pod's namespace; the node's name."""
+    run = await podrun_run(started, roots, "-f", "-", "-o", "json", stdin=SHARES_THE_NODE_NETWORK)
+
+    assert run.code == 0, run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith("[c] ")]
+    pod_ip, host_ip, hostname = lines[0].removeprefix("[c] ").split()
+    assert pod_ip == host_ip == "10.244.0.1" and hostname != "hostnet"
+    assert lines[1] == "[c] 1"
+
+
 SERVER_AND_CLIENT = """
 apiVersion: v1
 kind: Service
