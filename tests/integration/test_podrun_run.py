@@ -313,6 +313,14 @@ async def test_quiet_prints_nothing(roots: Roots, started: list[PodrunRun]) -> N
     assert (run.code, run.stdout, run.stderr) == (0, "", "")
 
 
+async def test_offline_uses_the_present_image_without_a_warning(roots: Roots, started: list[PodrunRun]) -> None:
+    """`--offline` asked for no registry: the image already present is used as planned, not as a fallback."""
+    run = await podrun_run(started, roots, "-f", "-", "--offline", stdin=SAYS_HELLO)
+
+    assert run.code == 0, run.stderr
+    assert "Warning" not in run.stderr
+
+
 async def test_an_invalid_pod_is_refused_with_the_api_servers_message_and_nothing_is_made(
     roots: Roots, started: list[PodrunRun]
 ) -> None:

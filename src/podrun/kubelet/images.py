@@ -82,6 +82,10 @@ class ImageManager:
         try:
             pulled = await pull_image(self.store, ref, self.registry, extra_auth=self._pull_secrets(pod, get_secret))
         except PullError as e:
+            if present and not self.strict_pull and e.kind in ("unreachable", "timeout") and self.registry.offline:
+                # The user asked for no registry: using the local image is the plan, not a problem.
+                record("Normal", "Pulled", f'Container image "{image}" already present on machine (offline)')
+                return present.id
             if present and not self.strict_pull and e.kind in ("unreachable", "timeout"):
                 record(
                     "Warning", "Pulled",
