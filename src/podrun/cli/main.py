@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run pods from manifests in the foreground")
     _common(run)
-    run.add_argument("-f", "--filename", action="append", required=True, help="manifest file, or - for stdin")
+    run.add_argument(
+        "-f", "--filename", action="append", required=True,
+        help="manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable",
+    )  # fmt: skip
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
     run.add_argument("--quiet", "-q", action="store_true", help="no logs or transitions, only the outcome")
     run.add_argument("--output", "-o", choices=("json",), help="print the final pod status")

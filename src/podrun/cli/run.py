@@ -59,9 +59,23 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
 def read_sources(names: list[str]) -> list[tuple[str, str]]:
-    """(name, text) of each `-f` argument; `-` reads standard input."""
-    return [("<stdin>", sys.stdin.read()) if n == "-" else (n, Path(n).read_text()) for n in names]
+    """(name, text) of each `-f` argument: `-` reads standard input, a directory its manifests (as kubectl)."""
+    sources: list[tuple[str, str]] = []
+    for name in names:
+        if name == "-":
+            sources.append(("<stdin>", sys.stdin.read()))
+        elif Path(name).is_dir():
+            files = sorted(p for p in Path(name).iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if not files:
+                raise OSError(f"no manifest (*.json, *.yaml, *.yml) in the directory {name}")
+            sources += [(str(p), p.read_text()) for p in files]
+        else:
+            sources.append((name, Path(name).read_text()))
+    return sources
 
 
 def pod_exit_code(pod: JSON) -> int:
