@@ -64,7 +64,7 @@ def tiny_spec(spec: Any) -> Any:
 @pytest.mark.parametrize(
     ("spec", "tags", "cmd", "ports", "stop_signal"),
     [
-        (bti.BUSYBOX_IMAGE, ["busybox:latest"], ["sh"], None, None),
+        (bti.BUSYBOX_IMAGE, ["busybox:latest", "busybox:1.28"], ["sh"], None, None),
         (
             bti.NGINX_IMAGE,
             ["nginx:latest", "nginx:alpine"],
