@@ -103,11 +103,13 @@ class PodRun:
     """One `podrun run`: the runtime, the kubelet, log streaming and the outcome."""
 
     def __init__(
-        self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput, services: list[JSON]
-    ) -> None:
+        self, args: argparse.Namespace, pods: list[JSON], host: RunHost, output: RunOutput,
+        services: list[JSON] | None = None,
+    ) -> None:  # fmt: skip
+        """`services` are the manifests' Services, allocated (`allocate_services`)."""
         self.args = args
         self.pods = pods
-        self.services = services
+        self.services = services or []
         self.host = host
         self.output = output
         self.interrupted: int | None = None
@@ -311,7 +313,7 @@ def run_command(args: argparse.Namespace) -> int:
     host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services)
     try:
         with exclusive_root(args.run_root, "podrun run"):
-            return asyncio.run(PodRun(args, pods, host, output, services).run())
+            return asyncio.run(PodRun(args, pods, host, output, services=services).run())
     except (MissingTool, NetworkError, RootInUse) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
