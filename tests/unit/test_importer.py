@@ -301,20 +301,21 @@ def test_oci_layout_tar_is_imported(store: ImageStore, layout: Layout, tmp_path:
     assert record.repo_tags == ["example.com/app:1.0"]
 
 
-def test_oci_bare_tag_takes_its_repository_from_the_name(store: ImageStore, layout: Layout) -> None:
+def test_a_name_without_a_tag_means_latest_whatever_the_layout_says(store: ImageStore, layout: Layout) -> None:
+    """`--name nginx` is `nginx:latest`, as `docker tag` reads it, not the layout's bare tag `nginx:1.0`."""
     root = layout.index(layout.image({"f": b"x"}, **ref_name("1.0")))
 
     [record] = import_archive(store, root, name="example.com/app")
 
-    assert record.repo_tags == ["example.com/app:1.0"]
+    assert record.repo_tags == ["example.com/app:latest"]
 
 
-def test_name_adds_a_tag_next_to_a_full_ref_name(store: ImageStore, layout: Layout) -> None:
+def test_a_name_replaces_the_layouts_own_tags(store: ImageStore, layout: Layout) -> None:
     root = layout.index(layout.image({"f": b"x"}, **ref_name("example.com/app:1.0")))
 
     [record] = import_archive(store, root, name="mine:dev")
 
-    assert record.repo_tags == ["example.com/app:1.0", "docker.io/library/mine:dev"]
+    assert record.repo_tags == ["docker.io/library/mine:dev"]
 
 
 def test_index_entries_naming_one_image_become_one_record_with_every_tag(

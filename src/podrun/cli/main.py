@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("reference")
     imp = image_sub.add_parser("import", help="import a docker-save archive, an OCI layout, or a rootfs tar")
     imp.add_argument("file", type=Path)
-    imp.add_argument("--name", help="reference for the image (required for a rootfs tar)")
+    imp.add_argument(
+        "--name",
+        help="the image's whole reference, nginx meaning nginx:latest (an OCI layout's own names are then not used; "
+        "required for a rootfs tar)",
+    )
     imp.add_argument("--change", "-c", action="append", default=[], help="Dockerfile instruction for a rootfs tar")
     ls = image_sub.add_parser("ls", help="list images")
     ls.add_argument("--quiet", "-q", action="store_true", help="only image IDs")

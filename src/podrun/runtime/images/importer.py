@@ -47,7 +47,7 @@ from podrun.runtime.images.store import (
     ImageStore,
     ImageStoreError,
 )
-from podrun.runtime.reference import Reference, has_explicit_tag_or_digest, is_digest, parse
+from podrun.runtime.reference import Reference, is_digest, parse
 from podrun.timestamps import now_time
 
 MEDIA_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -92,8 +92,9 @@ def import_archive(
 ) -> list[ImageRecord]:
     """Import the images in a `docker save` archive, an OCI layout (directory or tar) or a rootfs tar.
 
-    `name` adds a tag to the imported image (it names the repository when an OCI layout tags its
-    image with a bare tag, and it is required for a rootfs tar). `changes` are Dockerfile-like
+    `name` is a whole reference, as `docker tag` reads it (no tag means `latest`): an OCI layout's image
+    gets it instead of the layout's own names, a `docker save` archive's image gets it besides its
+    RepoTags, and a rootfs tar requires it. `changes` are Dockerfile-like
     instructions (`CMD`, `ENTRYPOINT`, `ENV`, `WORKDIR`, `USER`, `EXPOSE`, `STOPSIGNAL`, `LABEL`) for
     the config of a rootfs import. Returns the records of the imported images. Raises `ArchiveError`
     for a file that cannot be imported, `DigestMismatch` for corrupt content and `ValueError` for a
@@ -517,7 +518,7 @@ def _resolve_manifest(source: _Source, desc: dict[str, Any], arch: str, label: s
 
 
 def _layout_tags(annotations: dict[str, Any], name: str | None, label: str) -> list[Reference]:
-    """Tags from the index.json annotations, completed or extended by the name the user gave."""
+    """The name the user gave, or else the tags of the index.json annotations."""
     full: list[str] = []
     bare_tag = None
     if isinstance(annotations.get(ANNOTATION_CONTAINERD_NAME), str):
@@ -536,12 +537,10 @@ def _layout_tags(annotations: dict[str, Any], name: str | None, label: str) -> l
             if ref.tag:  # a digest-only name cannot be a tag
                 tags.append(Reference(ref.domain, ref.path, ref.tag))
         if name is not None:
-            name_ref = _parse_name(name)
-            if bare_tag and not has_explicit_tag_or_digest(name):
-                tags.append(parse(f"{name_ref.repository}:{bare_tag}"))
-            else:
-                tags.append(name_ref)
-        elif bare_tag and not full:
+            # The whole reference, as `docker tag` reads it (no tag means `latest`); the layout's own names
+            # are kept only when no name is given.
+            return [_parse_name(name)]
+        if bare_tag and not full:
             raise ArchiveError(
                 f"{label}: the image is tagged only {bare_tag!r}; give a name for its repository"
             )
