@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
@@ -58,7 +61,14 @@ def _pull(store: ImageStore, args: argparse.Namespace) -> int:
 
 
 def _import(store: ImageStore, args: argparse.Namespace) -> int:
-    records = import_archive(store, args.file, name=args.name, changes=args.change)
+    if str(args.file) == "-":
+        # `docker save x | podrun image import -`: the formats are read by random access, so spool it first.
+        with tempfile.NamedTemporaryFile(dir=store.tmp, prefix="stdin-", suffix=".tar") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.flush()
+            records = import_archive(store, Path(spool.name), name=args.name, changes=args.change)
+    else:
+        records = import_archive(store, args.file, name=args.name, changes=args.change)
     for record in records:
         print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
     return 0

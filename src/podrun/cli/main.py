@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull = image_sub.add_parser("pull", help="pull an image from a registry")
     pull.add_argument("reference")
     imp = image_sub.add_parser("import", help="import a docker-save archive, an OCI layout, or a rootfs tar")
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", type=Path, help="the archive, layout directory or rootfs tar; - reads standard input")
     imp.add_argument(
         "--name",
         help="the image's whole reference, nginx meaning nginx:latest (an OCI layout's own names are then not used; "
