@@ -123,11 +123,6 @@ def _server_cert_usable(cert_path: Path, key_path: Path, names: tuple[frozenset[
     return fresh and names[0] <= ips and names[1] <= dns
 
 
-def throwaway_ca_pem() -> str:
-    """A fresh self-signed CA certificate (PEM) whose key is discarded: it vouches for nothing."""
-    return _make_ca(ec.generate_private_key(ec.SECP256R1())).public_bytes(serialization.Encoding.PEM).decode()
-
-
 def _make_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "podrun-ca")])
     now = _now()

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 
 from podrun.json_types import JSON
 from podrun.network.nftables import NftError
+from podrun.services.applier import DataPlaneApplier, ServiceNetwork
 from podrun.services.dataplane import compute_data_plane
 from podrun.services.endpoints import compute_endpoint_slices
-from podrun.services.proxy import DataPlaneApplier, ServiceNetwork
 
 log = logging.getLogger(__name__)
 
