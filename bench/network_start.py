@@ -69,16 +69,16 @@ spec:
 
 
 class TimedNetwork(NodeNetwork):
-    """A `NodeNetwork` that times each CNI ADD and stamps each Service sync as it completes.
+    """A `NodeNetwork` that times each CNI ADD and each Service sync.
 
-    `attach_ms` is {sandbox ID: milliseconds of `attach`}; `synced` lists (monotonic seconds, rules) for every
-    `sync_services` that returned, in order, so a benchmark can tell when a given endpoint reached nftables.
+    `attach_ms` is {sandbox ID: milliseconds of `attach`}; `synced` lists (began, returned, rules) for every
+    `sync_services` call, in monotonic seconds, so a benchmark can tell when a given endpoint went to nftables.
     """
 
     def __init__(self, config: NetworkConfig) -> None:
         super().__init__(config)
         self.attach_ms: dict[str, float] = {}
-        self.synced: list[tuple[float, list[ServiceRule]]] = []
+        self.synced: list[tuple[float, float, list[ServiceRule]]] = []
 
     def attach(self, sandbox_id: str, netns_path: Path) -> list[str]:
         """CNI ADD, timed."""
@@ -88,9 +88,10 @@ class TimedNetwork(NodeNetwork):
         return ips
 
     async def sync_services(self, rules: list[ServiceRule], records: DnsRecords) -> None:
-        """Apply the snapshot, then note when it was in place."""
+        """Apply the snapshot, timed."""
+        began = time.monotonic()
         await super().sync_services(rules, records)
-        self.synced.append((time.monotonic(), rules))
+        self.synced.append((began, time.monotonic(), rules))
 
 
 def host_veths() -> set[str]:
