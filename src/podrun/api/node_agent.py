@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
-from podrun.api.store import Store
+from podrun.api.store import Store, Watch
 from podrun.json_types import JSON
 from podrun.kubelet.node import Node
 from podrun.services.tokens import issue_token
@@ -236,6 +236,7 @@ class NodeAgent:
         self.node = node
         self.node_name = node_name
         self._tasks: list[asyncio.Task[None]] = []
+        self._watch: Watch | None = None
 
     async def start(self) -> None:
         """Register the node, adopt the stored pods, and follow changes."""
@@ -244,6 +245,7 @@ class NodeAgent:
         for pod in items:
             self._adopt(pod)
         watch = self.store.watch("pods", None, resource_version=rv, field_selector=f"spec.nodeName={self.node_name}")
+        self._watch = watch
         self._tasks = [
             asyncio.create_task(self._follow(watch), name="node-agent-pods"),
             asyncio.create_task(self._heartbeat(), name="node-agent-heartbeat"),
@@ -251,6 +253,10 @@ class NodeAgent:
 
     async def stop(self) -> None:
         """Stop following (pods and containers keep running)."""
+        # Closing the watch ends the follower even when a cancellation is swallowed by a wait_for finishing at
+        # the same moment (Python 3.11), which would otherwise leave it waiting for the next pod event forever.
+        if self._watch is not None:
+            self._watch.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
