@@ -169,6 +169,13 @@ def port_forward(serve: ServeProcess, target: str, remote: int) -> tuple[subproc
     return process, local
 
 
+def forwarded_get(serve: ServeProcess, target: str, remote: int) -> str:
+    """The body of a GET / through a `kubectl port-forward TARGET` started for it ("" on any error)."""
+    forward, local = port_forward(serve, target, remote)
+    with running(forward):
+        return http_get(f"http://127.0.0.1:{local}/")
+
+
 def container_status(pod: JSON, name: str) -> JSON:
     """The status of container `name` (init or regular) in a pod from the API."""
     status = pod["status"]
@@ -309,9 +316,7 @@ def test_port_forward_to_a_service_reaches_one_of_its_pods(serve: ServeProcess) 
     apply(serve, web_pod("forwarded", "forwarded"), service_manifest("forwarded", "forwarded"))
     ready(serve, "forwarded")
 
-    forward, local = port_forward(serve, "svc/forwarded", 80)
-    with running(forward):
-        assert http_get(f"http://127.0.0.1:{local}/") == "forwarded\n"
+    assert forwarded_get(serve, "svc/forwarded", 80) == "forwarded\n"
 
 
 # -- the examples ------------------------------------------------------------------------------------------------
@@ -342,13 +347,17 @@ def test_the_seeds_web_app_migrates_once_postgres_is_up_and_serves_its_page(serv
         what="the web app running",
     )  # fmt: skip
     migration = container_status(serve.pod("web-app-with-db-init"), "database-migration")
+    # PostgreSQL's initdb takes seconds, Django's start one: the first migration finds no ready endpoint (refused).
+    assert migration["restartCount"] >= 1
+    assert migration["lastState"]["terminated"]["exitCode"] != 0
     assert migration["state"]["terminated"]["exitCode"] == 0
     log = serve.kubectl("logs", "web-app-with-db-init", "-c", "database-migration").stdout
     assert "  Applying auth.0001_initial... OK" in log and "  Applying visits.0001_initial... OK" in log
 
-    forward, local = port_forward(serve, "pod/web-app-with-db-init", 8000)
-    with running(forward):
-        page = wait_until(lambda: http_get(f"http://127.0.0.1:{local}/"), timeout=SLOW, what="the page")
+    # runserver listens a moment after it starts, and kubectl port-forward exits when a dial fails: one a try.
+    page = wait_until(
+        lambda: forwarded_get(serve, "pod/web-app-with-db-init", 8000), timeout=SLOW, interval=1, what="the page"
+    )  # fmt: skip
     assert page == "Hello from my-web-app: 1 visits recorded in database myapp on postgres-service\n"
 
 
