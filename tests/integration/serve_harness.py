@@ -10,6 +10,8 @@
 their cgroups after the pods (and their sandbox directories) are gone. `leftovers()` lists what would be a leak:
 mounts under the roots, processes naming them (conmon, runc, sleep in a container), and those cgroups.
 `clean_up()` then removes whatever is left, so that one broken run does not leak into the next.
+`network_leftovers()` adds what the pod network must not leave: the pinned node namespace, veths in the host's
+namespace, a `podrun` nftables table in the host's namespace.
 """
 
 from __future__ import annotations
@@ -346,6 +348,41 @@ def leftovers(root: Path, run_root: Path, sandbox_ids: set[str]) -> dict[str, An
     }
 
 
+def host_veths() -> set[str]:
+    """The names of the veth links in the host's (this process's) network namespace."""
+    listed = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True, check=True)
+    return {line.split(":")[1].strip().split("@")[0] for line in listed.stdout.splitlines() if line.strip()}
+
+
+def host_nft_tables() -> list[str]:
+    """The nftables tables of the host's namespace, as `nft list tables` names them ("table ip filter")."""
+    listed = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+
+
+def network_leftovers(run_root: Path, veths_before: set[str]) -> dict[str, Any]:
+    """What a stopped server with no pods must not leave of the pod network (beyond mounts, in `leftovers`):
+    the node namespace's pin, veths in the host namespace that were not there before, a `podrun` nftables table
+    in the host namespace (podrun's rules belong in the node namespace only)."""
+    pin = run_root / "network" / "netns"
+    return {
+        "node_netns": [str(pin)] if pin.exists() else [],
+        "host_veths": sorted(host_veths() - veths_before),
+        "host_nft_tables": [table for table in host_nft_tables() if table.split()[-1] == "podrun"],
+    }
+
+
+def listening(port: int) -> bool:
+    """True when a TCP socket of the host's namespace listens on `port` (any 127.0.0.0/8 or wildcard address)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: TCP_LISTEN
+                    return True
+    return False
+
+
 async def _remove_through_runtime(root: Path, run_root: Path) -> None:
     janitor = LocalRuntime(root, run_root)
     try:
@@ -382,8 +419,10 @@ def serving(archives: list[Path], work: Path, prepare: Callable[[Path, Path], No
     """`podrun serve` on fresh roots holding `archives` (and no upstream registry), for a test module.
 
     `prepare(root, run_root)` runs before the server starts. At the end every pod is deleted, the server
-    gets SIGTERM, and nothing may be left: no mount, process, sandbox or sandbox cgroup.
+    gets SIGTERM, and nothing may be left: no mount, process, sandbox or sandbox cgroup, and nothing of the pod
+    network (`network_leftovers`).
     """
+    veths_before = host_veths()
     root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
     run_root = Path(tempfile.mkdtemp(prefix="podrun-", dir="/tmp"))
     tracker = SandboxTracker(root, run_root)
@@ -406,7 +445,7 @@ def serving(archives: list[Path], work: Path, prepare: Callable[[Path, Path], No
         assert server.kill(signal.SIGTERM) == 0, server.log()
         sandbox_ids = tracker.stop()
         assert sandbox_ids, "no sandbox was ever seen: the cgroup check below would prove nothing"
-        left = leftovers(root, run_root, sandbox_ids)
+        left = {**leftovers(root, run_root, sandbox_ids), **network_leftovers(run_root, veths_before)}
     finally:
         if server is not None and server.running():
             server.kill(signal.SIGKILL)
