@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
     run.add_argument("--quiet", "-q", action="store_true", help="no logs or transitions, only the outcome")
-    run.add_argument("--output", "-o", choices=("json",), help="print the final pod status")
+    run.add_argument(
+        "--output", "-o", choices=("json", "yaml", "name"), help="print the final pods, as kubectl get -o prints them"
+    )
     run.add_argument(
         "--grace-period", type=int,
         help="seconds the pods get to stop when interrupted or timed out (default: terminationGracePeriodSeconds)",

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
@@ -189,9 +191,8 @@ class PodRun:
             shutil.rmtree(node.paths.pod_log_dir(pod), ignore_errors=True)
 
     def _outcome(self, pods: list[JSON]) -> int:
-        if self.args.output == "json":
-            doc = pods[0] if len(pods) == 1 else {"apiVersion": "v1", "kind": "List", "items": pods}
-            print(json.dumps(doc, indent=2))
+        if self.args.output:
+            print(format_pods(pods, self.args.output), end="")
         if self.interrupted is not None:
             return EXIT_SIGNAL_BASE + self.interrupted
         for pod in pods:
@@ -252,6 +253,17 @@ class PodRun:
                 stop.set()
             if tasks:
                 await asyncio.wait(tasks, timeout=1)
+
+
+def format_pods(pods: list[JSON], output: str) -> str:
+    """The final pods as `kubectl get -o json|yaml|name` prints them (one object, or a List of several)."""
+    if output == "name":
+        return "".join(f"pod/{pod['metadata']['name']}\n" for pod in pods)
+    doc = pods[0] if len(pods) == 1 else {"apiVersion": "v1", "kind": "List", "items": pods, "metadata": {}}
+    if output == "yaml":
+        text: str = yaml.safe_dump(doc, sort_keys=False)
+        return text
+    return json.dumps(doc, indent=4) + "\n"
 
 
 def _record_path(root: Path) -> Path:
