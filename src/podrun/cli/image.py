@@ -93,6 +93,9 @@ def _rows(records: list[ImageRecord]) -> list[list[str]]:
 
 def _ls(store: ImageStore, args: argparse.Namespace) -> int:
     records = store.images()
+    if args.output == "json":
+        print(json.dumps([record.to_json() for record in records], indent=4))
+        return 0
     if args.quiet:
         for r in records:
             print(r.id)

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--change", "-c", action="append", default=[], help="Dockerfile instruction for a rootfs tar")
     ls = image_sub.add_parser("ls", help="list images")
     ls.add_argument("--quiet", "-q", action="store_true", help="only image IDs")
+    ls.add_argument("--output", "-o", choices=("json",), help="every image's record, as `image inspect` shows one")
     inspect = image_sub.add_parser("inspect", help="show an image's record and config as JSON")
     inspect.add_argument("image")
     rm = image_sub.add_parser("rm", help="remove images")
