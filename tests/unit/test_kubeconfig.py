@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import pwd
 import stat
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from podrun.api.kubeconfig import (
     install_kubeconfig,
     merge_kubeconfig,
     read_kubeconfig,
+    sudo_invoker,
     write_kubeconfig,
 )
 
@@ -130,3 +132,16 @@ def test_default_path_honours_kubeconfig() -> None:
 def test_default_path_is_under_home() -> None:
     assert default_kubeconfig_path({"HOME": "/home/u"}) == Path("/home/u/.kube/config")
     assert default_kubeconfig_path({"KUBECONFIG": "", "HOME": "/home/u"}) == Path("/home/u/.kube/config")
+
+
+def test_under_sudo_the_kubeconfig_is_the_invoking_users() -> None:
+    nobody = pwd.getpwnam("nobody")
+
+    path = default_kubeconfig_path({"HOME": "/root", "SUDO_USER": "nobody"}, euid=0)
+
+    assert path == Path(nobody.pw_dir) / ".kube" / "config"
+
+
+def test_sudo_user_counts_only_when_running_as_root() -> None:
+    assert sudo_invoker({"SUDO_USER": "nobody"}, euid=1000) is None
+    assert sudo_invoker({"SUDO_USER": "root"}, euid=0) is None

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import copy
 import os
+import pwd
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,30 @@ NAME = "podrun"
 _SECTIONS = ("clusters", "users", "contexts")
 
 
-def default_kubeconfig_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where kubectl reads its configuration: the first entry of `$KUBECONFIG`, else `~/.kube/config`."""
+def sudo_invoker(environ: Mapping[str, str] | None = None, euid: int | None = None) -> pwd.struct_passwd | None:
+    """The user who ran podrun through `sudo` (root with `SUDO_USER` set to another known user), else None."""
+    env = os.environ if environ is None else environ
+    name = env.get("SUDO_USER", "")
+    if (os.geteuid() if euid is None else euid) != 0 or not name or name == "root":
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        return None
+
+
+def default_kubeconfig_path(environ: Mapping[str, str] | None = None, euid: int | None = None) -> Path:
+    """Where kubectl reads its configuration: the first entry of `$KUBECONFIG`, else `~/.kube/config`.
+
+    Under `sudo`, `~` is the invoking user's home (where their kubectl looks), not root's.
+    """
     env = os.environ if environ is None else environ
     for entry in env.get("KUBECONFIG", "").split(os.pathsep):
         if entry:
             return Path(entry).expanduser()
+    invoker = sudo_invoker(env, euid)
+    if invoker is not None:
+        return Path(invoker.pw_dir) / ".kube" / "config"
     home = env.get("HOME") or str(Path.home())
     return Path(home) / ".kube" / "config"
 
@@ -106,4 +125,9 @@ def install_kubeconfig(
     target = path or default_kubeconfig_path()
     merged = merge_kubeconfig(read_kubeconfig(target), build_kubeconfig(server, ca_pem, token, namespace=namespace))
     write_kubeconfig(target, merged)
+    invoker = sudo_invoker()
+    if invoker is not None and target.is_relative_to(invoker.pw_dir):
+        # The invoking user's kubectl must be able to read it (and its .kube directory, if made here).
+        for made in (target, target.parent) if target.parent.name == ".kube" else (target,):
+            os.chown(made, invoker.pw_uid, invoker.pw_gid)
     return target
