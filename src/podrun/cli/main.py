@@ -14,6 +14,20 @@ DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
 DEFAULT_RUN_ROOT = Path(os.environ.get("PODRUN_RUN_ROOT", "/run/podrun"))
 
 
+EPILOG = """\
+examples:
+  podrun run -f pod.yaml                      run a pod in the foreground; the exit code is its outcome
+  podrun run -f postgres.yaml -f app.yaml     several pods and their Services, reaching each other by name
+  podrun run -f manifests/ --timeout 60s      every manifest of a directory; stop (gracefully) after 60 s
+  podrun serve -d && kubectl get pods         the API server for kubectl, in the background
+  docker save myimage | podrun image import - --name myimage
+
+environment:
+  PODRUN_ROOT       state directory (images, pods, the API's store), default /var/lib/podrun
+  PODRUN_RUN_ROOT   runtime files (namespaces, the node network), default /run/podrun
+  KUBECONFIG        where podrun serve writes its context (under sudo: the invoking user's ~/.kube/config)
+"""
+
 OFFLINE_HELP = "contact no registry (only configured mirrors): pulls fall back to images already present"
 
 
@@ -30,7 +44,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = argparse.ArgumentParser(prog="podrun", description="Run Kubernetes Pods on this machine.")
+    parser = argparse.ArgumentParser(
+        prog="podrun", description="Run Kubernetes Pods on this machine.", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"podrun {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
