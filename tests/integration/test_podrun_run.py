@@ -313,6 +313,16 @@ async def test_quiet_prints_nothing(roots: Roots, started: list[PodrunRun]) -> N
     assert (run.code, run.stdout, run.stderr) == (0, "", "")
 
 
+async def test_the_run_ends_with_a_summary_of_every_container(roots: Roots, started: list[PodrunRun]) -> None:
+    """After the pods end, one row per container: its kind, restarts, last exit code and reason."""
+    run = await podrun_run(started, roots, "-f", str(EXAMPLES / "failing-init.yaml"))
+
+    rows = [line.split() for line in run.stderr.splitlines()[-3:]]
+    assert rows[0] == ["POD", "CONTAINER", "KIND", "RESTARTS", "LAST", "EXIT", "REASON", "RAN", "FOR"]
+    expected = [["check-config", "init", "0", "3", "Error"], ["app", "app", "0", "-", "PodInitializing"]]
+    assert [row[1:6] for row in rows[1:]] == expected, run.stderr
+
+
 async def test_offline_uses_the_present_image_without_a_warning(roots: Roots, started: list[PodrunRun]) -> None:
     """`--offline` asked for no registry: the image already present is used as planned, not as a fallback."""
     run = await podrun_run(started, roots, "-f", "-", "--offline", stdin=SAYS_HELLO)

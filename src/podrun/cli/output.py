@@ -72,6 +72,11 @@ class RunOutput:
         self._print(self._err, f"[yellow]Warning[/yellow] {escape(event.get('reason', ''))} ({escape(where)}): "
                     f"{escape(event.get('message', ''))}")  # fmt: skip
 
+    def summary(self, table: str) -> None:
+        """The end-of-run table of every container's outcome (not with --quiet)."""
+        if not self.quiet:
+            self._print(self._err, "\n" + escape(table.rstrip("\n")))
+
     def notice(self, text: str) -> None:
         """A message from podrun itself."""
         self._print(self._err, escape(text))

@@ -36,6 +36,7 @@ from podrun.model.errors import InvalidError, go_quote
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
+from podrun.printers.run_summary import run_summary
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.logs import follow
 from podrun.runtime.oci_runtime import MissingTool
@@ -173,6 +174,7 @@ class PodRun:
         if not self.args.keep:
             for worker in workers:
                 shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
+        self.output.summary(run_summary([w.pod for w in workers]))
         return self._outcome([w.pod for w in workers])
 
     async def _remove_leftovers(self, node: Node) -> None:
