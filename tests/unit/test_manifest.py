@@ -157,7 +157,7 @@ def test_document_that_is_not_a_mapping_is_rejected() -> None:
 
 def test_yaml_syntax_error_names_source_and_line() -> None:
     assert problems(("bad.yaml", "metadata:\n  name: [web\n")) == [
-        "bad.yaml: error converting YAML to JSON: yaml: line 3: expected ',' or ']', but got '<stream end>'"
+        "bad.yaml: error converting YAML to JSON: yaml: line 3: did not find expected ',' or ']'"
     ]
 
 

@@ -94,7 +94,7 @@ def test_configmap_and_secret_are_type_checked_too() -> None:
 
 def test_yaml_nested_ten_thousand_levels_is_an_error() -> None:
     assert problems(POD + "    x: " + "[" * 10_000 + "]" * 10_000 + "\n") == [
-        "pod.yaml: error converting YAML to JSON: yaml: nested too deeply"
+        "pod.yaml: error converting YAML to JSON: yaml: line 9: exceeded maximum nesting depth"
     ]
 
 

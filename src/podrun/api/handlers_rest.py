@@ -36,7 +36,7 @@ from podrun.api.wire import (
     TABLE,
     Output,
     add_warning,
-    decode,
+    decode_off_loop,
     int_query,
     negotiate,
     read_body,
@@ -191,7 +191,7 @@ async def patch(
     if patch_type == "apply":
         return await _server_side_apply(request, ctx, resource, namespace, name, raw, options, output, status=status)
     existing = ctx.store.get(resource.name, namespace, name)
-    document = decode(raw, "json")
+    document = await decode_off_loop(raw, "json")
     if patch_type == "json":
         patched = json_patch(existing, document)
     elif patch_type == "merge":
@@ -218,7 +218,7 @@ async def _server_side_apply(
     status: bool,
 ) -> web.Response:
     """`kubectl apply --server-side`: create when absent (201), else merge the applied configuration (200)."""
-    applied = _checked_body(resource, decode(raw, "yaml"), namespace, name)
+    applied = _checked_body(resource, await decode_off_loop(raw, "yaml"), namespace, name)
     mistyped = type_error(resource.kind, applied)
     if mistyped:
         raise bad_request(mistyped)

@@ -7,6 +7,7 @@ asks for a server-side Table, `as=PartialObjectMetadata` for metadata only, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
@@ -18,8 +19,7 @@ from aiohttp import web
 
 from podrun.api import protobuf
 from podrun.api.errors import ApiError, bad_request
-
-JSON = dict[str, Any]
+from podrun.model import yaml_decode
 
 TABLE = "Table"
 METADATA = "PartialObjectMetadata"
@@ -32,6 +32,10 @@ _TRUE = ("1", "t", "T", "true", "TRUE", "True")
 # The API server's decoders stop at 10000 levels; podrun's patch and apply code recurses per level on Python's
 # stack (1000 frames), so bodies are bounded far lower, still far above the deepest real object.
 MAX_NESTING_DEPTH = 100
+# Bodies above this size are decoded on a worker thread, so that one big body does not stall every other request
+# (a 3 MiB YAML body takes seconds to parse); smaller ones cost less than the hand-off.
+OFF_LOOP_BYTES = 64 * 1024
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"  # libyaml's own limit (1000 levels), above ours
 
 
 @dataclass(frozen=True)
@@ -142,28 +146,45 @@ async def read_body(request: web.BaseRequest, kind: str) -> Any:
     media = parse_media_types(request.headers.get("Content-Type", ""))
     raw = await request.read()
     if not media or (media[0].type, media[0].subtype) == ("application", "json"):
-        return decode(raw, "json")
+        return await decode_off_loop(raw, "json")
     if (media[0].type, media[0].subtype) == ("application", "yaml"):
-        return decode(raw, "yaml")
+        return await decode_off_loop(raw, "yaml")
     if f"{media[0].type}/{media[0].subtype}" == protobuf.CONTENT_TYPE:
         return protobuf.decode_object(raw, kind)
     raise unsupported_media_type(("application/json", "application/yaml", protobuf.CONTENT_TYPE))
 
 
+async def decode_off_loop(raw: bytes, kind: str) -> Any:
+    """`decode`, on a worker thread when the body is bigger than `OFF_LOOP_BYTES`."""
+    if len(raw) > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(decode, raw, kind)
+    return decode(raw, kind)
+
+
 def decode(raw: bytes, kind: str) -> Any:
-    """JSON or YAML text as data; 400 BadRequest when it does not parse or nests deeper than `MAX_NESTING_DEPTH`."""
+    """JSON or YAML text as data; 400 BadRequest when it does not parse, nests deeper than `MAX_NESTING_DEPTH`, or
+    (YAML) contains itself, aliases too much of itself or expands beyond the body limit (`podrun.model.yaml_decode`).
+    """
     if not raw.strip():
         raise bad_request("the request body is empty")
     language = "YAML" if kind == "yaml" else "JSON"
+    too_deep = bad_request(f"error decoding {language}: exceeded max depth of {MAX_NESTING_DEPTH}")
     try:
-        data = json.loads(raw) if kind == "json" else yaml.safe_load(raw)
+        data = json.loads(raw, parse_constant=_no_constant) if kind == "json" else yaml_decode.load(raw)
     except (ValueError, yaml.YAMLError) as error:
+        if _LIBYAML_TOO_DEEP in str(error):
+            raise too_deep from None
         raise bad_request(f"error decoding {language}: {error}") from None
     except RecursionError:
-        raise bad_request(f"error decoding {language}: exceeded max depth of {MAX_NESTING_DEPTH}") from None
+        raise too_deep from None
     if nesting_depth(data) > MAX_NESTING_DEPTH:
-        raise bad_request(f"error decoding {language}: exceeded max depth of {MAX_NESTING_DEPTH}")
+        raise too_deep
     return data
+
+
+def _no_constant(name: str) -> Any:
+    # Python's decoder takes NaN and Infinity, which JSON (and so every client reading them back) does not.
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
 def nesting_depth(data: Any) -> int:

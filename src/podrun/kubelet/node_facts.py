@@ -7,6 +7,7 @@ or one joined to a real cluster can replace it without touching the worker.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from podrun.network.config import NetworkConfig
 from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_conf
 
 DEFAULT_ROOT = Path("/var/lib/podrun")
+NAME_MAX = 255  # the longest file name Linux file systems take, in bytes
 
 HOSTS_HEADER = """# Kubernetes-managed hosts file.
 127.0.0.1	localhost
@@ -112,10 +114,22 @@ class PodPaths:
         return self.pods_dir / uid
 
     def pod_log_dir(self, pod: JSON) -> Path:
-        """`<logs>/<ns>_<pod>_<uid>`, as the kubelet lays logs out."""
+        """`<logs>/<ns>_<pod>_<uid>`, as the kubelet lays logs out (see `pod_log_dir_name` for long names)."""
         meta = pod["metadata"]
-        return self.logs_dir / f"{meta.get('namespace', 'default')}_{meta['name']}_{meta['uid']}"
+        return self.logs_dir / pod_log_dir_name(meta.get("namespace", "default"), meta["name"], meta["uid"])
 
     def log_path(self, pod: JSON, container: str, restart_count: int) -> Path:
         """`<logs>/<ns>_<pod>_<uid>/<container>/<restartCount>.log`."""
         return self.pod_log_dir(pod) / container / f"{restart_count}.log"
+
+
+def pod_log_dir_name(namespace: str, name: str, uid: str) -> str:
+    """`<ns>_<pod>_<uid>`, or, when that is longer than a file name may be (a valid pod name has up to 253
+    characters), `<ns>_<start of pod>-<hash of pod>_<uid>` of exactly `NAME_MAX` bytes: every valid pod gets a
+    directory of its own, still named after its namespace, name and uid."""
+    full = f"{namespace}_{name}_{uid}"
+    if len(full.encode()) <= NAME_MAX:
+        return full
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    keep = NAME_MAX - len(f"{namespace}_-{digest}_{uid}".encode())
+    return f"{namespace}_{name.encode()[:keep].decode(errors='ignore')}-{digest}_{uid}"

@@ -165,19 +165,47 @@ class PodWorker:
         self.wake()
 
     async def _run(self) -> None:
+        failures = 0
+        shown: dict[str, tuple[str, str]] = {}  # the waiting reasons the last failed sync set
         try:
             while not self.finished.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
                 self._wake.clear()
                 try:
-                    if await self.sync() is SyncOutcome.RESYNC:
-                        self.wake()
-                except Exception:
-                    log.exception("sync of pod %s failed", self.pod["metadata"]["name"])
-                    self.wake_at(time.time() + 1, "retry")
+                    outcome = await self.sync()
+                except Exception as error:
+                    failures += 1
+                    shown = self._show_sync_failure(error)
+                    # Retries back off (1 s, 2 s, ... the resync period), which rate-limits the events as well.
+                    self.wake_at(time.time() + min(RESYNC_SECONDS, 2.0 ** (failures - 1)), "retry")
+                    continue
+                failures = 0
+                for name, reason in shown.items():
+                    if self.reason_cache.get(name) == reason:
+                        del self.reason_cache[name]
+                shown = {}
+                if outcome is SyncOutcome.RESYNC:
+                    self.wake()
         finally:
             self._cancel_timers()
+
+    def _show_sync_failure(self, error: Exception) -> dict[str, tuple[str, str]]:
+        """An unexpected failure of a sync as the kubelet shows one: a `FailedSync` Warning on the pod, and the
+        waiting reason `CreateContainerError` of each container that is not running and shows no other reason."""
+        log.exception("sync of pod %s failed", self.pod["metadata"]["name"])
+        message = f"error syncing pod: {error}"
+        self.record("Warning", "FailedSync", message)
+        status = self.pod.get("status") or {}
+        published = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+        running = {c["name"] for c in published if "running" in (c.get("state") or {})}
+        shown = {
+            c["name"]: ("CreateContainerError", message)
+            for c in all_containers(self.pod)
+            if c["name"] not in running and c["name"] not in self.reason_cache
+        }
+        self.reason_cache.update(shown)
+        return shown
 
     # -- observing ------------------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from podrun.model import yaml_decode
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
-from podrun.model.quantity import json_number_text
 from podrun.model.schema import type_error
 from podrun.model.service import default_service, validate_service
 from podrun.model.validation import (
@@ -161,7 +161,7 @@ def _documents(source: str, text: str) -> Iterator[tuple[int, Any]]:
         yield from _json_documents(source, text)
         return
     try:
-        for number, document in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
+        for number, document in enumerate(yaml_decode.load_all_strict(text), start=1):
             if document is not None:
                 yield number, document
     except yaml.MarkedYAMLError as exc:
@@ -275,29 +275,3 @@ def _check_duplicates(objects: list[_Object], problems: list[str]) -> None:
             )
         else:
             first[key] = obj.where
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML as Kubernetes reads it: dates stay strings, keys become strings, repeated keys are errors."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
-    loader.flatten_mapping(node)
-    mapping: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        text = key if isinstance(key, str) else "null" if key is None else json_number_text(key)
-        if text in mapping:
-            raise yaml.constructor.ConstructorError(None, None, f'key "{text}" already set in map', key_node.start_mark)
-        mapping[text] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> str:
-    return str(loader.construct_scalar(node))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)

@@ -126,14 +126,18 @@ def api_access_volume(name: str) -> JSON:
 def _mount_token(spec: JSON, suffix: str | None) -> None:
     """`mountServiceAccountToken`: reuse a `kube-api-access-*` volume the pod has, else name a new one."""
     volumes: list[JSON] = spec.get("volumes") or []
-    existing = next((v["name"] for v in volumes if str(v.get("name", "")).startswith(VOLUME_PREFIX)), None)
+    # Malformed entries (a null container) are left for validation to report.
+    named = [v for v in volumes if isinstance(v, dict)]
+    existing = next((v["name"] for v in named if str(v.get("name", "")).startswith(VOLUME_PREFIX)), None)
     volume_name = existing or (VOLUME_PREFIX + suffix if suffix else generate_name(VOLUME_PREFIX))
     mount = {"name": volume_name, "readOnly": True, "mountPath": MOUNT_PATH}
     needs_volume = False
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
+            if not isinstance(container, dict):
+                continue
             mounts: list[JSON] = container.get("volumeMounts") or []
-            if not any(existing_mount.get("mountPath") == MOUNT_PATH for existing_mount in mounts):
+            if not any(isinstance(m, dict) and m.get("mountPath") == MOUNT_PATH for m in mounts):
                 container["volumeMounts"] = [*mounts, dict(mount)]
                 needs_volume = True
     if existing is None and needs_volume:
