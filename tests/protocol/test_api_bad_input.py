@@ -95,6 +95,27 @@ def test_a_valid_propagation_policy_deletes(server: Server) -> None:
     assert server.api("GET", f"{PODS}/{name}").status == 404
 
 
+def test_a_grace_period_beyond_any_date_is_cut_to_68_years(server: Server) -> None:
+    name = create_pod(server, "forever")
+    answer = delete_with_body(server, name, json.dumps({"gracePeriodSeconds": 2**62}).encode())
+
+    assert answer.status == 200
+    assert answer.json()["metadata"]["deletionGracePeriodSeconds"] == 2**31 - 1
+    delete_now(server, name)
+
+
+def test_a_negative_grace_period_on_a_terminating_pod_means_one_second(server: Server) -> None:
+    name = create_pod(server, "negative")
+    assert delete_with_body(server, name, b'{"gracePeriodSeconds":30}').status == 200
+
+    answer = delete_with_body(server, name, json.dumps({"gracePeriodSeconds": -(2**62)}).encode())
+
+    assert answer.status == 200
+    assert answer.json()["metadata"]["deletionGracePeriodSeconds"] == 1
+    assert server.api("DELETE", f"{PODS}/{name}").status == 200  # the stored timestamp still reads back
+    delete_now(server, name)
+
+
 def deep_json() -> bytes:
     return b'{"metadata":{"name":"deep","labels":' + b"[" * DEEP + b"]" * DEEP + b"}}"
 

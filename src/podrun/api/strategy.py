@@ -18,7 +18,7 @@ from typing import Any
 from podrun.api.errors import bad_request, forbidden, invalid_from
 from podrun.api.registry import Resource
 from podrun.json_types import JSON
-from podrun.kubelet.admission import bind_pod, deletion_grace_period
+from podrun.kubelet.admission import bind_pod, bounded_grace, deletion_grace_period
 from podrun.kubelet.qos import qos_class
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
@@ -165,6 +165,8 @@ def plan_delete(resource: Resource, obj: JSON, grace: int | None, now: datetime)
         current = meta.get("deletionGracePeriodSeconds")
         if not current:
             return DeletePlan(remove=not finalizers)
+        if grace is not None:
+            grace = bounded_grace(grace)
         if grace is None or grace >= current:
             return DeletePlan()
         deadline = (parse_timestamp(meta["deletionTimestamp"]) or now) - timedelta(seconds=current - grace)

@@ -35,15 +35,24 @@ def admit_pod(pod: JSON, node_name: str, *, now: float) -> JSON:
     return pod
 
 
+MAX_GRACE_SECONDS = 2**31 - 1
+
+
 def deletion_grace_period(pod: JSON, requested: int | None) -> int:
-    """The grace period a pod's deletion gets (`CheckGracefulDelete`)."""
+    """The grace period a pod's deletion gets (`CheckGracefulDelete`; negative means 1).
+
+    Periods longer than `MAX_GRACE_SECONDS` (68 years) are cut to it, so that every deadline is a date.
+    """
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     period = requested if requested is not None else int(spec.get("terminationGracePeriodSeconds") or 0)
     if not spec.get("nodeName") or status.get("phase") in TERMINAL_PHASES:
         period = 0
-    if period < 0:
-        period = 1
-    return period
+    return bounded_grace(period)
+
+
+def bounded_grace(period: int) -> int:
+    """A requested grace period as the API server applies it: negative means 1; at most `MAX_GRACE_SECONDS`."""
+    return 1 if period < 0 else min(period, MAX_GRACE_SECONDS)
 
 
 def marked_for_deletion(pod: JSON, requested: int | None, *, now: float) -> JSON:
