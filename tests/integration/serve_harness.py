@@ -105,6 +105,8 @@ class ServeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = work / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
+        # The argv that runs podrun; a test may put a wrapper there (one that dies at a chosen moment).
+        self.launcher = [sys.executable, "-m", "podrun.cli.main"]
         self._ca_pem = b""
         self._token = ""
 
@@ -114,7 +116,7 @@ class ServeProcess:
         """Start the server and return once it wrote its kubeconfig and `/readyz` answers `ok`."""
         self.kubeconfig.unlink(missing_ok=True)  # ours: its reappearance says the new server wrote it
         command = [
-            sys.executable, "-m", "podrun.cli.main", "serve", "--root", str(self.root),
+            *self.launcher, "serve", "--root", str(self.root),
             "--run-root", str(self.run_root), "--address", "127.0.0.1", "--port", str(self.port),
             "--kubeconfig", str(self.kubeconfig),
         ]  # fmt: skip

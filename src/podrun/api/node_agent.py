@@ -26,6 +26,7 @@ from podrun import __version__
 from podrun.api.errors import ApiError
 from podrun.api.store import Store, Watch
 from podrun.json_types import JSON
+from podrun.kubelet.gc import GC_PERIOD_SECONDS
 from podrun.kubelet.node import Node
 from podrun.services.tokens import issue_token
 from podrun.timestamps import format_time
@@ -241,15 +242,36 @@ class NodeAgent:
     async def start(self) -> None:
         """Register the node, adopt the stored pods, and follow changes."""
         self._write_node()
-        items, rv, _ = self.store.list("pods", None, field_selector=f"spec.nodeName={self.node_name}")
+        items, rv, _ = self.store.list("pods", None, field_selector=self._bound_here)
         for pod in items:
             self._adopt(pod)
-        watch = self.store.watch("pods", None, resource_version=rv, field_selector=f"spec.nodeName={self.node_name}")
+        watch = self.store.watch("pods", None, resource_version=rv, field_selector=self._bound_here)
         self._watch = watch
         self._tasks = [
             asyncio.create_task(self._follow(watch), name="node-agent-pods"),
             asyncio.create_task(self._heartbeat(), name="node-agent-heartbeat"),
+            asyncio.create_task(self._collect_garbage(), name="node-agent-gc"),
         ]
+
+    @property
+    def _bound_here(self) -> str:
+        return f"spec.nodeName={self.node_name}"
+
+    async def _collect_garbage(self) -> None:
+        """Now (what pods deleted while no server ran left) and every GC period: remove what no stored pod owns."""
+        while True:
+            uids = {pod["metadata"]["uid"] for pod in self.store.list("pods", None, field_selector=self._bound_here)[0]}
+            try:
+                collected = await self.node.collect_garbage(uids)
+            except Exception:
+                log.exception("garbage collection failed")
+            else:
+                if collected.sandboxes or collected.containers or collected.pod_dirs:
+                    log.info(
+                        "garbage collection removed %d sandboxes, %d containers, %d pod directories",
+                        len(collected.sandboxes), len(collected.containers), len(collected.pod_dirs),
+                    )  # fmt: skip
+            await asyncio.sleep(GC_PERIOD_SECONDS)
 
     async def stop(self) -> None:
         """Stop following (pods and containers keep running)."""

@@ -15,6 +15,7 @@ from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod, marked_for_deletion
 from podrun.kubelet.backoff import Backoff
+from podrun.kubelet.gc import Collected, collect_garbage
 from podrun.kubelet.host import PodHost
 from podrun.kubelet.kubelet import Kubelet
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
@@ -96,6 +97,10 @@ class Node:
     async def forget_pod(self, pod: JSON) -> None:
         """The pod is gone from the API: stop what still runs at once, then drop its logs."""
         await self._kubelet.forget_pod(pod)
+
+    async def collect_garbage(self, known_uids: set[str]) -> Collected:
+        """Remove what belongs to no pod in `known_uids` nor run by a worker, and surplus dead containers."""
+        return await collect_garbage(self.runtime, self.paths, lambda uid: uid in known_uids or self.has_pod(uid))
 
     # -- a pod's containers -----------------------------------------------------------------------------
 

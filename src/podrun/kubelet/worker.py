@@ -364,8 +364,14 @@ class PodWorker:
                 return SyncOutcome.DONE
         specs = self.pod["spec"]["containers"]
         for index in actions.containers_to_start:
+            if self._deleting():
+                return SyncOutcome.RESYNC
             await self._start_container(sandbox_id, specs[index], containers)
         return SyncOutcome.DONE
+
+    def _deleting(self) -> bool:
+        """The pod was deleted (or is being force-killed) since this sync began."""
+        return bool(self.pod["metadata"].get("deletionTimestamp")) or self.kill_override is not None
 
     def _pod_ips_or_host(self) -> list[str]:
         """`status.podIPs` as the downward API sees them: a host-network pod has the node's address."""
@@ -431,6 +437,10 @@ class PodWorker:
         else:
             for event in built.events:
                 record(*event)
+        if self._deleting():
+            # Deleted while this start was being prepared: the kubelet starts nothing of a pod being deleted.
+            await self.deps.runtime.remove_container(built.container_id)
+            return False
         self._termination_paths[built.container_id] = built.termination_path
         record("Normal", "Created", f"Created container: {name}")
         try:
@@ -514,7 +524,7 @@ class PodWorker:
         """
         init = self.pod["spec"].get("initContainers") or []
         index = next((i for i, c in enumerate(init) if c["name"] == started["name"]), None)
-        if index is None or is_sidecar(started):
+        if index is None or is_sidecar(started) or self._deleting():
             return
         for spec in [*init[index + 1 :], *self.pod["spec"]["containers"]]:
             # A subPath is made in the volume when the container is created: an init container that

@@ -48,6 +48,7 @@ from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 # Exit code and reason containerd reports for a container whose process could not be started.
 START_ERROR_EXIT_CODE = 128
 CONMON_EXIT_TIMEOUT_SECONDS = 5.0
+ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
@@ -104,6 +105,39 @@ async def _wait_readable(fd: int, timeout: float) -> None:
             await asyncio.wait_for(ready, timeout)
     finally:
         loop.remove_reader(fd)
+
+
+def _oci_commands_under(oci_root: Path) -> list[int]:
+    """PIDs of OCI runtime commands (`create`, `start`, `delete`, `kill`) on `oci_root`, conmon aside."""
+    root_arg = f"--root={oci_root}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[0].endswith(b"conmon") or root_arg not in args:
+            continue
+        following = args[args.index(root_arg) + 1 :]
+        if following and following[0] in (b"create", b"start", b"delete", b"kill"):
+            found.append(int(proc.name))
+    return found
+
+
+async def _wait_for_exit(pids: list[int], timeout: float) -> None:
+    """Wait until every process of `pids` has exited, at most `timeout` seconds in all."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            await _wait_readable(fd, max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
 
 
 def _stdio_flags(rec: _Record) -> list[str]:
@@ -211,6 +245,8 @@ class LocalRuntime:
 
         Nothing is started or restarted here; half-made containers and sandboxes are removed.
         """
+        # A killed podrun's last `create`, `start` or `delete` may still be running: its outcome is the truth.
+        await _wait_for_exit(_oci_commands_under(self._oci_root), ORPHAN_COMMAND_TIMEOUT_SECONDS)
         self.sandboxes.remove_half_made()
         for sandbox in self.sandboxes.list():
             if sandbox.ready:
@@ -221,6 +257,8 @@ class LocalRuntime:
                 rec = _Record(**json.loads((d / "container.json").read_text()))
             except (FileNotFoundError, json.JSONDecodeError, TypeError):
                 await asyncio.to_thread(self._destroy_dir, d.name)
+                continue
+            if rec.state == ContainerState.CREATED and not await self._reconcile_created(rec):
                 continue
             self._records[rec.id] = rec
             self._exited[rec.id] = asyncio.Event()
@@ -233,6 +271,41 @@ class LocalRuntime:
             elif rec.state == ContainerState.EXITED:
                 self._exited[rec.id].set()
                 await self._clean_up_exited(rec.id)
+
+    async def _reconcile_created(self, rec: _Record) -> bool:
+        """Settle a container recorded `created` by what the OCI runtime says; False when it was removed.
+
+        A killed podrun may have run `start` without recording it: a container the runtime reports as
+        running or stopped (or that left an exit file) has run, and is adopted as running, so that its exit
+        is recorded and it is never started a second time. One the runtime still holds as `created` (or
+        never made) has not run its process: it is removed, with its conmon, and the kubelet starts it anew.
+        """
+        state = await self._oci_state(rec.id)
+        if state in ("running", "stopped", "paused") or (self._exits / rec.id).exists():
+            rec.state = ContainerState.RUNNING.value
+            rec.started_at = rec.started_at or rec.created_at
+            self._save(rec)
+            return True
+        conmon = self._live_conmon_pid(rec.id)
+        if state:
+            await self._run_oci("delete", "--force", rec.id)  # conmon follows its container out
+        elif conmon is not None:
+            with contextlib.suppress(ProcessLookupError):  # killed before its runtime's `create` ran
+                os.kill(conmon, signal.SIGKILL)
+        if conmon is not None:
+            await _wait_for_exit([conmon], CONMON_EXIT_TIMEOUT_SECONDS)
+        await asyncio.to_thread(self._destroy_dir, rec.id)
+        return False
+
+    async def _oci_state(self, container_id: str) -> str:
+        """The OCI runtime's `state` of the container (`created`, `running`, `stopped`), "" when it has none."""
+        code, out = await self._run_oci("state", container_id)
+        if code != 0:
+            return ""
+        try:
+            return str(json.loads(out).get("status", ""))
+        except (json.JSONDecodeError, AttributeError):
+            return ""
 
     def _live_conmon_pid(self, container_id: str) -> int | None:
         try:
@@ -387,6 +460,8 @@ class LocalRuntime:
         self._starting[container_id] = asyncio.Event()
         try:
             rec.started_at = time.time()
+            # Saved before the process can run: a podrun killed during `start` is recovered with this time.
+            self._save(rec)
             started = await asyncio.create_subprocess_exec(
                 self.oci.path, f"--root={self._oci_root}", "start", container_id,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
