@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import sys
 import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -561,6 +562,17 @@ async def test_an_added_capability_is_the_only_one_left_after_dropping_all(
 
 
 # -- images ------------------------------------------------------------------------------------------------
+
+
+async def test_the_state_and_run_roots_are_private_to_root(open_runtime: OpenRuntime) -> None:
+    """Whatever mode they had (an older podrun, a loose umask), a runtime makes its roots 0700."""
+    runtime = await open_runtime()
+    for directory in (runtime.root, runtime.run_root):
+        directory.chmod(0o755)
+
+    reopened = await open_runtime()
+
+    assert [stat.S_IMODE(d.stat().st_mode) for d in (reopened.root, reopened.run_root)] == [0o700, 0o700]
 
 
 async def test_an_image_in_use_by_a_container_cannot_be_removed(runtime: LocalRuntime, sandbox: SandboxStatus) -> None:

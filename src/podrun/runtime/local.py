@@ -197,6 +197,11 @@ class LocalRuntime:
     ) -> None:
         """`network` gives sandboxes created with `network=True` their pod addresses (none: loopback only)."""
         self.root, self.run_root = Path(root), Path(run_root)
+        for directory in (self.root, self.run_root):
+            # Container layers, volumes, tokens and the API's secrets live below: private to root, whatever the
+            # umask or an older podrun made (containers never need the host path: their mounts are made as root).
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self.images = ImageStore(self.root)
         self.oci: OCIRuntime = choose_runtime(oci_runtime)
         self.name = self.oci.name
