@@ -351,7 +351,6 @@ def test_openapi_documents(server: Server) -> None:
     assert "requestBody" not in patch
     redirected = server.api("GET", "/openapi/v3/api/v1?hash=stale")
     assert redirected.url.endswith(url) and redirected.status == 200
-    assert server.api("GET", "/openapi/v2").status == 404
 
 
 def _watch_lines(server: Server, path: str, accept: str = "application/json") -> list[JSON]:

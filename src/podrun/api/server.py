@@ -29,6 +29,7 @@ from podrun.api.discovery import (
 )
 from podrun.api.errors import ApiError, forbidden, unauthorized
 from podrun.api.openapi import OpenAPI
+from podrun.api.openapi_v2 import OpenAPIV2
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
@@ -49,6 +50,7 @@ SHUTDOWN_TIMEOUT = 2.0
 _NOT_FOUND = "the server could not find the requested resource"
 _METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 _OPENAPI_KEY = web.AppKey("podrun.openapi", OpenAPI)
+_OPENAPI_V2_KEY = web.AppKey("podrun.openapi.v2", OpenAPIV2)
 
 __all__ = ["LogBackend", "create_app", "ensure_defaults", "run_server"]
 
@@ -71,12 +73,13 @@ def create_app(
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
+    app[_OPENAPI_V2_KEY] = OpenAPIV2(kubernetes_version)
     fixed: list[tuple[str, Handler]] = [
         ("/version", _version),
         ("/api", _api),
         ("/apis", _apis),
         ("/api/v1", _api_v1),
-        ("/openapi/v2", _not_found),
+        ("/openapi/v2", _openapi_v2),
         ("/openapi/v3", _openapi_root),
         ("/openapi/v3/api/v1", _openapi_v1),
         *((probe, _healthy) for probe in ("/healthz", "/readyz", "/livez")),
@@ -201,6 +204,10 @@ async def _api_v1(_request: web.Request) -> web.StreamResponse:
     return api_v1_response()
 
 
+async def _openapi_v2(request: web.Request) -> web.StreamResponse:
+    return request.app[_OPENAPI_V2_KEY].response(request)
+
+
 async def _openapi_root(request: web.Request) -> web.StreamResponse:
     return request.app[_OPENAPI_KEY].root()
 
@@ -220,10 +227,6 @@ async def _group_version(request: web.Request) -> web.StreamResponse:
 
 async def _healthy(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok", content_type="text/plain")
-
-
-async def _not_found(_request: web.Request) -> web.StreamResponse:
-    raise web.HTTPNotFound()
 
 
 # --- /api/v1/... ----------------------------------------------------------------------------------------------
