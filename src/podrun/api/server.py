@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api import handlers_delete, handlers_pods, handlers_rest
+from podrun.api import handlers_auth, handlers_delete, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
 from podrun.api.discovery import (
     api_response,
@@ -90,6 +90,8 @@ def create_app(
         app.router.add_get(path + "/", handler)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
     app.router.add_get("/apis/{group}/{version}", _group_version)
+    for review in handlers_auth.REVIEW_KINDS:
+        app.router.add_route("*", f"/apis/{handlers_auth.API_VERSION}/{review}", _review)
     app.router.add_route("*", "/apis/{group}/{version}/{path:.+}", _dispatch)
     app.router.add_get("/openapi/v3/apis/{group}/{version}", _openapi_group)
     app.on_shutdown.append(_close)
@@ -178,6 +180,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             attributes = request_attributes(request.method, request.path, request.query)
             if attributes is not None and not allowed(user, attributes):
                 raise forbidden(attributes.resource, attributes.name, denial_detail(user, attributes))
+            request[handlers_auth.REQUEST_USER] = user
     return await handler(request)
 
 
@@ -227,6 +230,12 @@ async def _group_version(request: web.Request) -> web.StreamResponse:
 
 async def _healthy(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok", content_type="text/plain")
+
+
+async def _review(request: web.Request) -> web.StreamResponse:
+    if request.method != "POST":
+        raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+    return await handlers_auth.create_review(request, request.path.rstrip("/").rsplit("/", 1)[1])
 
 
 # --- /api/v1/... ----------------------------------------------------------------------------------------------
