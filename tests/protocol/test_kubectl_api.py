@@ -132,9 +132,10 @@ def test_get_watch_streams_changes(server: Server) -> None:
         first = process.stdout.readline().split()
         assert first[:4] == ["ADDED", "watched", "1/1", "Running"]
         server.kubectl("delete", "pod", "watched", "--wait=false")
-        seen = [process.stdout.readline().split() for _ in range(2)]
-        assert seen[0][:4] == ["MODIFIED", "watched", "1/1", "Terminating"]
-        assert seen[1][:2] == ["DELETED", "watched"]
+        # Terminating (the DELETE), again when the kubelet's grace-0 delete ends it, then gone.
+        seen = [process.stdout.readline().split() for _ in range(3)]
+        assert [line[:4] for line in seen[:2]] == [["MODIFIED", "watched", "1/1", "Terminating"]] * 2
+        assert seen[2][:2] == ["DELETED", "watched"]
     finally:
         process.terminate()
         process.wait(timeout=10)
