@@ -524,3 +524,36 @@ def test_pods_applied_together_start_without_failed_syncs(serve: ServeProcess) -
     serve.kubectl("wait", "--for=condition=Ready", *[f"pod/{name}" for name in names], "--timeout=30s")
 
     assert "sync of pod" not in serve.log()[logged:], serve.log()[logged:]
+
+
+def test_a_completed_init_container_keeps_naming_the_image_it_ran(serve: ServeProcess) -> None:
+    setup = {"name": "setup", "image": "busybox", "command": ["true"]}
+    apply_and_wait(serve, manifest("reimaged", [idle("app", "app")], initContainers=[setup]), "reimaged")
+
+    serve.kubectl("set", "image", "pod/reimaged", "setup=busybox:v2", "app=busybox:v2")
+
+    # The app container's restart shows the kubelet has seen the update; the init container is not run again.
+    wait_until(lambda: container_status(serve.pod("reimaged"), "app").get("image") == "busybox:v2")
+    pod = serve.pod("reimaged")
+    assert pod["spec"]["initContainers"][0]["image"] == "busybox:v2"
+    [init] = pod["status"]["initContainerStatuses"]
+    assert init["image"] == "busybox"
+    assert init["restartCount"] == 0 and init["state"]["terminated"]["reason"] == "Completed"
+
+
+def test_a_pod_held_by_a_finalizer_stays_terminated_until_it_is_removed(serve: ServeProcess) -> None:
+    held = yaml.safe_load(manifest("held", [idle("app", "app")], terminationGracePeriodSeconds=1))
+    held["metadata"]["finalizers"] = ["example.com/keep"]
+    apply_and_wait(serve, yaml.safe_dump(held), "held")
+
+    serve.kubectl("delete", "pod", "held", "--wait=false")
+
+    def terminated() -> JSON | None:
+        pod = serve.pod("held")
+        return pod if pod["metadata"].get("deletionGracePeriodSeconds") == 0 else None
+
+    pod = wait_until(terminated, what="the kubelet's grace-0 delete")
+    assert pod["metadata"]["finalizers"] == ["example.com/keep"]
+    assert container_status(pod, "app")["state"]["terminated"]["exitCode"] == 0
+    serve.kubectl("patch", "pod", "held", "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
+    assert serve.kubectl("get", "pod", "held", "--ignore-not-found").stdout == ""

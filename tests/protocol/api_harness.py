@@ -3,7 +3,8 @@
 The server (`create_app` served by `run_server` with TLS and a bearer token, an in-memory `Store`) runs on
 127.0.0.1 in a thread with its own event loop, so that the tests can run kubectl as a subprocess. A fake
 node agent stands in for the kubelet: it marks new pods Running and Ready (with the events a kubelet and the
-scheduler would record) and removes pods being deleted after a moment. No container is started: no root needed.
+scheduler would record) and, after a moment, reports pods being deleted as terminated through the real
+`StoreHost` (which removes them unless finalizers hold them). No container is started: no root needed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import yaml
 from aiohttp import web
 
 from podrun.api.kubeconfig import build_kubeconfig, write_kubeconfig
+from podrun.api.node_agent import StoreHost
 from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.streams.exec import StreamError
@@ -49,7 +51,7 @@ DELETE_DELAY = 0.3
 
 
 class FakeKubelet:
-    """Runs every pod bound to the node at once (Running, Ready) and removes deleted pods after a moment.
+    """Runs every pod bound to the node at once (Running, Ready) and terminates deleted pods after a moment.
 
     Pods labelled `hold=true` are left alone: they stay Pending, and stay when deleted (unless without grace).
     """
@@ -58,6 +60,8 @@ class FakeKubelet:
         self.store = store
         self.started: set[str] = set()
         self.deleting: set[str] = set()
+        self.terminations: set[asyncio.Task[None]] = set()
+        self.host = StoreHost(store, NODE)
 
     async def run(self) -> None:
         items, rv, _ = self.store.list("pods", None)
@@ -79,7 +83,8 @@ class FakeKubelet:
         if meta.get("deletionTimestamp"):
             if uid not in self.deleting:
                 self.deleting.add(uid)
-                asyncio.get_running_loop().call_later(DELETE_DELAY, self._remove, meta["namespace"], meta["name"], uid)
+                loop = asyncio.get_running_loop()
+                loop.call_later(DELETE_DELAY, self._terminate, meta["namespace"], meta["name"], uid)
         elif uid not in self.started and pod["spec"].get("nodeName") == NODE:
             self.started.add(uid)
             self._start(pod)
@@ -160,13 +165,15 @@ class FakeKubelet:
             },
         )
 
-    def _remove(self, namespace: str, name: str, uid: str) -> None:
+    def _terminate(self, namespace: str, name: str, uid: str) -> None:
         try:
             pod = self.store.get("pods", namespace, name)
         except Exception:
             return
         if pod["metadata"]["uid"] == uid:
-            self.store.delete("pods", namespace, name)
+            task = asyncio.ensure_future(self.host.pod_terminated(pod))
+            self.terminations.add(task)
+            task.add_done_callback(self.terminations.discard)
 
 
 class FakeLogs:

@@ -132,9 +132,10 @@ def test_get_watch_streams_changes(server: Server) -> None:
         first = process.stdout.readline().split()
         assert first[:4] == ["ADDED", "watched", "1/1", "Running"]
         server.kubectl("delete", "pod", "watched", "--wait=false")
-        seen = [process.stdout.readline().split() for _ in range(2)]
-        assert seen[0][:4] == ["MODIFIED", "watched", "1/1", "Terminating"]
-        assert seen[1][:2] == ["DELETED", "watched"]
+        # Terminating (the DELETE), again when the kubelet's grace-0 delete ends it, then gone.
+        seen = [process.stdout.readline().split() for _ in range(3)]
+        assert [line[:4] for line in seen[:2]] == [["MODIFIED", "watched", "1/1", "Terminating"]] * 2
+        assert seen[2][:2] == ["DELETED", "watched"]
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -351,7 +352,6 @@ def test_openapi_documents(server: Server) -> None:
     assert "requestBody" not in patch
     redirected = server.api("GET", "/openapi/v3/api/v1?hash=stale")
     assert redirected.url.endswith(url) and redirected.status == 200
-    assert server.api("GET", "/openapi/v2").status == 404
 
 
 def _watch_lines(server: Server, path: str, accept: str = "application/json") -> list[JSON]:

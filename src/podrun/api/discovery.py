@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from podrun.api.handlers_auth import API_VERSION as AUTHORIZATION_VERSION
+from podrun.api.handlers_auth import REVIEW_KINDS
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import accepts, json_response
 
@@ -20,6 +22,8 @@ JSON = dict[str, Any]
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _AGGREGATED_PARAMS = {"g": "apidiscovery.k8s.io", "v": "v2", "as": "APIGroupDiscoveryList"}
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)")
+# The named group versions: the stored resources' and authorization.k8s.io/v1 (create-only reviews, not stored).
+_GROUP_VERSIONS = (*GROUP_RESOURCES, AUTHORIZATION_VERSION)
 
 
 def version_info(kubernetes_version: str) -> JSON:
@@ -66,11 +70,12 @@ def api_response(request: web.Request) -> web.Response:
 
 
 def apis_response(request: web.Request) -> web.Response:
-    """`GET /apis`: the named groups (discovery.k8s.io). It must answer 200: kubectl gives up on a 404 here."""
+    """`GET /apis`: the named groups (discovery.k8s.io, authorization.k8s.io). It must answer 200: kubectl gives up
+    on a 404 here."""
     if _wants_aggregated(request):
-        return _aggregated([_aggregated_group(group_version) for group_version in GROUP_RESOURCES])
+        return _aggregated([_aggregated_group(group_version) for group_version in _GROUP_VERSIONS])
     groups = []
-    for group_version in GROUP_RESOURCES:
+    for group_version in _GROUP_VERSIONS:
         group, _, version = group_version.partition("/")
         entry = {"groupVersion": group_version, "version": version}
         groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
@@ -84,6 +89,12 @@ def api_v1_response() -> web.Response:
 
 def group_version_response(group_version: str) -> web.Response:
     """`GET /apis/<group>/<version>`: that version's APIResourceList; 404 for a group podrun does not serve."""
+    if group_version == AUTHORIZATION_VERSION:
+        entries = [
+            {"name": name, "singularName": kind.lower(), "namespaced": False, "kind": kind, "verbs": ["create"]}
+            for name, kind in REVIEW_KINDS.items()
+        ]
+        return json_response({"kind": "APIResourceList", "groupVersion": group_version, "resources": entries})
     resources = GROUP_RESOURCES.get(group_version)
     if resources is None:
         raise web.HTTPNotFound()
@@ -121,16 +132,23 @@ def _resource_list(group_version: str, resources: dict[str, Resource]) -> web.Re
 
 def _aggregated_group(group_version: str) -> JSON:
     group, _, version = group_version.partition("/")
-    resources = GROUP_RESOURCES[group_version]
+    if group_version == AUTHORIZATION_VERSION:
+        entries = [
+            {
+                "resource": name,
+                "responseKind": {"group": group, "version": version, "kind": kind},
+                "scope": "Cluster",
+                "singularResource": kind.lower(),
+                "verbs": ["create"],
+            }
+            for name, kind in REVIEW_KINDS.items()
+        ]
+    else:
+        resources = GROUP_RESOURCES[group_version]
+        entries = [_aggregated_resource(resource) for resource in sorted(resources.values(), key=_name)]
     return {
         "metadata": {"name": group, "creationTimestamp": None},
-        "versions": [
-            {
-                "version": version,
-                "resources": [_aggregated_resource(resource) for resource in sorted(resources.values(), key=_name)],
-                "freshness": "Current",
-            }
-        ],
+        "versions": [{"version": version, "resources": entries, "freshness": "Current"}],
     }
 
 

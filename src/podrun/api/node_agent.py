@@ -2,8 +2,8 @@
 
 `StoreHost` is the kubelet's `PodHost` backed by the store: ConfigMaps, Secrets and Services are read
 from it, service account tokens are issued through it, pod status and events are written to it, and a
-terminated pod that was being deleted is removed from it (what the kubelet's status manager does with a
-grace-0 delete). `NodeAgent`
+terminated pod that was being deleted is removed from it unless finalizers hold it (what the kubelet's status
+manager does with a grace-0 delete). `NodeAgent`
 watches the store's pods bound to this node and hands them to the kubelet, and keeps the Node
 object up to date.
 """
@@ -19,12 +19,15 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
+from podrun.api.registry import RESOURCES
 from podrun.api.store import Store, Watch
+from podrun.api.strategy import plan_delete
 from podrun.json_types import JSON
 from podrun.kubelet.gc import GC_PERIOD_SECONDS
 from podrun.kubelet.node import Node
@@ -118,14 +121,22 @@ class StoreHost:
             self.store.create("events", event)
 
     async def pod_terminated(self, pod: JSON) -> None:
-        """Everything of the pod has stopped: a pod being deleted now disappears from the API."""
+        """Everything of the pod has stopped: a pod being deleted is deleted again with no grace, as the status
+        manager does. It disappears from the API, unless it has finalizers: then it stays, with its final status
+        and `deletionGracePeriodSeconds: 0`, until they are removed (which removes it, `should_remove_after_update`).
+        """
         meta = pod["metadata"]
         self._tokens = {key: value for key, value in self._tokens.items() if key[0] != meta.get("uid", "")}
         current = self._get("pods", meta["namespace"], meta["name"])
         if current is None or current["metadata"].get("uid") != meta.get("uid"):
             return
-        if current["metadata"].get("deletionTimestamp"):
-            with contextlib.suppress(ApiError):
+        if not current["metadata"].get("deletionTimestamp"):
+            return
+        plan = plan_delete(RESOURCES["pods"], current, 0, datetime.now(UTC))
+        with contextlib.suppress(ApiError):
+            if plan.update is not None:
+                self.store.update("pods", plan.update, check_resource_version=False)
+            if plan.remove:
                 self.store.delete("pods", meta["namespace"], meta["name"])
 
 

@@ -5,24 +5,23 @@ object's kind: when it declares the `fieldValidation` query parameter the server
 kubectl sends `fieldValidation=Strict` and validates nothing client-side. So one PATCH operation per kind is all
 validation needs. It carries no `requestBody`: with one, kubectl would build strategic merge patches from the
 document's schemas instead of from its compiled-in types. The schemas (`components`) are there for `kubectl
-explain`: every type's fields and their types, without the descriptions. `/openapi/v2` is a 404, which kubectl
-tolerates.
+explain`: every type's fields and their types, without the descriptions. `/openapi/v2`, the same
+types in Swagger 2.0 form, is `podrun.api.openapi_v2`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
 from podrun.api.registry import GROUP_RESOURCES, KIND_TO_RESOURCE, RESOURCES, Resource
 from podrun.api.wire import encode_json
+from podrun.json_types import JSON
 from podrun.model.schema_data import TYPES
-
-JSON = dict[str, Any]
 
 GROUP_VERSION_PATH = "api/v1"
 # Where the types live in the real document's schema names; the rest are io.k8s.api.core.v1.
@@ -36,7 +35,7 @@ _PRIMITIVES: dict[str, JSON] = {
     "time": {"type": "string", "format": "date-time"},
     "any": {},
 }
-_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+QUERY_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("dryRun", "string", "When present, indicates that modifications should not be persisted."),
     (
         "fieldManager",
@@ -49,8 +48,9 @@ _PARAMETERS: tuple[tuple[str, str, str], ...] = (
         "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing "
         "unknown or duplicate fields. Valid values are: Ignore, Warn (the default) and Strict.",
     ),
-    ("force", "boolean", "Force is going to \"force\" Apply requests."),
+    ("force", "boolean", 'Force is going to "force" Apply requests.'),
 )
+"""The PATCH operation's query parameters: (name, type, description)."""
 
 
 def group_version_document(kubernetes_version: str, group_version: str = "v1") -> JSON:
@@ -59,11 +59,9 @@ def group_version_document(kubernetes_version: str, group_version: str = "v1") -
     paths: JSON = {}
     resources = RESOURCES if group_version == "v1" else GROUP_RESOURCES[group_version]
     for resource in resources.values():
-        group_name = "".join(part.capitalize() for part in resource.group.split(".")[:1]) or "Core"
-        operation = f"patch{group_name}{resource.version.capitalize()}"
-        paths[_item_path(resource)] = {
+        paths[item_path(resource)] = {
             "patch": {
-                "operationId": f"{operation}{'Namespaced' if resource.namespaced else ''}{resource.kind}",
+                "operationId": patch_operation_id(resource),
                 "x-kubernetes-action": "patch",
                 "x-kubernetes-group-version-kind": {
                     "group": resource.group,
@@ -77,7 +75,7 @@ def group_version_document(kubernetes_version: str, group_version: str = "v1") -
                         "description": description,
                         "schema": {"type": kind, "uniqueItems": True},
                     }
-                    for name, kind, description in _PARAMETERS
+                    for name, kind, description in QUERY_PARAMETERS
                 ],
             }
         }
@@ -89,7 +87,15 @@ def group_version_document(kubernetes_version: str, group_version: str = "v1") -
     }
 
 
-def _schema_name(type_name: str) -> str:
+def patch_operation_id(resource: Resource) -> str:
+    """`patchCoreV1NamespacedPod`, `patchDiscoveryV1NamespacedEndpointSlice`: the real document's operation ids."""
+    group_name = "".join(part.capitalize() for part in resource.group.split(".")[:1]) or "Core"
+    namespaced = "Namespaced" if resource.namespaced else ""
+    return f"patch{group_name}{resource.version.capitalize()}{namespaced}{resource.kind}"
+
+
+def schema_name(type_name: str) -> str:
+    """The type's name among the real document's schemas: `io.k8s.api.core.v1.Pod`."""
     if type_name in _META_TYPES:
         return f"io.k8s.apimachinery.pkg.apis.meta.v1.{type_name}"
     if type_name in _DISCOVERY_TYPES:
@@ -102,27 +108,34 @@ def _schemas() -> JSON:
     for type_name, fields in TYPES.items():
         schema: JSON = {
             "type": "object",
-            "properties": {field: _property(field_type) for field, field_type in fields.items()},
+            "properties": {field: type_schema(field_type, _reference) for field, field_type in fields.items()},
         }
         resource = KIND_TO_RESOURCE.get(type_name)
         if resource is not None:
             gvk = {"group": resource.group, "version": resource.version, "kind": type_name}
             schema["x-kubernetes-group-version-kind"] = [gvk]
-        schemas[_schema_name(type_name)] = schema
+        schemas[schema_name(type_name)] = schema
     return schemas
 
 
-def _property(type_ref: str) -> JSON:
+def type_schema(type_ref: str, reference: Callable[[str], JSON]) -> JSON:
+    """The schema of a `podrun.model.schema_data` type reference; `reference` makes the schema that refers to
+    another named type (`allOf` a `$ref` in v3, a bare `$ref` in v2)."""
     if type_ref.startswith("["):
-        return {"type": "array", "items": _property(type_ref[1:-1])}
+        return {"type": "array", "items": type_schema(type_ref[1:-1], reference)}
     if type_ref.startswith("{"):
-        return {"type": "object", "additionalProperties": _property(type_ref[1:-1])}
+        return {"type": "object", "additionalProperties": type_schema(type_ref[1:-1], reference)}
     if type_ref in _PRIMITIVES:
         return dict(_PRIMITIVES[type_ref])
-    return {"allOf": [{"$ref": f"#/components/schemas/{_schema_name(type_ref)}"}]}
+    return reference(type_ref)
 
 
-def _item_path(resource: Resource) -> str:
+def _reference(type_name: str) -> JSON:
+    return {"allOf": [{"$ref": f"#/components/schemas/{schema_name(type_name)}"}]}
+
+
+def item_path(resource: Resource) -> str:
+    """The path of one object of the resource, with `{namespace}` and `{name}` placeholders."""
     root = f"/apis/{resource.api_version}" if resource.group else "/api/v1"
     if resource.namespaced:
         return f"{root}/namespaces/{{namespace}}/{resource.name}/{{name}}"

@@ -3,8 +3,8 @@
 kubectl's typed clients (`kubectl create configmap`, `secret`, `namespace`, `service`, `serviceaccount`) send
 `application/vnd.kubernetes.protobuf` and do not fall back to JSON. Their bodies are `k8s\\0` followed by a
 `runtime.Unknown` envelope (`typeMeta` = 1, `raw` = 2) whose `raw` is the object's message as
-`k8s.io/api/core/v1/generated.proto` defines it. Only the kinds those commands create, and DeleteOptions, are
-described here; answers stay JSON, which the clients accept as well.
+`k8s.io/api/core/v1/generated.proto` defines it. Only the kinds those commands create, DeleteOptions, and the
+self-reviews of `kubectl auth can-i` are described here; answers stay JSON, which the clients accept as well.
 """
 
 from __future__ import annotations
@@ -101,6 +101,24 @@ _MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
         5: ("dryRun", "strings"),
     },
     "Preconditions": {1: ("uid", "string"), 2: ("resourceVersion", "string")},
+    # k8s.io/api/authorization/v1 (`kubectl auth can-i`).
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec")},
+    "SelfSubjectAccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", "string"),
+        2: ("verb", "string"),
+        3: ("group", "string"),
+        4: ("version", "string"),
+        5: ("resource", "string"),
+        6: ("subresource", "string"),
+        7: ("name", "string"),
+    },
+    "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectRulesReviewSpec")},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
 }
 _ENVELOPE = {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes")}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api import handlers_delete, handlers_pods, handlers_rest
+from podrun.api import handlers_auth, handlers_delete, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
 from podrun.api.discovery import (
     api_response,
@@ -29,6 +29,7 @@ from podrun.api.discovery import (
 )
 from podrun.api.errors import ApiError, forbidden, unauthorized
 from podrun.api.openapi import OpenAPI
+from podrun.api.openapi_v2 import OpenAPIV2
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
@@ -49,6 +50,7 @@ SHUTDOWN_TIMEOUT = 2.0
 _NOT_FOUND = "the server could not find the requested resource"
 _METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 _OPENAPI_KEY = web.AppKey("podrun.openapi", OpenAPI)
+_OPENAPI_V2_KEY = web.AppKey("podrun.openapi.v2", OpenAPIV2)
 
 __all__ = ["LogBackend", "create_app", "ensure_defaults", "run_server"]
 
@@ -71,12 +73,13 @@ def create_app(
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
+    app[_OPENAPI_V2_KEY] = OpenAPIV2(kubernetes_version)
     fixed: list[tuple[str, Handler]] = [
         ("/version", _version),
         ("/api", _api),
         ("/apis", _apis),
         ("/api/v1", _api_v1),
-        ("/openapi/v2", _not_found),
+        ("/openapi/v2", _openapi_v2),
         ("/openapi/v3", _openapi_root),
         ("/openapi/v3/api/v1", _openapi_v1),
         *((probe, _healthy) for probe in ("/healthz", "/readyz", "/livez")),
@@ -87,6 +90,8 @@ def create_app(
         app.router.add_get(path + "/", handler)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
     app.router.add_get("/apis/{group}/{version}", _group_version)
+    for review in handlers_auth.REVIEW_KINDS:
+        app.router.add_route("*", f"/apis/{handlers_auth.API_VERSION}/{review}", _review)
     app.router.add_route("*", "/apis/{group}/{version}/{path:.+}", _dispatch)
     app.router.add_get("/openapi/v3/apis/{group}/{version}", _openapi_group)
     app.on_shutdown.append(_close)
@@ -175,6 +180,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             attributes = request_attributes(request.method, request.path, request.query)
             if attributes is not None and not allowed(user, attributes):
                 raise forbidden(attributes.resource, attributes.name, denial_detail(user, attributes))
+            request[handlers_auth.REQUEST_USER] = user
     return await handler(request)
 
 
@@ -201,6 +207,10 @@ async def _api_v1(_request: web.Request) -> web.StreamResponse:
     return api_v1_response()
 
 
+async def _openapi_v2(request: web.Request) -> web.StreamResponse:
+    return request.app[_OPENAPI_V2_KEY].response(request)
+
+
 async def _openapi_root(request: web.Request) -> web.StreamResponse:
     return request.app[_OPENAPI_KEY].root()
 
@@ -222,8 +232,10 @@ async def _healthy(_request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok", content_type="text/plain")
 
 
-async def _not_found(_request: web.Request) -> web.StreamResponse:
-    raise web.HTTPNotFound()
+async def _review(request: web.Request) -> web.StreamResponse:
+    if request.method != "POST":
+        raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+    return await handlers_auth.create_review(request, request.path.rstrip("/").rsplit("/", 1)[1])
 
 
 # --- /api/v1/... ----------------------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ def container_config(
         },
         annotations={
             labels.CONTAINER_HASH: labels.container_hash(dict(container)),
+            labels.CONTAINER_IMAGE: container.get("image", ""),
             labels.CONTAINER_RESTART_COUNT: str(restart_count),
             labels.CONTAINER_TERMINATION_MESSAGE_PATH: container.get("terminationMessagePath")
             or "/dev/termination-log",

@@ -24,6 +24,9 @@ CONTAINER_HASH = "io.kubernetes.container.hash"
 CONTAINER_RESTART_COUNT = "io.kubernetes.container.restartCount"
 CONTAINER_TERMINATION_MESSAGE_PATH = "io.kubernetes.container.terminationMessagePath"
 POD_TERMINATION_GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
+# The image as the spec named it when the container was created (CRI's `ImageSpec.user_specified_image`): the
+# runtime is handed the image ID, and the status must name what ran even after the spec's image changed.
+CONTAINER_IMAGE = "io.podrun.container.image"
 
 _FNV32_OFFSET_BASIS = 0x811C9DC5
 _FNV32_PRIME = 0x01000193

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podrun.json_types import JSON
+from podrun.kubelet.labels import CONTAINER_IMAGE
 from podrun.kubelet.planner import should_container_be_restarted
 from podrun.kubelet.qos import qos_class
 from podrun.runtime.protocol import ContainerState, ContainerStatus
@@ -99,7 +100,9 @@ def convert_container_statuses(
     per name the newest (by `created_at`) gives `state`, the second `lastState`. `reason_cache` maps a
     container name to the `(reason, message)` of its last failed start; `previous` maps names to the
     statuses last written. `containerID` is `"<runtime_name>://<id>"`, so `podrun://<id>` by default,
-    the way CRI runtimes prefix theirs (`containerd://`, `cri-o://`). `image` is the spec's image.
+    the way CRI runtimes prefix theirs (`containerd://`, `cri-o://`). `image` is the image the container was
+    created from, as its spec named it then (an init container that completed before `kubectl set image` keeps
+    its image); the spec's image for a container the runtime has no record of.
     Init statuses come in spec order, regular ones sorted by name.
     """
     containers = _containers(pod, init=init)
@@ -144,7 +147,7 @@ def _convert_instance(
         "lastState": {},
         "ready": False,
         "restartCount": restart_count,
-        "image": container.get("image", ""),
+        "image": instance.annotations.get(CONTAINER_IMAGE) or container.get("image", ""),
         "imageID": instance.image_id,
         "containerID": container_id,
     }

@@ -21,6 +21,9 @@ from podrun.services.accounts import DEFAULT_ACCOUNT, default_service_account
 
 TOKEN_RESOURCE = "serviceaccounttokens"
 READ_VERBS = ("get", "list", "watch")
+AUTHORIZATION_GROUP = "authorization.k8s.io"
+SELF_REVIEWS = ("selfsubjectaccessreviews", "selfsubjectrulesreviews")
+"""What the `system:basic-user` role lets every authenticated user create: questions about its own permissions."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,12 @@ def request_attributes(method: str, path: str, query: Mapping[str, str]) -> Requ
 
 
 def allowed(user: ServiceAccountUser, attributes: RequestAttributes | None) -> bool:
-    """Service accounts may read (get, list, watch) objects of their own namespace, and discovery; nothing else."""
+    """Service accounts may read (get, list, watch) objects of their own namespace, and discovery, and ask what they
+    may do (`system:basic-user`); nothing else."""
     if attributes is None:
         return True
+    if attributes.group == AUTHORIZATION_GROUP and attributes.resource in SELF_REVIEWS:
+        return attributes.verb == "create" and not attributes.subresource
     return attributes.verb in READ_VERBS and attributes.namespace == user.namespace and not attributes.subresource
 
 
