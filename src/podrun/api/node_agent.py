@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
+from podrun.api.followers import stop_following
 from podrun.api.registry import RESOURCES
 from podrun.api.store import Store, Watch
 from podrun.api.strategy import plan_delete
@@ -286,15 +287,8 @@ class NodeAgent:
 
     async def stop(self) -> None:
         """Stop following (pods and containers keep running)."""
-        # Closing the watch ends the follower even when a cancellation is swallowed by a wait_for finishing at
-        # the same moment (Python 3.11), which would otherwise leave it waiting for the next pod event forever.
-        if self._watch is not None:
-            self._watch.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_following([self._watch] if self._watch is not None else [], self._tasks)
+        self._watch = None
 
     def _adopt(self, pod: JSON) -> None:
         uid = pod["metadata"]["uid"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from podrun.api.errors import ApiError
+from podrun.api.followers import stop_following
 from podrun.api.store import DELETED, Store, Watch
 from podrun.json_types import JSON
 from podrun.services.accounts import DEFAULT_ACCOUNT, ROOT_CA_CONFIGMAP, default_service_account, root_ca_configmap
@@ -53,14 +54,7 @@ class ServicesController:
 
     async def stop(self) -> None:
         """End the watches and the sync loop."""
-        for watch in self._watches:
-            watch.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await stop_following(self._watches, self._tasks)
 
     def sync_namespace(self, namespace: str, deleted_services: Iterable[str] = ()) -> None:
         """Recompute every Service of the namespace and write what changed; drop what deleted Services left."""

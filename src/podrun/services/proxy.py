@@ -17,9 +17,9 @@ writes its own), and the DNS server (the `kube-dns` Service's endpoint).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from podrun.api.followers import stop_following
 from podrun.api.store import Store, Watch
 from podrun.network.nftables import NftError
 from podrun.network.relay import InboundRelay
@@ -78,15 +78,7 @@ class ServiceProxy:
 
     async def stop(self) -> None:
         """End the watches and the sync loop, close every NodePort and the API relay (the rules stay)."""
-        for watch in self._watches:
-            watch.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        self._watches.clear()
+        await stop_following(self._watches, self._tasks)
         await self.applier.close()
         if self._api_relay is not None:
             await self._api_relay.stop()
