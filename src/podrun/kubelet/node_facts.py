@@ -20,14 +20,8 @@ from podrun.network.resolv import parse_resolv_conf, pod_hosts_file, pod_resolv_
 DEFAULT_ROOT = Path("/var/lib/podrun")
 NAME_MAX = 255  # the longest file name Linux file systems take, in bytes
 
-HOSTS_HEADER = """# Kubernetes-managed hosts file.
-127.0.0.1	localhost
-::1	localhost ip6-localhost ip6-loopback
-fe00::0	ip6-localnet
-fe00::0	ip6-mcastprefix
-fe00::1	ip6-allnodes
-fe00::2	ip6-allrouters
-"""
+# Where a pod without an address of its own finds its name (as Debian names the host).
+NO_ADDRESS_HOST = "127.0.1.1"
 
 
 def node_memory_bytes() -> int:
@@ -84,16 +78,8 @@ class NodeFacts:
         return pod_resolv_conf(pod, host, self.dns_ip, self.cluster_domain).render()
 
     def hosts_file(self, pod: JSON, hostname: str, ips: Sequence[str] = ()) -> str:
-        """The kubelet's managed /etc/hosts: the pod's addresses name it; without any, loopback does."""
-        if ips:
-            return pod_hosts_file(pod, list(ips), self.cluster_domain)
-        text = HOSTS_HEADER + f"127.0.1.1\t{hostname}\n"
-        aliases = pod["spec"].get("hostAliases") or []
-        if aliases:
-            text += "\n# Entries added by HostAliases.\n"
-            for alias in aliases:
-                text += f"{alias.get('ip', '')}\t" + "\t".join(alias.get("hostnames") or []) + "\n"
-        return text
+        """The kubelet's managed /etc/hosts: the pod's addresses name it; without any, 127.0.1.1 does."""
+        return pod_hosts_file(pod, list(ips) or [NO_ADDRESS_HOST], self.cluster_domain, hostname)
 
 
 @dataclass(frozen=True)

@@ -97,11 +97,13 @@ def _omit_duplicates(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def pod_hosts_file(pod: JSON, pod_ips: list[str], cluster_domain: str = "cluster.local") -> str:
-    """The kubelet's managed /etc/hosts (managedHostsFileContent) for a pod with IPs."""
+def pod_hosts_file(
+    pod: JSON, pod_ips: list[str], cluster_domain: str = "cluster.local", hostname: str = ""
+) -> str:
+    """The kubelet's managed /etc/hosts (managedHostsFileContent): `hostname` (default: the pod's) at each address."""
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    hostname = spec.get("hostname") or metadata.get("name") or ""
+    hostname = hostname or spec.get("hostname") or metadata.get("name") or ""
     lines = [
         "# Kubernetes-managed hosts file.",
         "127.0.0.1\tlocalhost",
