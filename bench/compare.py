@@ -33,7 +33,9 @@ docker.io blocked, `--network none` except for case 3; podrun's roots have `regi
 ["docker.io"]}`. No traffic leaves 127.0.0.1 or the pods' own namespaces. Podman is installed from Debian when
 absent, and `/etc/containers/containers.conf` written when absent (as the platform notes require); both stay.
 Everything else the run made (pods, containers, images, the serve, the work directory `/tmp/podrun-cmp-*`) is
-removed at the end, also after Ctrl-C (exit 130). Timing never changes the exit status: only a crash does.
+removed at the end, also after Ctrl-C (exit 130). Timing never changes the exit status: only a crash does. A case
+that fails is recorded in the table and the JSON (`failures`), its pods are removed, the other cases run, and
+the exit status is 1.
 
     .venv/bin/python bench/compare.py [--quick] [--podrun-only] [--runs N] [--many-runs N] [--pods N]
                                       [--results DIR] [--no-chart] [--no-features]
@@ -134,6 +136,7 @@ class Comparison:
         self.memory: JSON = {}
         self.features: JSON = {}
         self.setup: JSON = {}
+        self.failures: dict[str, str] = {}  # case title → why it failed
         self.libpod_cgroups_before = set(CGROUP_ROOT.glob("*/libpod_parent"))
 
     def write(self, name: str, text: str) -> Path:
@@ -445,13 +448,35 @@ class Comparison:
         runs, many_runs, pods = (2, 1, 3) if quick else (self.args.runs, self.args.many_runs, self.args.pods)
         self.prepare()
         self.setup.update(self.environment())  # now: the podrun CLI writes bytecode into the work directory
-        self.case_start(runs)
-        self.case_handoff(runs)
-        self.case_seed(runs)
-        self.case_many(many_runs, pods)
+        self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
+        self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
+        self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
+        self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
         if not self.args.no_features:
             self.case_features()
+
+    def attempt(self, titles: tuple[str, ...], case: Callable[[], None]) -> None:
+        """Run one case. A failure is recorded under the case's titles (for the table and the JSON), the pods the
+        case left under both tools are removed, and the run goes on with the next case."""
+        try:
+            case()
+        except (BenchError, subprocess.SubprocessError, OSError) as e:
+            for title in titles:
+                self.failures[title] = str(e)
+            print(f"    FAILED: {e}; removing what the case left and going on", flush=True)
+            self.clean_after_failure()
+
+    def clean_after_failure(self) -> None:
+        """Every pod of both tools removed (`podrun run` children stopped, serve's pods deleted, Podman's pods
+        removed); serve and the images stay for the next case."""
+        with contextlib.suppress(Exception):
+            self.podrun.stop_children()
+        with contextlib.suppress(Exception):
+            self.podrun.delete_all_pods(60)
+        if self.podman is not None:
+            with contextlib.suppress(Exception):
+                self.podman.remove_all_pods()
 
     def cleanup(self) -> JSON:
         """Remove everything both tools made; return what was still there for the sweep (for the record)."""
@@ -496,7 +521,7 @@ class Comparison:
             "benchmark": "compare", "started": started.isoformat(timespec="seconds"), "quick": self.args.quick,
             "environment": self.setup, "load_before": load_before, "load_after": os.getloadavg(),
             "cases": {case.key: case.to_json() for case in self.cases}, "memory": self.memory,
-            "features": features_json(self.features), "work_dir": str(self.work),
+            "features": features_json(self.features), "failures": self.failures, "work_dir": str(self.work),
             "sandbox_ids": sorted(self.podrun.sandbox_ids), "leftovers": left,
         }  # fmt: skip
 
@@ -542,11 +567,12 @@ def main() -> int:
     if failure is not None:
         print(f"error: {failure}", file=sys.stderr)
         return 1
+    status = 1 if comparison.failures else 0  # after the table and the JSON, which say which case failed
 
     print()
     print(f"podrun vs Podman {comparison.podman_version or '(not run: --podrun-only)'} on {os.cpu_count()} CPUs, "
           f"load {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; medians (p90)")  # fmt: skip
-    print_table(comparison.cases, comparison.memory, comparison.podman_version)
+    print_table(comparison.cases, comparison.memory, comparison.podman_version, comparison.failures)
     for case in comparison.cases:
         for key, values in case.extra.items():
             if values and key in NOTES:
@@ -562,14 +588,14 @@ def main() -> int:
     print()
     print(f"raw numbers: {json_path}")
     if args.no_chart:
-        return 0
+        return status
     if ensure_matplotlib(install=not args.quick):
         png = args.results / f"compare-{stamp}.png"
         chart(png, comparison.cases, comparison.memory, comparison.podman_version)
         print(f"chart: {png}")
     else:
         print("chart: skipped (matplotlib is not installed: `.venv/bin/pip install matplotlib`)")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

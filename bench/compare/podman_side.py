@@ -215,14 +215,22 @@ class Podman:
         while processes_mentioning([str(self.storage)], comm="podman") and time.monotonic() < deadline:
             time.sleep(0.05)
 
+    def remove_all_pods(self) -> None:
+        """Every pod and container on this storage stopped at once and removed (their IDs noted for the cgroup
+        sweep); images and volumes stay."""
+        self.note_pods()
+        for args in (("pod", "stop", "-a", "-t", "0"), ("pod", "rm", "-a", "-f"), ("rm", "-a", "-f", "-t", "0")):
+            with contextlib.suppress(BenchError):
+                self(*args, check=False, timeout=120)
+        self.settle()
+
     def cleanup(self) -> None:
         """Remove every pod, container, volume and image on this storage (the directory goes afterwards), and the
         pods' cgroups Podman leaves behind (in the name=systemd and unified hierarchies, here)."""
         if not self.storage.exists() or shutil.which("podman") is None:
             return
-        self.note_pods()
-        for args in (("pod", "stop", "-a", "-t", "0"), ("pod", "rm", "-a", "-f"), ("rm", "-a", "-f", "-t", "0"),
-                     ("volume", "rm", "-a", "-f"), ("rmi", "-a", "-f")):  # fmt: skip
+        self.remove_all_pods()
+        for args in (("volume", "rm", "-a", "-f"), ("rmi", "-a", "-f")):
             with contextlib.suppress(BenchError):
                 self(*args, check=False, timeout=120)
         self.settle()

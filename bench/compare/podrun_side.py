@@ -202,9 +202,8 @@ class Podrun:
 
     # -- cleanup -------------------------------------------------------------------------------------------------
 
-    def cleanup(self) -> None:
-        """Stop what is still running (children, then serve's pods, then serve) and remove every container and
-        sandbox left on either root through a fresh runtime that adopts them."""
+    def stop_children(self) -> None:
+        """Stop the `podrun run` and kubectl processes this side started that still run."""
         for child in self.children:
             if child.poll() is None:
                 # `podrun run`: Ctrl-C twice kills its pods at once and removes them; kubectl: it just exits.
@@ -217,6 +216,12 @@ class Podrun:
                 except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
+        self.children = [child for child in self.children if child.poll() is None]
+
+    def cleanup(self) -> None:
+        """Stop what is still running (children, then serve's pods, then serve) and remove every container and
+        sandbox left on either root through a fresh runtime that adopts them."""
+        self.stop_children()
         if self.serve is not None and self.serve.poll() is None:
             with contextlib.suppress(BenchError):
                 self.delete_all_pods(60)

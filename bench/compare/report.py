@@ -65,10 +65,17 @@ def _ratio(podrun: float | None, podman: float | None) -> str:
     return f"{podrun / podman:.2f}" if podrun is not None and podman else "—"
 
 
-def table_rows(cases: list[Case], memory: JSON) -> list[tuple[str, str, str, str, str, str]]:
-    """(case, podrun variant, its median (p90), Podman variant, its median (p90), ratio podrun ÷ Podman) rows."""
+def table_rows(
+    cases: list[Case], memory: JSON, failures: dict[str, str] | None = None
+) -> list[tuple[str, str, str, str, str, str]]:
+    """(case, podrun variant, its median (p90), Podman variant, its median (p90), ratio podrun ÷ Podman) rows; a
+    failed case gets one row that says so and why, in its place among the others."""
     rows = []
-    for case in cases:
+    failed = [Case(key="", title=title, runs=0, note=error, variants={}) for title, error in (failures or {}).items()]
+    for case in sorted([*cases, *failed], key=lambda c: c.title):
+        if not case.variants:
+            rows.append((case.title, "FAILED", _shorten(case.note), "", "", "—"))
+            continue
         podman = case.podman()
         podman_median = podman.median() if podman else None
         first = True
@@ -110,6 +117,11 @@ MEMORY_ROWS = [
 ]
 
 
+def _shorten(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def _memory_label(doc: JSON | None) -> str:
     if not doc:
         return "—"
@@ -122,11 +134,13 @@ def _mib(doc: JSON | None) -> str:
     return f"{doc['rss_mib']:.1f} MiB ({doc['pss_mib']:.1f})" if doc else "—"
 
 
-def print_table(cases: list[Case], memory: JSON, podman_version: str | None) -> None:
-    """The table of medians (p90) and ratios."""
+def print_table(
+    cases: list[Case], memory: JSON, podman_version: str | None, failures: dict[str, str] | None = None
+) -> None:
+    """The table of medians (p90) and ratios, failed cases included."""
     header = ("case", "podrun", "median (p90)", f"Podman {podman_version or '(not run)'}", "median (p90)",
               "podrun ÷ Podman")  # fmt: skip
-    rows = [header, *table_rows(cases, memory)]
+    rows = [header, *table_rows(cases, memory, failures)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for index, row in enumerate(rows):
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

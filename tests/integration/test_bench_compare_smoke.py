@@ -74,3 +74,4 @@ def test_the_quick_run_records_its_raw_numbers_for_podrun_only(
     assert all(set(cells) == {"podrun"} for cells in doc["features"].values())
     assert all(cell["podrun"]["status"] != "error" for cell in doc["features"].values()), doc["features"]
     assert doc["environment"]["podman"] is None
+    assert doc["failures"] == {}
