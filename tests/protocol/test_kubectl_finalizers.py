@@ -68,3 +68,36 @@ def test_a_deleted_configmap_with_a_finalizer_stays_until_it_is_removed(server: 
     assert held is not None and held["metadata"]["deletionTimestamp"]
     server.kubectl("patch", "configmap", "kept-cm", "--type=json", "-p", REMOVE_FINALIZERS)
     assert get(server, "configmap", "kept-cm") is None
+
+
+def test_an_object_being_deleted_gains_no_new_finalizer(server: Server) -> None:
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "closing-cm"}, "data": {"a": "b"}}
+    server.kubectl("apply", "-f", "-", stdin=with_finalizer(yaml.safe_dump(configmap)))
+    server.kubectl("delete", "configmap", "closing-cm", "--wait=false")
+    added = json.dumps({"metadata": {"finalizers": [FINALIZER, "example.com/late"]}})
+
+    answer = server.kubectl("patch", "configmap", "closing-cm", "--type=merge", "-p", added, check=False)
+
+    assert answer.returncode != 0
+    assert answer.stderr.strip() == (
+        'The ConfigMap "closing-cm" is invalid: metadata.finalizers: Forbidden: no new finalizers can be added if '
+        'the object is being deleted, found new finalizers []string{"example.com/late"}'
+    )
+    held = get(server, "configmap", "closing-cm")
+    assert held is not None and held["metadata"]["finalizers"] == [FINALIZER]
+    server.kubectl("patch", "configmap", "closing-cm", "--type=json", "-p", REMOVE_FINALIZERS)
+
+
+def test_an_object_being_deleted_may_lose_a_finalizer(server: Server) -> None:
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "losing-cm"}, "data": {"a": "b"}}
+    obj = yaml.safe_load(with_finalizer(yaml.safe_dump(configmap)))
+    obj["metadata"]["finalizers"].append("example.com/other")
+    server.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(obj))
+    server.kubectl("delete", "configmap", "losing-cm", "--wait=false")
+
+    server.kubectl("patch", "configmap", "losing-cm", "--type=json", "-p",
+                   '[{"op": "remove", "path": "/metadata/finalizers/1"}]')  # fmt: skip
+
+    held = get(server, "configmap", "losing-cm")
+    assert held is not None and held["metadata"]["finalizers"] == [FINALIZER]
+    server.kubectl("patch", "configmap", "losing-cm", "--type=json", "-p", REMOVE_FINALIZERS)

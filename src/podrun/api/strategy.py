@@ -10,6 +10,7 @@ Delete: pods are deleted gracefully (`CheckGracefulDelete`, `BeforeDelete`), obj
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -102,6 +103,7 @@ def prepare_update(
     """The object to store for a PUT or PATCH of the main resource, validated against the stored one."""
     new = _decoded(resource, obj, _DEFAULTERS.get(resource.name))
     _keep_system_metadata(old, new)
+    _check_no_new_finalizers(resource, old, new)
     if resource.name in ("pods", "nodes", "namespaces", "services"):
         # Their status is the kubelet's (or the namespace controller's): only the status subresource changes it.
         _copy_key(old, new, "status")
@@ -256,6 +258,19 @@ def _validate_meta(
     errors += validate_labels(meta.get("labels") or {}, "metadata.labels")
     errors += validate_annotations(meta.get("annotations") or {}, "metadata.annotations")
     return errors
+
+
+def _check_no_new_finalizers(resource: Resource, old: JSON, new: JSON) -> None:
+    """ValidateObjectMetaUpdate's ValidateNoNewFinalizers: an object being deleted may lose finalizers, never gain
+    one, or a deletion that is waiting for its finalizers to go could be held forever."""
+    if not (old.get("metadata") or {}).get("deletionTimestamp"):
+        return
+    extra = sorted(set(new["metadata"].get("finalizers") or []) - set(old["metadata"].get("finalizers") or []))
+    if extra:
+        listed = ", ".join(json.dumps(name) for name in extra)  # Go's %#v of a []string
+        detail = "no new finalizers can be added if the object is being deleted, found new finalizers"
+        detail += f" []string{{{listed}}}"
+        _raise_invalid(resource.kind, new["metadata"], [FieldError.forbidden("metadata.finalizers", detail)])
 
 
 def _check_immutable(resource: Resource, old: JSON, new: JSON) -> None:
