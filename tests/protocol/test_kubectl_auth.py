@@ -1,4 +1,5 @@
-"""`kubectl auth can-i` and `kubectl cluster-info` against podrun's API server (`api_harness.Server`).
+"""`kubectl auth can-i`, `kubectl auth whoami` and `kubectl cluster-info` against podrun's API server
+(`api_harness.Server`).
 
 can-i asks the server (SelfSubjectAccessReview, SelfSubjectRulesReview with `--list`), in protobuf; the answers
 must be what the server would decide for the same credentials: the admin token may do anything, a pod's service
@@ -102,6 +103,37 @@ def test_a_review_without_attributes_is_invalid(server: Server) -> None:
 
 def test_reviews_are_only_created(server: Server) -> None:
     assert server.api("GET", REVIEWS).status == 405
+
+
+def whoami(server: Server, kubeconfig: Path | None = None) -> list[list[str]]:
+    """kubectl's table, as rows of cells."""
+    table = server.kubectl("auth", "whoami", kubeconfig=kubeconfig).stdout
+    return [line.split(None, 1) for line in table.splitlines()]
+
+
+def test_whoami_names_the_admin(server: Server) -> None:
+    assert whoami(server) == [
+        ["ATTRIBUTE", "VALUE"],
+        ["Username", "podrun-admin"],
+        ["Groups", "[system:masters system:authenticated]"],
+    ]
+
+
+def test_whoami_names_a_service_account_with_its_groups(server: Server, pod_kubeconfig: Path) -> None:
+    assert whoami(server, pod_kubeconfig) == [
+        ["ATTRIBUTE", "VALUE"],
+        ["Username", "system:serviceaccount:default:default"],
+        ["Groups", "[system:serviceaccounts system:serviceaccounts:default system:authenticated]"],
+    ]
+
+
+def test_the_official_client_asks_who_it_is(server: Server) -> None:
+    api = config.new_client_from_config(config_file=str(server.kubeconfig))
+    try:
+        answer = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+    finally:
+        api.close()
+    assert answer.status.user_info.username == "podrun-admin"
 
 
 def test_cluster_info_names_the_control_plane_and_dns(server: Server) -> None:

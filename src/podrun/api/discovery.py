@@ -12,8 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api.handlers_auth import API_VERSION as AUTHORIZATION_VERSION
-from podrun.api.handlers_auth import REVIEW_KINDS
+from podrun.api.handlers_auth import REVIEWS
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import accepts, json_response
 
@@ -22,8 +21,9 @@ JSON = dict[str, Any]
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _AGGREGATED_PARAMS = {"g": "apidiscovery.k8s.io", "v": "v2", "as": "APIGroupDiscoveryList"}
 _VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)")
-# The named group versions: the stored resources' and authorization.k8s.io/v1 (create-only reviews, not stored).
-_GROUP_VERSIONS = (*GROUP_RESOURCES, AUTHORIZATION_VERSION)
+# The named group versions: the stored resources', then authorization.k8s.io/v1 and authentication.k8s.io/v1
+# (create-only reviews, not stored).
+_GROUP_VERSIONS = (*GROUP_RESOURCES, *REVIEWS)
 
 
 def version_info(kubernetes_version: str) -> JSON:
@@ -89,10 +89,10 @@ def api_v1_response() -> web.Response:
 
 def group_version_response(group_version: str) -> web.Response:
     """`GET /apis/<group>/<version>`: that version's APIResourceList; 404 for a group podrun does not serve."""
-    if group_version == AUTHORIZATION_VERSION:
+    if group_version in REVIEWS:
         entries = [
             {"name": name, "singularName": kind.lower(), "namespaced": False, "kind": kind, "verbs": ["create"]}
-            for name, kind in REVIEW_KINDS.items()
+            for name, kind in REVIEWS[group_version].items()
         ]
         return json_response({"kind": "APIResourceList", "groupVersion": group_version, "resources": entries})
     resources = GROUP_RESOURCES.get(group_version)
@@ -132,7 +132,7 @@ def _resource_list(group_version: str, resources: dict[str, Resource]) -> web.Re
 
 def _aggregated_group(group_version: str) -> JSON:
     group, _, version = group_version.partition("/")
-    if group_version == AUTHORIZATION_VERSION:
+    if group_version in REVIEWS:
         entries = [
             {
                 "resource": name,
@@ -141,7 +141,7 @@ def _aggregated_group(group_version: str) -> JSON:
                 "singularResource": kind.lower(),
                 "verbs": ["create"],
             }
-            for name, kind in REVIEW_KINDS.items()
+            for name, kind in REVIEWS[group_version].items()
         ]
     else:
         resources = GROUP_RESOURCES[group_version]

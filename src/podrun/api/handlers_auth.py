@@ -1,10 +1,12 @@
-"""authorization.k8s.io/v1: SelfSubjectAccessReview and SelfSubjectRulesReview (`kubectl auth can-i`).
+"""authorization.k8s.io/v1: SelfSubjectAccessReview and SelfSubjectRulesReview (`kubectl auth can-i`), and
+authentication.k8s.io/v1: SelfSubjectReview (`kubectl auth whoami`).
 
 The answers are what podrun's own authorizer (`server._authenticate` over `services.tokens.allowed`) would decide
 for the credentials of the request: the admin token (or no token configured) may do anything; a service account
 token may get, list and watch the objects of its own namespace (its namespace object included, subresources
 excluded), ask these questions (`system:basic-user`), and reach the paths that are no resource (discovery, health,
-OpenAPI). Reviews are not stored.
+OpenAPI). Who the admin is: `podrun-admin` in `system:masters`, as kind's admin is `kubernetes-admin` in a group
+bound to cluster-admin. Reviews are not stored.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from podrun.api.wire import json_response, read_body
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError, InvalidError
 from podrun.services.tokens import (
+    AUTHENTICATION_GROUP,
     AUTHORIZATION_GROUP,
     READ_VERBS,
     SELF_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
     RequestAttributes,
     ServiceAccountUser,
     allowed,
@@ -32,7 +36,11 @@ VERSION = "v1"
 API_VERSION = f"{GROUP}/{VERSION}"
 ACCESS_REVIEWS, RULES_REVIEWS = SELF_REVIEWS
 REVIEW_KINDS = {ACCESS_REVIEWS: "SelfSubjectAccessReview", RULES_REVIEWS: "SelfSubjectRulesReview"}
-"""The review resources, by name, with their kinds: all `create`-only and cluster-scoped."""
+"""The authorization review resources, by name, with their kinds."""
+AUTHENTICATION_VERSION = f"{AUTHENTICATION_GROUP}/{VERSION}"
+REVIEWS = {API_VERSION: REVIEW_KINDS, AUTHENTICATION_VERSION: {SELF_SUBJECT_REVIEWS: "SelfSubjectReview"}}
+"""The review resources by group version, with their kinds: all `create`-only, cluster-scoped and not stored."""
+ADMIN_USER_INFO: JSON = {"username": "podrun-admin", "groups": ["system:masters", "system:authenticated"]}
 
 REQUEST_USER = web.RequestKey("podrun.user", ServiceAccountUser)
 """The request key under which the authentication middleware leaves the service account a token authenticated
@@ -46,9 +54,10 @@ def requesting_user(request: web.Request) -> ServiceAccountUser | None:
     return request.get(REQUEST_USER)
 
 
-async def create_review(request: web.Request, resource: str) -> web.Response:
-    """POST of a SelfSubjectAccessReview or SelfSubjectRulesReview: the review with its status filled in."""
-    kind = REVIEW_KINDS[resource]
+async def create_review(request: web.Request, group_version: str, resource: str) -> web.Response:
+    """POST of a SelfSubjectAccessReview, SelfSubjectRulesReview or SelfSubjectReview: the review with its status
+    filled in."""
+    kind = REVIEWS[group_version][resource]
     body = await read_body(request, kind)
     if not isinstance(body, dict):
         raise bad_request(f"the body of a {kind} must be an object")
@@ -57,6 +66,9 @@ async def create_review(request: web.Request, resource: str) -> web.Response:
         raise bad_request(f"json: cannot unmarshal {type(spec).__name__} into Go struct field {kind}.spec")
     spec = spec or {}
     user = requesting_user(request)
+    if resource == SELF_SUBJECT_REVIEWS:
+        review = {"kind": kind, "apiVersion": group_version, "metadata": {"creationTimestamp": None}}
+        return json_response({**review, "status": {"userInfo": user_info(user)}}, status=201)
     review_status = _access_review_status if resource == ACCESS_REVIEWS else _rules_review_status
     status = review_status(user, spec)
     review = {
@@ -67,6 +79,15 @@ async def create_review(request: web.Request, resource: str) -> web.Response:
         "status": status,
     }
     return json_response(review, status=201)
+
+
+def user_info(user: ServiceAccountUser | None) -> JSON:
+    """The UserInfo the authenticator gives the credentials: the admin, or a service account with the groups the
+    service account authenticator adds."""
+    if user is None:
+        return dict(ADMIN_USER_INFO)
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{user.namespace}", "system:authenticated"]
+    return {"username": user.username, "groups": groups}
 
 
 def _access_review_status(user: ServiceAccountUser | None, spec: JSON) -> JSON:
@@ -130,7 +151,10 @@ def _rules_review_status(user: ServiceAccountUser | None, spec: JSON) -> JSON:
     if user is None:
         resource_rules = [{"verbs": _EVERYTHING, "apiGroups": _EVERYTHING, "resources": _EVERYTHING}]
     else:
-        resource_rules = [{"verbs": ["create"], "apiGroups": [GROUP], "resources": list(SELF_REVIEWS)}]
+        resource_rules = [
+            {"verbs": ["create"], "apiGroups": [GROUP], "resources": list(SELF_REVIEWS)},
+            {"verbs": ["create"], "apiGroups": [AUTHENTICATION_GROUP], "resources": [SELF_SUBJECT_REVIEWS]},
+        ]
     if user is not None and _text(spec, "namespace") == user.namespace:
         read = list(READ_VERBS)
         resource_rules += [

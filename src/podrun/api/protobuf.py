@@ -119,6 +119,8 @@ _MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
     "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectRulesReviewSpec")},
     "SelfSubjectRulesReviewSpec": {1: ("namespace", "string")},
+    # k8s.io/api/authentication/v1 (`kubectl auth whoami`): the request carries no more than its metadata.
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},
 }
 _ENVELOPE = {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes")}
 

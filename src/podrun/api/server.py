@@ -90,8 +90,9 @@ def create_app(
         app.router.add_get(path + "/", handler)
     app.router.add_route("*", "/api/v1/{path:.+}", _dispatch)
     app.router.add_get("/apis/{group}/{version}", _group_version)
-    for review in handlers_auth.REVIEW_KINDS:
-        app.router.add_route("*", f"/apis/{handlers_auth.API_VERSION}/{review}", _review)
+    for group_version, reviews in handlers_auth.REVIEWS.items():
+        for review in reviews:
+            app.router.add_route("*", f"/apis/{group_version}/{review}", _review)
     app.router.add_route("*", "/apis/{group}/{version}/{path:.+}", _dispatch)
     app.router.add_get("/openapi/v3/apis/{group}/{version}", _openapi_group)
     app.on_shutdown.append(_close)
@@ -235,7 +236,8 @@ async def _healthy(_request: web.Request) -> web.StreamResponse:
 async def _review(request: web.Request) -> web.StreamResponse:
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-    return await handlers_auth.create_review(request, request.path.rstrip("/").rsplit("/", 1)[1])
+    _, _, group, version, review = request.path.rstrip("/").split("/")[:5]
+    return await handlers_auth.create_review(request, f"{group}/{version}", review)
 
 
 # --- /api/v1/... ----------------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ READ_VERBS = ("get", "list", "watch")
 AUTHORIZATION_GROUP = "authorization.k8s.io"
 SELF_REVIEWS = ("selfsubjectaccessreviews", "selfsubjectrulesreviews")
 """What the `system:basic-user` role lets every authenticated user create: questions about its own permissions."""
+AUTHENTICATION_GROUP = "authentication.k8s.io"
+SELF_SUBJECT_REVIEWS = "selfsubjectreviews"
+"""And the question who it is (`kubectl auth whoami`), also granted by `system:basic-user`."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,9 @@ def allowed(user: ServiceAccountUser, attributes: RequestAttributes | None) -> b
     may do (`system:basic-user`); nothing else."""
     if attributes is None:
         return True
-    if attributes.group == AUTHORIZATION_GROUP and attributes.resource in SELF_REVIEWS:
+    if (attributes.group == AUTHORIZATION_GROUP and attributes.resource in SELF_REVIEWS) or (
+        attributes.group == AUTHENTICATION_GROUP and attributes.resource == SELF_SUBJECT_REVIEWS
+    ):
         return attributes.verb == "create" and not attributes.subresource
     return attributes.verb in READ_VERBS and attributes.namespace == user.namespace and not attributes.subresource
 
