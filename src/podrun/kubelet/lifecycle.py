@@ -56,6 +56,7 @@ class LifecycleLog:
         self.keep_first, self.keep_last = keep_first, keep_last
         self.records: list[JSON] = load(path) if path is not None else []
         self._runs: dict[str, int] = {}
+        self._probes: dict[tuple[str, str], str] = {}
         for record in self.records:
             if record.get("type") == "Created" and record.get("container"):
                 self._runs[record["container"]] = record.get("run", 0)
@@ -89,13 +90,10 @@ class LifecycleLog:
             self.add("Pulled", container, durationMs=ms, message=message)
         elif reason == "Killing":
             self.add("Killing", container, reason=killing_reason(message), message=message)
-        elif reason == "BackOff":
-            self.add("BackOff", container, message=message)
         elif reason == "Unhealthy":
             probe = _PROBE_FAILED.match(message)
-            self.add(
-                "Probe", container, probe=probe["probe"].lower() if probe else "", result="failure", message=message
-            )
+            if container is not None and probe is not None:
+                self.probe(container, probe["probe"].lower(), "failure", message)
         elif reason in ("FailedPostStartHook", "FailedPreStopHook"):
             hook = "postStart" if reason == "FailedPostStartHook" else "preStop"
             self.add("Hook", container, hook=hook, outcome="failure", message=message)
@@ -109,8 +107,26 @@ class LifecycleLog:
             fields["message"] = message
         self.add("Exited", container, run=run, **fields)
 
+    def probe(self, container: str, probe: str, result: str | None, message: str = "") -> None:
+        """A probe's result, recorded when it changes (a failing probe fails every period)."""
+        outcome = result or "unknown"
+        key = (container, probe)
+        if self._probes.get(key) != outcome:
+            self._probes[key] = outcome
+            self.add("Probe", container, probe=probe, result=outcome, message=message)
+
+    def backoff(self, container: str, seconds: float) -> None:
+        """The container's restart waits `seconds` (once per wait, however often the worker syncs during it)."""
+        last = next((r for r in reversed(self.records) if r.get("container") == container), None)
+        if last is None or last["type"] != "BackOff":
+            self.add("BackOff", container, seconds=seconds)
+
     def _persist(self, record: JSON) -> None:
         if self.path is None or not self.path.parent.is_dir():
+            return
+        if not self.path.exists():
+            # The pod directory appears with its volumes: write what was recorded before it.
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
             return
         if len(self.records) > self.keep_first + self.keep_last + 1:
             self.records = bounded(self.records, self.keep_first, self.keep_last)
