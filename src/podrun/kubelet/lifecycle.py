@@ -108,8 +108,10 @@ class LifecycleLog:
         self.add("Exited", container, run=run, **fields)
 
     def probe(self, container: str, probe: str, result: str | None, message: str = "") -> None:
-        """A probe's result, recorded when it changes (a failing probe fails every period)."""
-        outcome = result or "unknown"
+        """A probe's result (`success` or `failure`), recorded when it changes (a failing probe fails every period)."""
+        if result is None:
+            return  # Unknown: no result yet (a new container) or none any more (it stopped)
+        outcome = result
         key = (container, probe)
         if self._probes.get(key) != outcome:
             self._probes[key] = outcome
@@ -185,7 +187,8 @@ def killing_reason(message: str) -> str:
     ):  # fmt: skip
         if needle in lowered:
             return reason
-    return "Deletion"
+    # "Stopping container X": the pod is ending (deleted, or its app containers are done and its sidecars stop).
+    return "PodTermination"
 
 
 def container_kind(pod: JSON, spec: JSON) -> str:
