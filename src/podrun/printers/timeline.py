@@ -8,6 +8,7 @@ HTML/SVG page (no script, no network). Both are pure.
 from __future__ import annotations
 
 import html
+import io
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -139,20 +140,10 @@ def render_text(doc: JSON, *, width: int = 80, now: float | None = None, color: 
         line.append(_note(row)[: NOTE_WIDTH - 1])
         lines.append(line)
     lines.append(Text(f"{'':{NAME_WIDTH}}█ run  ✓ exit 0  ✗ failed  + ! probe  K killed  · back-off", style="dim"))
-    console = Console(width=width, record=True, color_system="standard" if color else None, file=_Discard())
+    console = Console(width=width, record=True, color_system="standard" if color else None, file=io.StringIO())
     for line in lines:
         console.print(line, no_wrap=True, overflow="crop")
     return console.export_text(styles=color)
-
-
-class _Discard:
-    """A file that keeps nothing: the console records what it prints, and the caller decides where it goes."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None
 
 
 _PAGE_STYLE = """
