@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
     )  # fmt: skip
+    run.add_argument("--timeline", action="store_true", help="print each pod's lifecycle as a chart when the run ends")
+    run.add_argument("--timeline-file", type=Path, help="write the pods' lifecycle charts to this HTML file")
 
     serve = sub.add_parser("serve", help="run the Kubernetes-compatible API server and the kubelet")
     stop = sub.add_parser("stop", help="stop a background podrun serve (its pods keep running)")
