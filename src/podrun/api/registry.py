@@ -115,6 +115,7 @@ RESOURCES: dict[str, Resource] = {
             subresources=(
                 Subresource("attach", "PodAttachOptions", ("create", "get")),
                 Subresource("exec", "PodExecOptions", ("create", "get")),
+                Subresource("lifecycle", "PodLifecycle", ("get",)),  # podrun's extension, docs/lifecycle.md
                 Subresource("log", "Pod", ("get",)),
                 Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
                 Subresource("status", "Pod", ("get", "patch", "update")),

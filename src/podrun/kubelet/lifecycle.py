@@ -8,6 +8,8 @@ docs/lifecycle.md.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import time
@@ -49,14 +51,16 @@ class LifecycleLog:
 
     def __init__(
         self, path: Path | None, *, clock: LifecycleClock = _CLOCK, keep_first: int = KEEP_FIRST,
-        keep_last: int = KEEP_LAST,
+        keep_last: int = KEEP_LAST, records: list[JSON] | None = None,
     ) -> None:  # fmt: skip
         self.path = path
         self.clock = clock
         self.keep_first, self.keep_last = keep_first, keep_last
-        self.records: list[JSON] = load(path) if path is not None else []
+        self.records: list[JSON] = load(path) if path is not None else list(records or [])
         self._runs: dict[str, int] = {}
         self._probes: dict[tuple[str, str], str] = {}
+        self._appended = asyncio.Event()  # set, and replaced, by each append: what a follower waits on
+        self.appended_total = len(self.records)  # every record ever appended, the dropped included
         for record in self.records:
             if record.get("type") == "Created" and record.get("container"):
                 self._runs[record["container"]] = record.get("run", 0)
@@ -76,8 +80,18 @@ class LifecycleLog:
             "type": type_, "run": self.run_of(container) if run is None else run, **fields,
         }  # fmt: skip
         self.records.append(record)
+        self.appended_total += 1
         self._persist(record)
+        appended, self._appended = self._appended, asyncio.Event()
+        appended.set()
         return record
+
+    async def wait_beyond(self, total: int, timeout: float) -> None:
+        """Return once more than `total` records were ever appended, or after `timeout` seconds."""
+        if self.appended_total > total:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), timeout)
 
     def from_event(self, reason: str, message: str, ref: str = "") -> None:
         """Record what a kubelet event says happened (events that say nothing of the lifecycle are ignored)."""
