@@ -100,7 +100,7 @@ def test_the_history_goes_with_the_pod(serve: ServeProcess) -> None:
 
 def test_discovery_lists_the_subresource_and_api_resources_still_works(serve: ServeProcess) -> None:
     resources = json.loads(serve.get("/api/v1"))["resources"]
-    assert {"name": "pods/lifecycle", "singularName": "", "namespaced": True, "kind": "PodLifecycle",
-            "verbs": ["get"]} in resources  # fmt: skip
+    assert {"name": "pods/lifecycle", "singularName": "", "namespaced": True, "group": "podrun.dev",
+            "version": "v1alpha1", "kind": "PodLifecycle", "verbs": ["get"]} in resources  # fmt: skip
     listed = serve.kubectl("api-resources", "--api-group=").stdout
     assert "lifecycle" not in listed and "pods" in listed
