@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import urllib.error
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -54,6 +57,38 @@ def test_a_running_pods_history_names_its_containers_and_runs(serve: ServeProces
     assert doc["containers"] == [{"name": "c", "kind": "app", "image": "busybox"}]
     assert [t for t in types(doc) if t in ("Created", "Started")] == ["Created", "Started"]
     serve.kubectl("delete", "pod", "history", "--grace-period=1")
+
+
+def timeline(serve: ServeProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "podrun.cli.main", "timeline", *args, "--kubeconfig", str(serve.kubeconfig)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+
+
+class _Bars(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "rect" and "run" in (dict(attrs).get("class") or "").split():
+            self.bars += 1
+
+
+def test_podrun_timeline_prints_the_chart_the_json_or_the_page(serve: ServeProcess) -> None:
+    start_pod(serve, "charted")
+    text = timeline(serve, "charted")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("pod default/charted:") and "running" in text.stdout
+    assert json.loads(timeline(serve, "charted", "-o", "json").stdout)["kind"] == "PodLifecycle"
+    page = _Bars()
+    page.feed(timeline(serve, "charted", "-n", "default", "-o", "html").stdout)
+    assert page.bars == 1
+    serve.kubectl("delete", "pod", "charted", "--grace-period=1")
+
+
+def test_podrun_timeline_of_an_unknown_pod_says_so(serve: ServeProcess) -> None:
+    missing = timeline(serve, "nobody")
+    assert (missing.returncode, missing.stderr) == (1, 'error: pods "nobody" not found\n')
 
 
 def test_the_history_survives_a_server_restart(serve: ServeProcess) -> None:
