@@ -51,7 +51,8 @@ async def test_init_demo_history_follows_the_order_the_containers_saw(runtime: L
 
 
 async def test_sidecar_history_starts_it_first_and_stops_it_after_the_app(runtime: LocalRuntime) -> None:
-    proxy = sidecar("proxy", run_until_term(note("proxy", "start")), volumeMounts=SHARED)
+    pre_stop = {"preStop": {"exec": {"command": ["sh", "-c", "sleep 0.1"]}}}
+    proxy = sidecar("proxy", run_until_term(note("proxy", "start")), volumeMounts=SHARED, lifecycle=pre_stop)
     app = busybox("app", f"{note('app', 'start')}; sleep 0.2; exit 0", volumeMounts=SHARED)
     spec = pod("sidecar-lifecycle", [app], init_containers=[proxy], restart_policy="Never",
                volumes=[empty_dir("shared")], terminationGracePeriodSeconds=5)  # fmt: skip
@@ -65,6 +66,9 @@ async def test_sidecar_history_starts_it_first_and_stops_it_after_the_app(runtim
     ]  # fmt: skip
     exits = [(r["container"], r["exitCode"]) for r in records if r["type"] == "Exited"]
     assert exits == [("app", 0), ("proxy", 0)]
+    hooks = [(r["container"], r["hook"], r["outcome"]) for r in records if r["type"] == "Hook"]
+    assert hooks == [("proxy", "preStop", "success")]
+    assert next(r for r in records if r["type"] == "Hook")["durationMs"] >= 100
     assert not (pod_dir / FILE_NAME).exists()
 
 

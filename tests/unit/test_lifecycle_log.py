@@ -44,13 +44,11 @@ def test_events_map_to_record_types() -> None:
     )
     log.from_event("Killing", "Container a failed liveness probe, will be restarted", "spec.containers{a}")
     log.from_event("Unhealthy", "Readiness probe failed: nope", "spec.containers{a}")
-    log.from_event("FailedPostStartHook", "PostStartHook failed", "spec.containers{a}")
     log.from_event("Scheduled", "ignored", "")
-    assert [r["type"] for r in log.records] == ["Pulled", "Killing", "Probe", "Hook"]
+    assert [r["type"] for r in log.records] == ["Pulled", "Killing", "Probe"]
     assert log.records[0]["durationMs"] == 1500.0
     assert log.records[1]["reason"] == "LivenessFailed"
     assert (log.records[2]["probe"], log.records[2]["result"]) == ("readiness", "failure")
-    assert log.records[3]["hook"] == "postStart"
 
 
 def test_pod_level_events_have_no_container() -> None:
@@ -103,3 +101,26 @@ def test_document_lists_containers_in_spec_order_with_their_kind() -> None:
     doc = document(pod, [])
     assert doc["kind"] == "PodLifecycle" and doc["apiVersion"] == "podrun.dev/v1alpha1"
     assert [(c["name"], c["kind"]) for c in doc["containers"]] == [("i", "init"), ("s", "sidecar"), ("a", "app")]
+
+
+def test_hook_runs_record_duration_and_outcome() -> None:
+    log = LifecycleLog(None)
+    log.hook("app", "preStop", 0.25, None)
+    log.hook("app", "postStart", 1.5, "command 'false' exited with 1")
+    assert [(r["hook"], r["durationMs"], r["outcome"]) for r in log.records] == [
+        ("preStop", 250.0, "success"), ("postStart", 1500.0, "failure"),
+    ]  # fmt: skip
+
+
+def test_a_probe_is_recorded_when_its_result_changes() -> None:
+    log = LifecycleLog(None)
+    for result in (None, "failure", "failure", "success", "success", "failure"):
+        log.probe("app", "readiness", result)
+    assert [r["result"] for r in log.records] == ["failure", "success", "failure"]
+
+
+def test_a_backoff_wait_is_recorded_once() -> None:
+    log = LifecycleLog(None)
+    log.backoff("app", 10)
+    log.backoff("app", 10)
+    assert [r["seconds"] for r in log.records] == [10]

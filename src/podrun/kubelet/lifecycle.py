@@ -108,9 +108,12 @@ class LifecycleLog:
             probe = _PROBE_FAILED.match(message)
             if container is not None and probe is not None:
                 self.probe(container, probe["probe"].lower(), "failure", message)
-        elif reason in ("FailedPostStartHook", "FailedPreStopHook"):
-            hook = "postStart" if reason == "FailedPostStartHook" else "preStop"
-            self.add("Hook", container, hook=hook, outcome="failure", message=message)
+
+    def hook(self, container: str, hook: str, seconds: float, failure: str | None) -> None:
+        """A postStart or preStop hook ran for `seconds`; `failure` says why it failed (None: it succeeded)."""
+        outcome = "success" if failure is None else "failure"
+        ms = round(seconds * 1000, 3)
+        self.add("Hook", container, hook=hook, durationMs=ms, outcome=outcome, message=failure or "")
 
     def exited(self, container: str, run: int, exit_code: int, reason: str, message: str = "") -> None:
         """A container's run ended."""

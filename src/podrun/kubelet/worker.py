@@ -345,7 +345,8 @@ class PodWorker:
 
     async def _kill(self, running: list[ContainerStatus], infos: dict[str, KillInfo]) -> None:
         await kill_containers(
-            self.deps.runtime, self.pod, running, infos, record=self.record, kill_override=self.kill_override
+            self.deps.runtime, self.pod, running, infos, record=self.record, kill_override=self.kill_override,
+            on_hook=self.lifecycle.hook,
         )
 
     async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> SyncOutcome:
@@ -467,10 +468,12 @@ class PodWorker:
         if not post_start:
             return True
         name, container_id = spec["name"], built.container_id
+        began = time.monotonic()
         failure = await run_hook(
             post_start, kind="PostStart", runtime=self.deps.runtime, container_id=container_id,
             sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(built.env),
         )  # fmt: skip
+        self.lifecycle.hook(name, "postStart", time.monotonic() - began, failure)
         if failure is None:
             return True
         self.record("Warning", "FailedPostStartHook", "PostStartHook failed", field_path(self.pod, name))
