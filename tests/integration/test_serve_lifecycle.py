@@ -139,3 +139,8 @@ def test_discovery_lists_the_subresource_and_api_resources_still_works(serve: Se
             "version": "v1alpha1", "kind": "PodLifecycle", "verbs": ["get"]} in resources  # fmt: skip
     listed = serve.kubectl("api-resources", "--api-group=").stdout
     assert "lifecycle" not in listed and "pods" in listed
+
+
+def test_the_history_needs_the_token_like_every_request(serve: ServeProcess) -> None:
+    refused = serve.kubectl("--token", "not-the-token", "get", "--raw", path("anyone"), check=False)
+    assert refused.returncode != 0 and "Unauthorized" in refused.stderr
