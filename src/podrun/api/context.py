@@ -42,6 +42,18 @@ class LogBackend(Protocol):
         ...
 
 
+class LifecycleBackend(Protocol):
+    """Where `pods/lifecycle` reads a pod's lifecycle history from (the node's records, docs/lifecycle.md)."""
+
+    def records(self, uid: str) -> tuple[list[JSON], int]:
+        """The pod's records so far and how many were ever appended (none for a pod the node does not know)."""
+        ...
+
+    async def wait_beyond(self, uid: str, total: int, timeout: float) -> None:
+        """Return once more than `total` records were ever appended for the pod, or after `timeout` seconds."""
+        ...
+
+
 @dataclass
 class ApiContext:
     """The state of one API server."""
@@ -52,6 +64,7 @@ class ApiContext:
     logs: LogBackend
     kubernetes_version: str
     token: str | None
+    lifecycle: LifecycleBackend | None = None
     watches: set[Watch] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

@@ -121,6 +121,7 @@ def _resource_list(group_version: str, resources: dict[str, Resource]) -> web.Re
                 "name": f"{resource.name}/{sub.name}",
                 "singularName": "",
                 "namespaced": resource.namespaced,
+                **({"group": sub.group_version[0], "version": sub.group_version[1]} if sub.group_version else {}),
                 "kind": sub.kind,
                 "verbs": list(sub.verbs),
             }
@@ -185,7 +186,11 @@ def _aggregated_resource(resource: Resource) -> JSON:
         entry["subresources"] = [
             {
                 "subresource": sub.name,
-                "responseKind": {"group": resource.group, "version": resource.version, "kind": sub.kind},
+                "responseKind": {
+                    "group": sub.group_version[0] if sub.group_version else resource.group,
+                    "version": sub.group_version[1] if sub.group_version else resource.version,
+                    "kind": sub.kind,
+                },
                 "verbs": list(sub.verbs),
             }
             for sub in resource.subresources

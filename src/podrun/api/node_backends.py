@@ -189,3 +189,19 @@ class NodeStreams:
         if sandbox is not None:
             return await self.node.runtime.dial(sandbox.id, port)
         raise _bad_request(f"pod {pod} does not have a running sandbox")
+
+
+class NodeLifecycle:
+    """The API's `LifecycleBackend`: the lifecycle history the kubelet records for each pod."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def records(self, uid: str) -> tuple[list[JSON], int]:
+        """The pod's records so far and how many were ever appended."""
+        history = self.node.lifecycle_of(uid)
+        return list(history.records), history.appended_total
+
+    async def wait_beyond(self, uid: str, total: int, timeout: float) -> None:
+        """Return once the pod has more than `total` records, or after `timeout` seconds."""
+        await self.node.lifecycle_of(uid).wait_beyond(total, timeout)

@@ -48,6 +48,8 @@ class Subresource:
     name: str
     kind: str
     verbs: tuple[str, ...]
+    # The group and version of `kind` when they are not the resource's (as `deployments/scale` answers autoscaling/v1).
+    group_version: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ RESOURCES: dict[str, Resource] = {
             subresources=(
                 Subresource("attach", "PodAttachOptions", ("create", "get")),
                 Subresource("exec", "PodExecOptions", ("create", "get")),
+                Subresource("lifecycle", "PodLifecycle", ("get",), ("podrun.dev", "v1alpha1")),  # docs/lifecycle.md
                 Subresource("log", "Pod", ("get",)),
                 Subresource("portforward", "PodPortForwardOptions", ("create", "get")),
                 Subresource("status", "Pod", ("get", "patch", "update")),

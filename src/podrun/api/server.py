@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from podrun.api import handlers_auth, handlers_delete, handlers_pods, handlers_rest
-from podrun.api.context import API_CONTEXT, ApiContext, LogBackend, context_of
+from podrun.api import handlers_auth, handlers_delete, handlers_lifecycle, handlers_pods, handlers_rest
+from podrun.api.context import API_CONTEXT, ApiContext, LifecycleBackend, LogBackend, context_of
 from podrun.api.discovery import (
     api_response,
     api_v1_response,
@@ -62,6 +62,7 @@ def create_app(
     node_name: str,
     streams: StreamBackend,
     logs: LogBackend,
+    lifecycle: LifecycleBackend | None = None,
     kubernetes_version: str = "v1.32.4",
 ) -> web.Application:
     """The API server as an aiohttp application over `store`.
@@ -71,7 +72,7 @@ def create_app(
     """
     version_info(kubernetes_version)  # fail early on a malformed version
     app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
-    app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token)
+    app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token, lifecycle)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
     app[_OPENAPI_V2_KEY] = OpenAPIV2(kubernetes_version)
     fixed: list[tuple[str, Handler]] = [
@@ -315,6 +316,8 @@ async def _subresource(
     assert namespace is not None  # every other subresource is a pod's
     if subresource == "log" and method == "GET":
         return await handlers_pods.pod_log(request, namespace, name)
+    if subresource == "lifecycle" and method == "GET":
+        return await handlers_lifecycle.pod_lifecycle(request, namespace, name)
     if subresource in ("exec", "attach") and method in ("GET", "POST"):
         return await handlers_pods.pod_exec(request, namespace, name, attach=subresource == "attach")
     if subresource == "portforward" and method in ("GET", "POST"):

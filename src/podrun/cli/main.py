@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
     )  # fmt: skip
+    run.add_argument("--timeline", action="store_true", help="print each pod's lifecycle as a chart when the run ends")
+    run.add_argument("--timeline-file", type=Path, help="write the pods' lifecycle charts to this HTML file")
 
     serve = sub.add_parser("serve", help="run the Kubernetes-compatible API server and the kubelet")
     stop = sub.add_parser("stop", help="stop a background podrun serve (its pods keep running)")
@@ -89,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     for p in (serve, stop, kubeconfig):
         _common(p)
+
+    timeline = sub.add_parser("timeline", help="show a pod's lifecycle as a chart (from podrun serve)")
+    timeline.add_argument("pod")
+    timeline.add_argument("--namespace", "-n", default="default", help="the pod's namespace (default %(default)s)")
+    timeline.add_argument("--output", "-o", choices=("text", "json", "html"), default="text")
+    timeline.add_argument("--kubeconfig", type=Path, help="kubeconfig with the 'podrun' context (default: kubectl's)")
 
     info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
     _common(info)
@@ -135,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.command, serve_cli.kubeconfig_command
         )
         return handler(args)
+    if args.command == "timeline":
+        from podrun.cli.timeline import timeline_command
+
+        return timeline_command(args)
     if args.command == "info":
         from podrun.cli.info import info_command
 

@@ -26,6 +26,7 @@ import yaml
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
+from podrun.cli.timeline import show_run_timelines
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
@@ -175,6 +176,7 @@ class PodRun:
             for worker in workers:
                 shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
         self.output.summary(run_summary([w.pod for w in workers]))
+        show_run_timelines(workers, self.args)
         return self._outcome([w.pod for w in workers])
 
     async def _remove_leftovers(self, node: Node) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from podrun.api.errors import ApiError
 from podrun.api.kubeconfig import build_kubeconfig, install_kubeconfig
 from podrun.api.node_agent import NodeAgent, StoreHost, default_node_name
-from podrun.api.node_backends import NodeLogs, NodeStreams
+from podrun.api.node_backends import NodeLifecycle, NodeLogs, NodeStreams
 from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
@@ -79,7 +79,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     app = create_app(
         store, token=credentials.token, node_name=node,
-        streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods),
+        streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
     )  # fmt: skip
     runner = await run_server(app, args.address, args.port, server_ssl_context(api_dir / "pki"))
     url = _server_url(args.address, args.port)

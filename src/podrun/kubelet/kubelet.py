@@ -155,12 +155,15 @@ class Kubelet:
     ) -> None:
         worker = self.workers.get(uid)
         if worker:
+            worker.lifecycle.probe(container_name, probe_type, result)
             worker.wake()
 
     # -- events to the host -----------------------------------------------------------------------
 
     def record(self, pod: JSON, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event through the correlator (deduplicated, aggregated, rate-limited)."""
+        if worker := self.workers.get(pod["metadata"].get("uid", "")):
+            worker.lifecycle.from_event(reason, message, ref)
         outcome = self.recorder.record(pod, kind, reason, message, ref)
         if outcome is not None:
             self._store_event(*outcome)

@@ -18,6 +18,8 @@ from podrun.kubelet.backoff import Backoff
 from podrun.kubelet.gc import Collected, collect_garbage
 from podrun.kubelet.host import PodHost
 from podrun.kubelet.kubelet import Kubelet
+from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
+from podrun.kubelet.lifecycle import LifecycleLog, load
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.worker import PodWorker
 from podrun.runtime.images.store import ImageStore
@@ -128,6 +130,13 @@ class Node:
             if c.log_path == str(log_path) and c.state == ContainerState.RUNNING:
                 return True
         return False
+
+    def lifecycle_of(self, uid: str) -> LifecycleLog:
+        """The pod's lifecycle history: its worker's, else what its pod directory holds (nothing once it is gone)."""
+        worker = self._kubelet.workers.get(uid)
+        if worker is not None:
+            return worker.lifecycle
+        return LifecycleLog(None, records=load(self.paths.pod_dir(uid) / LIFECYCLE_FILE))
 
     def container_log_dir(self, pod: JSON, container: str) -> Path:
         """`<logs>/<ns>_<pod>_<uid>/<container>`: one `<restartCount>.log` per instance."""

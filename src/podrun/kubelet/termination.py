@@ -22,6 +22,9 @@ from podrun.runtime.protocol import ContainerStatus, Runtime
 
 # (kind, reason, message, fieldPath): an event on the pod being killed.
 RecordEvent = Callable[[str, str, str, str], None]
+# (container, hook, seconds it ran, failure or None): told after each preStop hook, for the lifecycle history.
+HookRan = Callable[[str, str, float, str | None], None]
+PRE_STOP_CUT_SHORT = "the grace period ended before the hook did"
 MINIMUM_GRACE_PERIOD_SECONDS = 2
 DEFAULT_GRACE_PERIOD_SECONDS = 30
 
@@ -56,7 +59,7 @@ def _prerequisites(pod: JSON) -> dict[str, list[str]]:
 
 async def kill_containers(
     runtime: Runtime, pod: JSON, running: list[ContainerStatus], infos: dict[str, KillInfo], *,
-    record: RecordEvent, kill_override: float | None = None,
+    record: RecordEvent, kill_override: float | None = None, on_hook: HookRan | None = None,
 ) -> None:  # fmt: skip
     """Kill `running` concurrently with the kubelet's ordering; `infos` says why, per container ID.
 
@@ -85,10 +88,14 @@ async def kill_containers(
                 sandbox_id=c.sandbox_id, container=spec or {}, pod=pod,
             )  # fmt: skip
             failure: str | None = None
+            finished = False
             with contextlib.suppress(TimeoutError):
                 failure = await asyncio.wait_for(hook, grace)
+                finished = True
             if failure is not None:
                 record("Warning", "FailedPreStopHook", "PreStopHook failed", ref)
+            if on_hook is not None:
+                on_hook(name, "preStop", time.monotonic() - began, failure if finished else PRE_STOP_CUT_SHORT)
             grace -= int(time.monotonic() - began)
         before = [stopped[p] for p in prereqs.get(name, []) if p in stopped]
         if before and grace > 0:

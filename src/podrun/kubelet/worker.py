@@ -25,6 +25,8 @@ from podrun.kubelet.container_config import container_config
 from podrun.kubelet.env import ContainerConfigError, resolve_env
 from podrun.kubelet.hooks import run_hook
 from podrun.kubelet.images import ImageError
+from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
+from podrun.kubelet.lifecycle import LifecycleLog
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
 from podrun.kubelet.podspec import all_containers, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
@@ -93,6 +95,7 @@ class PodWorker:
         self.termination_messages: dict[str, str] = {}
         self._termination_paths: dict[str, str] = {}
         self.pod_dir = deps.paths.pod_dir(self.uid)
+        self.lifecycle = LifecycleLog(self.pod_dir / LIFECYCLE_FILE)
         # The addresses of the pod's newest sandbox; an adopted pod starts with those it reported.
         self.pod_ips: list[str] = [p["ip"] for p in (pod.get("status") or {}).get("podIPs") or [] if p.get("ip")]
         self.volume_paths: dict[str, Path] | None = None
@@ -135,6 +138,8 @@ class PodWorker:
         path = self._termination_paths.pop(status.id, "")
         message = volumes.read_termination_message(path) if path else ""
         name = status.labels.get(labels.CONTAINER_NAME, status.name)
+        run = int(status.annotations.get(labels.CONTAINER_RESTART_COUNT, "0"))
+        self.lifecycle.exited(name, run, status.exit_code, status.reason, status.message)
         spec = next((c for c in all_containers(self.pod) if c["name"] == name), {})
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
             message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
@@ -333,13 +338,15 @@ class PodWorker:
             self._failed_mount(e)
             self.wake_at(time.time() + 2, "volumes")
             return False
+        self.lifecycle.add("VolumesReady")
         return True
 
     # -- acting -----------------------------------------------------------------------------------
 
     async def _kill(self, running: list[ContainerStatus], infos: dict[str, KillInfo]) -> None:
         await kill_containers(
-            self.deps.runtime, self.pod, running, infos, record=self.record, kill_override=self.kill_override
+            self.deps.runtime, self.pod, running, infos, record=self.record, kill_override=self.kill_override,
+            on_hook=self.lifecycle.hook,
         )
 
     async def _execute(self, actions: PodActions, containers: list[ContainerStatus]) -> SyncOutcome:
@@ -408,6 +415,7 @@ class PodWorker:
         if self.started_at is None:
             self.started_at = time.time()
         self.pod_ips = list(sandbox.ips) or self.pod_ips
+        self.lifecycle.add("SandboxReady", ips=list(sandbox.ips))
         return sandbox.id
 
     async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
@@ -460,10 +468,12 @@ class PodWorker:
         if not post_start:
             return True
         name, container_id = spec["name"], built.container_id
+        began = time.monotonic()
         failure = await run_hook(
             post_start, kind="PostStart", runtime=self.deps.runtime, container_id=container_id,
             sandbox_id=sandbox_id, container=spec, pod=self.pod, container_env=dict(built.env),
         )  # fmt: skip
+        self.lifecycle.hook(name, "postStart", time.monotonic() - began, failure)
         if failure is None:
             return True
         self.record("Warning", "FailedPostStartHook", "PostStartHook failed", field_path(self.pod, name))
@@ -581,6 +591,7 @@ class PodWorker:
             delay = backoff.get(key)
             ref = field_path(self.pod, spec["name"])
             self.record("Warning", "BackOff", backoff_event_message(spec["name"], self.pod), ref)
+            self.lifecycle.backoff(spec["name"], delay)
             self.reason_cache[spec["name"]] = ("CrashLoopBackOff", crash_loop_message(spec["name"], self.pod, delay))
             self.wake_at(last.finished_at + delay + 0.001, f"backoff:{spec['name']}")
             return False
