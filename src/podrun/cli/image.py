@@ -18,6 +18,7 @@ from podrun.kubelet.images import load_registry_config
 from podrun.printers import human_duration, render_table
 from podrun.runtime.images.importer import import_archive
 from podrun.runtime.images.registry import ProgressEvent, PullError, pull_image
+from podrun.runtime.images.skopeo_load import load_image
 from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
 from podrun.runtime.reference import InvalidReference, parse
 from podrun.timestamps import parse_unix
@@ -31,7 +32,7 @@ def _err(message: str) -> int:
 def image_command(args: argparse.Namespace) -> int:
     """Dispatch an `image` subcommand."""
     store = ImageStore(args.root)
-    handlers = {"pull": _pull, "import": _import, "ls": _ls, "inspect": _inspect, "rm": _rm}
+    handlers = {"pull": _pull, "import": _import, "load": _load, "ls": _ls, "inspect": _inspect, "rm": _rm}
     try:
         return handlers[args.image_command](store, args)
     except (ImageStoreError, InvalidReference, ValueError, OSError) as e:
@@ -70,6 +71,12 @@ def _import(store: ImageStore, args: argparse.Namespace) -> int:
     else:
         records = import_archive(store, args.file, name=args.name, changes=args.change)
     for record in records:
+        print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
+    return 0
+
+
+def _load(store: ImageStore, args: argparse.Namespace) -> int:
+    for record in load_image(store, args.source, name=args.name):
         print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
     return 0
 
