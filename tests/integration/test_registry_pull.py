@@ -23,7 +23,8 @@ from registry_server import (
 )
 
 from podrun.runtime.images import registry as registry_module
-from podrun.runtime.images.auth import AuthProvider, DockerAuth
+from podrun.runtime.images.auth import DockerAuth
+from podrun.runtime.images.auth_files import AuthProvider
 from podrun.runtime.images.registry import ProgressEvent, PullError, RegistryConfig, pull_image
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.reference import Reference, parse
@@ -108,13 +109,13 @@ def store(tmp_path: Path) -> ImageStore:
 
 
 def insecure(*hosts: str, auth: AuthProvider | None = None) -> RegistryConfig:
-    return RegistryConfig(insecure=set(hosts), auth=auth or AuthProvider(config_path=None))
+    return RegistryConfig(insecure=set(hosts), auth=auth or AuthProvider(auth_files=()))
 
 
 def docker_config(path: Path, host: str, user: str, password: str) -> AuthProvider:
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     path.write_text(json.dumps({"auths": {f"http://{host}": {"auth": auth}}}))
-    return AuthProvider(config_path=path)
+    return AuthProvider(auth_files=[path])
 
 
 def assert_store_clean(store: ImageStore, ref: Reference) -> None:
@@ -200,7 +201,7 @@ async def test_pull_of_an_index_without_the_host_platform_fails(images: Images, 
 async def test_mirror_answers_for_docker_io(images: Images, store: ImageStore) -> None:
     # The mirror holds test/busybox, so the pull ends there and docker.io is never contacted.
     ref = parse("docker.io/test/busybox:1.0")
-    config = RegistryConfig(mirrors={"docker.io": [images.server.url]}, auth=AuthProvider(config_path=None))
+    config = RegistryConfig(mirrors={"docker.io": [images.server.url]}, auth=AuthProvider(auth_files=()))
     record = await pull_image(store, ref, config)
     assert record.repo_tags == ["docker.io/test/busybox:1.0"]
     assert record.repo_digests == [f"docker.io/test/busybox@{images.busybox.manifests['amd64']}"]
@@ -283,6 +284,77 @@ async def test_basic_auth_uses_docker_config_credentials(
     ref = parse(f"{basic_registry.host}/private/busybox:1.0")
     record = await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
     assert record.repo_tags == [str(ref)]
+
+
+def credential_helper(directory: Path, name: str, host: str, user: str, password: str) -> None:
+    """A `docker-credential-<name>` on PATH that knows `host` only (it must be asked for exactly that)."""
+    script = directory / f"docker-credential-{name}"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] || exit 2\nread server\n'
+        f'if [ "$server" = "{host}" ]; then\n'
+        f'  printf \'{{"ServerURL":"%s","Username":"{user}","Secret":"{password}"}}\' "$server"\n'
+        "else echo 'credentials not found in native keychain'; exit 1; fi\n"
+    )
+    script.chmod(0o755)
+
+
+async def test_podman_auth_json_named_by_registry_auth_file_is_used(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (tmp_path / "auth.json").write_text(json.dumps({"auths": {basic_registry.host: {"auth": auth}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    record = await pull_image(store, ref, RegistryConfig(insecure={basic_registry.host}))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_a_cred_helper_named_for_the_registry_supplies_the_credentials(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential_helper(tmp_path, "test", basic_registry.host, USER, PASSWORD)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    (tmp_path / "auth.json").write_text(json.dumps({"credHelpers": {basic_registry.host: "test"}}))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "auth.json"])
+    record = await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_creds_store_is_asked_when_auths_has_no_credentials(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential_helper(tmp_path, "test", basic_registry.host, USER, PASSWORD)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    # What `docker login` leaves with a credsStore: an empty entry in auths, the secret in the helper.
+    config = {"auths": {basic_registry.host: {}}, "credsStore": "test"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "config.json"])
+    record = await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_a_missing_credential_helper_fails_the_pull_by_name(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path
+) -> None:
+    (tmp_path / "auth.json").write_text(json.dumps({"credHelpers": {basic_registry.host: "absent"}}))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "auth.json"])
+    with pytest.raises(PullError) as caught:
+        await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert caught.value.kind == "unauthorized"
+    assert "credential helper docker-credential-absent not found on PATH" in str(caught.value)
+    assert_store_clean(store, ref)
 
 
 async def test_basic_auth_without_credentials_is_unauthorized(

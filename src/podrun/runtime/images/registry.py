@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from podrun.runtime.images.auth import Challenge, DockerAuth, parse_www_authenticate
+from podrun.runtime.images.auth import AuthConfigError, Challenge, DockerAuth, parse_www_authenticate
 from podrun.runtime.images.layers import LayerError
 from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import (
@@ -493,7 +493,11 @@ async def pull_image(
     async with aiohttp.ClientSession(timeout=client_timeout) as http:
         error: PullError | None = None
         for endpoint in _endpoints(ref.domain, config):
-            credentials = config.auth.lookup(endpoint.host, extra_auth)
+            try:
+                # A credential helper is a program that may take a while: keep the event loop free.
+                credentials = await asyncio.to_thread(config.auth.lookup, endpoint.host, extra_auth)
+            except AuthConfigError as e:
+                raise PullError("unauthorized", f"reading credentials for {endpoint.host}: {e}") from None
             puller = _Puller(http, store, ref, endpoint, credentials, config.insecure, timeout, progress)
             try:
                 return await puller.pull()

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from podrun.runtime.images.auth import AuthProvider
+from podrun.runtime.images.auth_files import AuthProvider
 
 
 @dataclass
 class RegistryConfig:
-    """How to reach registries. The defaults are Docker's: HTTPS only, no mirrors, `~/.docker/config.json`."""
+    """How to reach registries. The defaults: HTTPS only, no mirrors, Podman's and Docker's credential files."""
 
     insecure: set[str] = field(default_factory=set)  # host[:port] allowed over HTTP or unverified TLS
     mirrors: dict[str, list[str]] = field(default_factory=dict)  # domain -> endpoints tried before it
