@@ -6,6 +6,8 @@ import asyncio
 import base64
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,9 +154,7 @@ async def test_pull_by_digest_records_a_repo_digest_and_no_tag(images: Images, s
 
 async def test_pull_reports_progress_up_to_each_blobs_size(images: Images, store: ImageStore) -> None:
     events: list[ProgressEvent] = []
-    await pull_image(
-        store, images.ref("test/busybox:1.0"), insecure(images.server.host), progress=events.append
-    )
+    await pull_image(store, images.ref("test/busybox:1.0"), insecure(images.server.host), progress=events.append)
     last = {e.digest: e for e in events}
     assert set(last) == {images.busybox.layer_digest, images.busybox.configs["amd64"]}
     assert all(e.done == e.total > 0 for e in last.values())
@@ -413,9 +413,7 @@ async def test_bearer_token_for_credentials_pulls_a_private_repository(
     assert record.repo_tags == [str(ref)]
 
 
-async def test_identity_token_is_exchanged_for_a_bearer_token(
-    token_registry: TokenRegistry, store: ImageStore
-) -> None:
+async def test_identity_token_is_exchanged_for_a_bearer_token(token_registry: TokenRegistry, store: ImageStore) -> None:
     ref = parse(f"{token_registry.server.host}/private/busybox:1.0")
     extra = [DockerAuth(token_registry.server.host, "<token>", identity_token=REFRESH_TOKEN)]
     record = await pull_image(store, ref, insecure(token_registry.server.host), extra_auth=extra)
@@ -443,12 +441,69 @@ async def test_bearer_token_server_refusing_credentials_is_unauthorized(
     assert "incorrect username or password" in str(caught.value)
 
 
-async def test_bearer_token_is_reused_by_the_next_pull(
-    token_registry: TokenRegistry, store: ImageStore
-) -> None:
+async def test_bearer_token_is_reused_by_the_next_pull(token_registry: TokenRegistry, store: ImageStore) -> None:
     ref = parse(f"{token_registry.server.host}/public/busybox:1.0")
     config = insecure(token_registry.server.host)
     await pull_image(store, ref, config)
     issued = token_registry.issuer.requests
     await pull_image(store, ref, config)
     assert token_registry.issuer.requests == issued
+
+
+# -- registries.conf: search registries, aliases, mirrors ---------------------------------------------------
+
+
+def podrun_pull(tmp_path: Path, image: str, registries_conf: str) -> subprocess.CompletedProcess[str]:
+    """`podrun image pull IMAGE` with `registries_conf` as the only registries.conf besides /etc's drop-ins."""
+    (tmp_path / "registries.conf").write_text(registries_conf)
+    env = os.environ | {"CONTAINERS_REGISTRIES_CONF": str(tmp_path / "registries.conf"), "HOME": str(tmp_path)}
+    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
+    return subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "pull", image, *roots],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def insecure_table(host: str) -> str:
+    return f'[[registry]]\nlocation = "{host}"\ninsecure = true\n'
+
+
+def test_a_short_name_is_pulled_from_the_first_search_registry_that_has_it(images: Images, tmp_path: Path) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    conf = f'unqualified-search-registries = ["{closed}", "{images.server.host}"]\n'
+    conf += insecure_table(closed) + insecure_table(images.server.host)
+
+    done = podrun_pull(tmp_path, "test/busybox:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"{images.server.host}/test/busybox:1.0"
+
+
+def test_a_short_name_alias_names_the_repository(images: Images, tmp_path: Path) -> None:
+    conf = f'[aliases]\n"podrun-test-box" = "{images.server.host}/test/busybox"\n' + insecure_table(images.server.host)
+
+    done = podrun_pull(tmp_path, "podrun-test-box:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"{images.server.host}/test/busybox:1.0"
+
+
+def test_a_registries_conf_mirror_serves_a_registry_podrun_never_contacts(images: Images, tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "registries.json").write_text(json.dumps({"no_upstream": ["mirrored.example"]}))
+    conf = '[[registry]]\nlocation = "mirrored.example"\n'
+    conf += f'[[registry.mirror]]\nlocation = "{images.server.host}"\ninsecure = true\n'
+
+    done = podrun_pull(tmp_path, "mirrored.example/test/busybox:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert ImageStore(tmp_path / "root").resolve("mirrored.example/test/busybox:1.0") is not None
+
+
+def test_a_blocked_registry_is_not_pulled_from(images: Images, tmp_path: Path) -> None:
+    conf = f'[[registry]]\nlocation = "{images.server.host}"\nblocked = true\n'
+
+    done = podrun_pull(tmp_path, f"{images.server.host}/test/busybox:1.0", conf)
+
+    assert done.returncode == 1
+    assert f"registry {images.server.host} is blocked in registries.conf" in done.stderr

@@ -17,10 +17,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from podrun.kubelet.images import load_registry_config
 from podrun.printers import human_duration, render_table
 from podrun.runtime.images.importer import import_archive
-from podrun.runtime.images.registry import ProgressEvent, PullError, pull_image
+from podrun.runtime.images.registry import ProgressEvent, PullError, pull_first
 from podrun.runtime.images.skopeo_load import load_image
 from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
-from podrun.runtime.reference import InvalidReference, parse
+from podrun.runtime.reference import InvalidReference
 from podrun.timestamps import parse_unix
 
 
@@ -40,7 +40,8 @@ def image_command(args: argparse.Namespace) -> int:
 
 
 def _pull(store: ImageStore, args: argparse.Namespace) -> int:
-    ref = parse(args.reference)
+    config = load_registry_config(args.root)
+    candidates = config.candidates(args.reference)
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console, transient=True,
@@ -54,10 +55,11 @@ def _pull(store: ImageStore, args: argparse.Namespace) -> int:
             progress.update(tasks[event.digest], completed=event.done)
 
         try:
-            record = asyncio.run(pull_image(store, ref, load_registry_config(args.root), progress=on_progress))
+            record = asyncio.run(pull_first(store, candidates, config, progress=on_progress))
         except PullError as e:
             return _err(str(e))
-    print(f"{ref}\n{record.id}")
+    pulled = next((str(ref) for ref in candidates if str(ref) in record.repo_tags), str(candidates[0]))
+    print(f"{pulled}\n{record.id}")
     return 0
 
 

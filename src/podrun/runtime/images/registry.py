@@ -489,6 +489,8 @@ async def pull_image(
 
     Raises `PullError`; nothing unverified or half-written is left in the store.
     """
+    if ref.domain in config.blocked:
+        raise PullError("invalid", f'registry {ref.domain} is blocked in registries.conf: not pulling "{ref}"')
     client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as http:
         error: PullError | None = None
@@ -513,3 +515,29 @@ async def pull_image(
                 "unreachable", f'failed to resolve reference "{ref}": {why} and no mirror answered'
             )
         raise error
+
+
+async def pull_first(
+    store: ImageStore,
+    candidates: Sequence[Reference],
+    config: RegistryConfig,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    extra_auth: Sequence[DockerAuth] = (),
+) -> ImageRecord:
+    """Pull the first of `candidates` (a short name's resolutions, `RegistryConfig.candidates`) that pulls.
+
+    One candidate fails as `pull_image` does; when every one of several fails, the error lists each.
+    """
+    errors: list[PullError] = []
+    for ref in candidates:
+        try:
+            return await pull_image(store, ref, config, progress=progress, extra_auth=extra_auth)
+        except PullError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    tried = "; ".join(f"{ref}: {e}" for ref, e in zip(candidates, errors, strict=True))
+    # The most telling kind: unreachable only if every registry was; otherwise what a reachable one said.
+    kind = next((e.kind for e in errors if e.kind not in ("unreachable", "timeout")), errors[-1].kind)
+    raise PullError(kind, f"every search registry failed: {tried}")
