@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
     run.add_argument("--quiet", "-q", action="store_true", help="no logs or transitions, only the outcome")
     run.add_argument(
+        "--events", "-v", action="store_true", help="print every event (Normal too) as `kubectl get events -w` does"
+    )
+    run.add_argument(
         "--output", "-o", choices=("json", "yaml", "name"), help="print the final pods, as kubectl get -o prints them"
     )
     run.add_argument(

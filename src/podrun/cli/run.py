@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
@@ -324,7 +325,8 @@ def run_command(args: argparse.Namespace) -> int:
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
         return 1
-    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services)
+    event_lines = EventLines() if args.events else None
+    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services, event_lines=event_lines)
     try:
         with exclusive_root(args.run_root, "podrun run"):
             return asyncio.run(PodRun(args, pods, host, output, services=services).run())
