@@ -27,7 +27,8 @@ from registry_server import (
 from podrun.runtime.images import registry as registry_module
 from podrun.runtime.images.auth import DockerAuth
 from podrun.runtime.images.auth_files import AuthProvider
-from podrun.runtime.images.registry import ProgressEvent, PullError, RegistryConfig, pull_image
+from podrun.runtime.images.progress import ProgressEvent
+from podrun.runtime.images.registry import PullError, RegistryConfig, pull_image
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.reference import Reference, parse
 

@@ -17,7 +17,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from podrun.kubelet.images import load_registry_config
 from podrun.printers import human_duration, render_table
 from podrun.runtime.images.importer import import_archive
-from podrun.runtime.images.registry import ProgressEvent, PullError, pull_first
+from podrun.runtime.images.progress import ProgressEvent
+from podrun.runtime.images.registry import PullError, pull_first
 from podrun.runtime.images.skopeo_load import load_image
 from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
 from podrun.runtime.reference import InvalidReference

@@ -25,6 +25,7 @@ import yaml
 
 from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
+from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.json_types import JSON
@@ -141,6 +142,7 @@ class PodRun:
             runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
             keep=self.args.keep, offline=self.args.offline,
             facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
+            pull_observer=None if self.args.quiet else PullProgress(),
         )  # fmt: skip
         await node.start()
         await self._remove_leftovers(node)

@@ -18,6 +18,7 @@ from typing import Any
 
 from podrun.kubelet.backoff import Backoff, format_duration, image_pull_backoff
 from podrun.runtime.images.auth import DockerAuth
+from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.registries_conf import load_containers_registries
 from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import ImageStore
@@ -44,6 +45,7 @@ class ImageManager:
     registry: RegistryConfig
     strict_pull: bool = False
     backoff: Backoff | None = None
+    observer: PullObserver | None = None  # shown the pulls' progress (`podrun run`)
     last_errors: dict[str, str] = field(default_factory=dict)  # pull backoff key -> the last pull error
 
     def __post_init__(self) -> None:
@@ -82,7 +84,13 @@ class ImageManager:
         started = time.monotonic()
         try:
             secrets = self._pull_secrets(pod, get_secret)
-            pulled = await pull_first(self.store, candidates, self.registry, extra_auth=secrets)
+            observer = self.observer
+            progress = (lambda event: observer.update(image, event)) if observer is not None else None
+            try:
+                pulled = await pull_first(self.store, candidates, self.registry, progress=progress, extra_auth=secrets)
+            finally:
+                if observer is not None:
+                    observer.finished(image)
         except PullError as e:
             if present and not self.strict_pull and e.kind in ("unreachable", "timeout") and self.registry.offline:
                 # The user asked for no registry: using the local image is the plan, not a problem.

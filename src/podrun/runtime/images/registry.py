@@ -25,6 +25,7 @@ import aiohttp
 
 from podrun.runtime.images.auth import AuthConfigError, Challenge, DockerAuth, parse_www_authenticate
 from podrun.runtime.images.layers import LayerError
+from podrun.runtime.images.progress import ProgressEvent
 from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import (
     INDEX_TYPES,
@@ -71,15 +72,6 @@ class PullError(Exception):
     def __init__(self, kind: PullErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind: PullErrorKind = kind
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Download progress of one blob: `done` of `total` bytes (equal when it was already stored)."""
-
-    digest: str
-    done: int
-    total: int
 
 
 def host_architecture() -> str:
