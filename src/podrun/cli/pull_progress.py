@@ -63,7 +63,8 @@ class PullProgress:
             description = f"Unpacking {image}" if all_in else f"Pulling {image}"
             self._progress.update(pull.task, completed=pull.done, total=pull.total or None, description=description)
         elif all_in and not pull.unpacking:
-            self._console.print(f"Pulled {image}: {_megabytes(pull.total)} downloaded, unpacking", highlight=False)
+            message = f"Pulled {image}: {_megabytes(pull.total)} downloaded, unpacking"
+            self._console.print(message, highlight=False, soft_wrap=True, markup=False)
         pull.unpacking = all_in
 
     def finished(self, image: str) -> None:

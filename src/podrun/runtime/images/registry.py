@@ -422,6 +422,10 @@ class _Puller:
             async with limit:
                 await self._fetch_blob(digest, size)
 
+        for digest, size in blobs.items():
+            # Every download up front, so that an observer knows the whole size before the first one ends.
+            if not self._store.has_blob(digest):
+                self._report(digest, 0, size)
         tasks = [asyncio.create_task(fetch(digest, size)) for digest, size in blobs.items()]
         try:
             await asyncio.gather(*tasks)
