@@ -74,3 +74,23 @@ async def test_a_short_name_runs_from_the_search_registry_of_registries_conf(
     stderr = run_pod(runtime_dirs, registry, "test/busybox:1.0", env)
 
     assert "Pulled test/busybox:1.0: " in stderr
+
+
+async def test_a_broken_registries_conf_is_refused_before_anything_starts(runtime_dirs: Roots, tmp_path: Path) -> None:
+    root, run_root = runtime_dirs
+    (tmp_path / "registries.conf").write_text("unqualified-search-registries = [\n")
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n"
+    )
+    env = os.environ | {"CONTAINERS_REGISTRIES_CONF": str(tmp_path / "registries.conf")}
+
+    done = subprocess.run(
+        [str(PODRUN), "run", "--root", str(root), "--run-root", str(run_root), "-f", str(tmp_path / "pod.yaml")],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert (
+        done.stderr.startswith(f"error: {tmp_path / 'registries.conf'}: invalid TOML")
+        and "Traceback" not in done.stderr
+    )

@@ -31,6 +31,7 @@ from podrun.cli.run_host import RunHost
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.images import load_registry_config
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.kubelet.worker import PodWorker
@@ -293,6 +294,7 @@ def run_command(args: argparse.Namespace) -> int:
         manifests = load_manifests(read_sources(args.filename))
         if args.timeout:
             parse_duration(args.timeout)
+        load_registry_config(args.root)  # a broken registries.json or registries.conf is refused before anything starts
     except (ManifestError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
