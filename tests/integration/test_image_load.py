@@ -76,9 +76,13 @@ def test_a_source_that_is_no_transport_is_refused_by_name(tmp_path: Path) -> Non
     assert "'busybox.tar' is not a source image load reads" in done.stderr
 
 
-def test_an_archive_without_a_reference_needs_a_name(tmp_path: Path) -> None:
-    with pytest.raises(LoadError, match="give one with --name"):
-        load_image(ImageStore(tmp_path), "oci-archive:/x.tar")
+def test_a_docker_archive_without_a_reference_keeps_the_names_it_holds(
+    test_image_archives: dict[str, Path], tmp_path: Path
+) -> None:
+    done = _podrun_image(tmp_path, "load", f"docker-archive:{test_image_archives['busybox']}")
+
+    assert done.returncode == 0, done.stderr
+    assert ImageStore(tmp_path / "root").resolve("busybox:1.28") is not None
 
 
 @pytest.mark.parametrize(

@@ -61,13 +61,15 @@ def _skopeo_message(done: subprocess.CompletedProcess[str]) -> str:
 def load_image(store: ImageStore, source: str, *, name: str | None = None, skopeo: str = "skopeo") -> list[ImageRecord]:
     """Copy `source` (a skopeo transport reference) into `store` under `name` (or its own name).
 
-    Raises `LoadError` when skopeo is missing, the source is not a supported transport or cannot be
-    read, or no name can be found for the image; nothing is left in the store in that case.
+    An archive given without a reference or `name` is imported as `image import` would, keeping the names
+    it holds. Raises `LoadError` (an `ArchiveError`) when skopeo is missing, the source is not a supported
+    transport or cannot be read; nothing is left in the store in that case.
     """
     _check_source(source)
     name = name or default_name(source)
     if name is None:
-        raise LoadError(f"{source}: the archive reference names no image; give one with --name")
+        # An archive with no reference after its path: podrun reads both formats itself, names included.
+        return import_archive(store, Path(source.partition(":")[2]))
     executable = shutil.which(skopeo)
     if executable is None:
         raise LoadError(f"{skopeo} not found: image load copies images with skopeo (Debian: apt install skopeo)")
