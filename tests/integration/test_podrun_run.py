@@ -331,6 +331,20 @@ async def test_offline_uses_the_present_image_without_a_warning(roots: Roots, st
     assert "Warning" not in run.stderr
 
 
+async def test_events_flag_prints_normal_events_as_kubectl_get_events_watch(
+    roots: Roots, started: list[PodrunRun]
+) -> None:
+    """`-v`/`--events`: every event, Normal ones too, under kubectl's LAST SEEN TYPE REASON OBJECT MESSAGE."""
+    run = await podrun_run(started, roots, "-f", "-", "-v", stdin=SAYS_HELLO)
+
+    assert run.code == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], run.stderr
+    reasons = [line.split()[1:3] for line in lines if " Normal " in line]
+    assert reasons[:2] == [["Normal", "Scheduled"], ["Normal", "Pulling"]], run.stderr
+    assert any(line.split()[1:4] == ["Normal", "Started", "pod/hello"] for line in lines), run.stderr
+
+
 async def test_an_invalid_pod_is_refused_with_the_api_servers_message_and_nothing_is_made(
     roots: Roots, started: list[PodrunRun]
 ) -> None:

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,10 @@ from registry_server import (
 )
 
 from podrun.runtime.images import registry as registry_module
-from podrun.runtime.images.auth import AuthProvider, DockerAuth
-from podrun.runtime.images.registry import ProgressEvent, PullError, RegistryConfig, pull_image
+from podrun.runtime.images.auth import DockerAuth
+from podrun.runtime.images.auth_files import AuthProvider
+from podrun.runtime.images.progress import ProgressEvent
+from podrun.runtime.images.registry import PullError, RegistryConfig, pull_image
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.reference import Reference, parse
 
@@ -108,13 +112,13 @@ def store(tmp_path: Path) -> ImageStore:
 
 
 def insecure(*hosts: str, auth: AuthProvider | None = None) -> RegistryConfig:
-    return RegistryConfig(insecure=set(hosts), auth=auth or AuthProvider(config_path=None))
+    return RegistryConfig(insecure=set(hosts), auth=auth or AuthProvider(auth_files=()))
 
 
 def docker_config(path: Path, host: str, user: str, password: str) -> AuthProvider:
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     path.write_text(json.dumps({"auths": {f"http://{host}": {"auth": auth}}}))
-    return AuthProvider(config_path=path)
+    return AuthProvider(auth_files=[path])
 
 
 def assert_store_clean(store: ImageStore, ref: Reference) -> None:
@@ -151,9 +155,7 @@ async def test_pull_by_digest_records_a_repo_digest_and_no_tag(images: Images, s
 
 async def test_pull_reports_progress_up_to_each_blobs_size(images: Images, store: ImageStore) -> None:
     events: list[ProgressEvent] = []
-    await pull_image(
-        store, images.ref("test/busybox:1.0"), insecure(images.server.host), progress=events.append
-    )
+    await pull_image(store, images.ref("test/busybox:1.0"), insecure(images.server.host), progress=events.append)
     last = {e.digest: e for e in events}
     assert set(last) == {images.busybox.layer_digest, images.busybox.configs["amd64"]}
     assert all(e.done == e.total > 0 for e in last.values())
@@ -200,7 +202,7 @@ async def test_pull_of_an_index_without_the_host_platform_fails(images: Images, 
 async def test_mirror_answers_for_docker_io(images: Images, store: ImageStore) -> None:
     # The mirror holds test/busybox, so the pull ends there and docker.io is never contacted.
     ref = parse("docker.io/test/busybox:1.0")
-    config = RegistryConfig(mirrors={"docker.io": [images.server.url]}, auth=AuthProvider(config_path=None))
+    config = RegistryConfig(mirrors={"docker.io": [images.server.url]}, auth=AuthProvider(auth_files=()))
     record = await pull_image(store, ref, config)
     assert record.repo_tags == ["docker.io/test/busybox:1.0"]
     assert record.repo_digests == [f"docker.io/test/busybox@{images.busybox.manifests['amd64']}"]
@@ -285,6 +287,77 @@ async def test_basic_auth_uses_docker_config_credentials(
     assert record.repo_tags == [str(ref)]
 
 
+def credential_helper(directory: Path, name: str, host: str, user: str, password: str) -> None:
+    """A `docker-credential-<name>` on PATH that knows `host` only (it must be asked for exactly that)."""
+    script = directory / f"docker-credential-{name}"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] || exit 2\nread server\n'
+        f'if [ "$server" = "{host}" ]; then\n'
+        f'  printf \'{{"ServerURL":"%s","Username":"{user}","Secret":"{password}"}}\' "$server"\n'
+        "else echo 'credentials not found in native keychain'; exit 1; fi\n"
+    )
+    script.chmod(0o755)
+
+
+async def test_podman_auth_json_named_by_registry_auth_file_is_used(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (tmp_path / "auth.json").write_text(json.dumps({"auths": {basic_registry.host: {"auth": auth}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "auth.json"))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    record = await pull_image(store, ref, RegistryConfig(insecure={basic_registry.host}))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_a_cred_helper_named_for_the_registry_supplies_the_credentials(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential_helper(tmp_path, "test", basic_registry.host, USER, PASSWORD)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    (tmp_path / "auth.json").write_text(json.dumps({"credHelpers": {basic_registry.host: "test"}}))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "auth.json"])
+    record = await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_creds_store_is_asked_when_auths_has_no_credentials(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credential_helper(tmp_path, "test", basic_registry.host, USER, PASSWORD)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    # What `docker login` leaves with a credsStore: an empty entry in auths, the secret in the helper.
+    config = {"auths": {basic_registry.host: {}}, "credsStore": "test"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "config.json"])
+    record = await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert record.repo_tags == [str(ref)]
+
+
+async def test_a_missing_credential_helper_fails_the_pull_by_name(
+    basic_registry: RegistryServer, store: ImageStore, tmp_path: Path
+) -> None:
+    (tmp_path / "auth.json").write_text(json.dumps({"credHelpers": {basic_registry.host: "absent"}}))
+    ref = parse(f"{basic_registry.host}/private/busybox:1.0")
+
+    auth = AuthProvider(auth_files=[tmp_path / "auth.json"])
+    with pytest.raises(PullError) as caught:
+        await pull_image(store, ref, insecure(basic_registry.host, auth=auth))
+
+    assert caught.value.kind == "unauthorized"
+    assert "credential helper docker-credential-absent not found on PATH" in str(caught.value)
+    assert_store_clean(store, ref)
+
+
 async def test_basic_auth_without_credentials_is_unauthorized(
     basic_registry: RegistryServer, store: ImageStore
 ) -> None:
@@ -341,9 +414,7 @@ async def test_bearer_token_for_credentials_pulls_a_private_repository(
     assert record.repo_tags == [str(ref)]
 
 
-async def test_identity_token_is_exchanged_for_a_bearer_token(
-    token_registry: TokenRegistry, store: ImageStore
-) -> None:
+async def test_identity_token_is_exchanged_for_a_bearer_token(token_registry: TokenRegistry, store: ImageStore) -> None:
     ref = parse(f"{token_registry.server.host}/private/busybox:1.0")
     extra = [DockerAuth(token_registry.server.host, "<token>", identity_token=REFRESH_TOKEN)]
     record = await pull_image(store, ref, insecure(token_registry.server.host), extra_auth=extra)
@@ -371,12 +442,69 @@ async def test_bearer_token_server_refusing_credentials_is_unauthorized(
     assert "incorrect username or password" in str(caught.value)
 
 
-async def test_bearer_token_is_reused_by_the_next_pull(
-    token_registry: TokenRegistry, store: ImageStore
-) -> None:
+async def test_bearer_token_is_reused_by_the_next_pull(token_registry: TokenRegistry, store: ImageStore) -> None:
     ref = parse(f"{token_registry.server.host}/public/busybox:1.0")
     config = insecure(token_registry.server.host)
     await pull_image(store, ref, config)
     issued = token_registry.issuer.requests
     await pull_image(store, ref, config)
     assert token_registry.issuer.requests == issued
+
+
+# -- registries.conf: search registries, aliases, mirrors ---------------------------------------------------
+
+
+def podrun_pull(tmp_path: Path, image: str, registries_conf: str) -> subprocess.CompletedProcess[str]:
+    """`podrun image pull IMAGE` with `registries_conf` as the only registries.conf besides /etc's drop-ins."""
+    (tmp_path / "registries.conf").write_text(registries_conf)
+    env = os.environ | {"CONTAINERS_REGISTRIES_CONF": str(tmp_path / "registries.conf"), "HOME": str(tmp_path)}
+    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
+    return subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "pull", image, *roots],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def insecure_table(host: str) -> str:
+    return f'[[registry]]\nlocation = "{host}"\ninsecure = true\n'
+
+
+def test_a_short_name_is_pulled_from_the_first_search_registry_that_has_it(images: Images, tmp_path: Path) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    conf = f'unqualified-search-registries = ["{closed}", "{images.server.host}"]\n'
+    conf += insecure_table(closed) + insecure_table(images.server.host)
+
+    done = podrun_pull(tmp_path, "test/busybox:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"{images.server.host}/test/busybox:1.0"
+
+
+def test_a_short_name_alias_names_the_repository(images: Images, tmp_path: Path) -> None:
+    conf = f'[aliases]\n"podrun-test-box" = "{images.server.host}/test/busybox"\n' + insecure_table(images.server.host)
+
+    done = podrun_pull(tmp_path, "podrun-test-box:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"{images.server.host}/test/busybox:1.0"
+
+
+def test_a_registries_conf_mirror_serves_a_registry_podrun_never_contacts(images: Images, tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "registries.json").write_text(json.dumps({"no_upstream": ["mirrored.example"]}))
+    conf = '[[registry]]\nlocation = "mirrored.example"\n'
+    conf += f'[[registry.mirror]]\nlocation = "{images.server.host}"\ninsecure = true\n'
+
+    done = podrun_pull(tmp_path, "mirrored.example/test/busybox:1.0", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert ImageStore(tmp_path / "root").resolve("mirrored.example/test/busybox:1.0") is not None
+
+
+def test_a_blocked_registry_is_not_pulled_from(images: Images, tmp_path: Path) -> None:
+    conf = f'[[registry]]\nlocation = "{images.server.host}"\nblocked = true\n'
+
+    done = podrun_pull(tmp_path, f"{images.server.host}/test/busybox:1.0", conf)
+
+    assert done.returncode == 1
+    assert f"registry {images.server.host} is blocked in registries.conf" in done.stderr

@@ -9,14 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from podrun.runtime.images.auth import (
-    AuthConfigError,
-    AuthProvider,
-    Challenge,
-    DockerAuth,
-    default_config_path,
-    parse_www_authenticate,
-)
+from podrun.runtime.images.auth import AuthConfigError, Challenge, DockerAuth, parse_www_authenticate
+from podrun.runtime.images.auth_files import AuthProvider, default_auth_files
 
 
 def b64(text: str) -> str:
@@ -86,7 +80,7 @@ def test_basic_authorization_header_encodes_user_and_password() -> None:
 
 def test_docker_hub_matches_the_index_key() -> None:
     provider = AuthProvider(
-        config_path=None, entries=[DockerAuth("https://index.docker.io/v1/", "alice", "pw")]
+        auth_files=(), entries=[DockerAuth("https://index.docker.io/v1/", "alice", "pw")]
     )
     found = provider.lookup("docker.io")
     assert found is not None and found.username == "alice"
@@ -94,63 +88,70 @@ def test_docker_hub_matches_the_index_key() -> None:
 
 @pytest.mark.parametrize("key", ["registry-1.docker.io", "index.docker.io", "docker.io"])
 def test_docker_hub_aliases_match_docker_io(key: str) -> None:
-    provider = AuthProvider(config_path=None, entries=[DockerAuth(key, "alice", "pw")])
+    provider = AuthProvider(auth_files=(), entries=[DockerAuth(key, "alice", "pw")])
     assert provider.lookup("docker.io") is not None
 
 
 def test_key_with_scheme_and_path_matches_its_host() -> None:
     provider = AuthProvider(
-        config_path=None, entries=[DockerAuth("http://reg.local:5000/v2/", "alice", "pw")]
+        auth_files=(), entries=[DockerAuth("http://reg.local:5000/v2/", "alice", "pw")]
     )
     assert provider.lookup("reg.local:5000") is not None
 
 
 def test_port_must_match() -> None:
-    provider = AuthProvider(config_path=None, entries=[DockerAuth("reg.local:5000", "alice", "pw")])
+    provider = AuthProvider(auth_files=(), entries=[DockerAuth("reg.local:5000", "alice", "pw")])
     assert provider.lookup("reg.local") is None
 
 
 def test_exact_key_wins_over_same_host_key() -> None:
     entries = [DockerAuth("https://reg.local/", "other", "pw"), DockerAuth("reg.local", "exact", "pw")]
-    found = AuthProvider(config_path=None, entries=entries).lookup("reg.local")
+    found = AuthProvider(auth_files=(), entries=entries).lookup("reg.local")
     assert found is not None and found.username == "exact"
 
 
 def test_extra_credentials_come_before_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(config_bytes({"quay.io": {"auth": b64("from-file:pw")}}))
-    found = AuthProvider(config_path=path).lookup(
+    found = AuthProvider(auth_files=[path]).lookup(
         "quay.io", extra=[DockerAuth("quay.io", "from-secret", "pw")]
     )
     assert found is not None and found.username == "from-secret"
 
 
 def test_unknown_registry_has_no_credentials() -> None:
-    provider = AuthProvider(config_path=None, entries=[DockerAuth("quay.io", "alice", "pw")])
+    provider = AuthProvider(auth_files=(), entries=[DockerAuth("quay.io", "alice", "pw")])
     assert provider.lookup("ghcr.io") is None
 
 
 # -- the config file ----------------------------------------------------------------------------------------
 
 
-def test_config_path_follows_docker_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    assert default_config_path() == tmp_path / "config.json"
+def test_auth_files_are_podmans_then_dockers() -> None:
+    env = {"HOME": "/home/u", "XDG_RUNTIME_DIR": "/run/user/1000"}
+    assert default_auth_files(env) == [
+        Path("/run/user/1000/containers/auth.json"),
+        Path("/home/u/.config/containers/auth.json"),
+        Path("/home/u/.docker/config.json"),
+    ]
 
 
-def test_config_path_defaults_to_home_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_config_path() == tmp_path / ".docker" / "config.json"
+def test_docker_config_env_replaces_the_docker_file() -> None:
+    assert default_auth_files({"HOME": "/home/u", "DOCKER_CONFIG": "/etc/dc"})[-1] == Path("/etc/dc/config.json")
+
+
+def test_registry_auth_file_is_the_only_file_read_when_set() -> None:
+    env = {"HOME": "/home/u", "REGISTRY_AUTH_FILE": "/tmp/auth.json", "XDG_RUNTIME_DIR": "/run/user/0"}
+    assert default_auth_files(env) == [Path("/tmp/auth.json")]
 
 
 def test_missing_config_file_means_anonymous(tmp_path: Path) -> None:
-    assert AuthProvider(config_path=tmp_path / "absent.json").lookup("quay.io") is None
+    assert AuthProvider(auth_files=[tmp_path / "absent.json"]).lookup("quay.io") is None
 
 
 def test_config_file_is_reread_at_each_lookup(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
-    provider = AuthProvider(config_path=path)
+    provider = AuthProvider(auth_files=[path])
     assert provider.lookup("quay.io") is None
     path.write_bytes(config_bytes({"quay.io": {"auth": b64("alice:pw")}}))
     assert provider.lookup("quay.io") is not None
@@ -160,7 +161,7 @@ def test_broken_config_file_error_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text("{broken")
     with pytest.raises(AuthConfigError, match=re.escape(str(path))):
-        AuthProvider(config_path=path).lookup("quay.io")
+        AuthProvider(auth_files=[path]).lookup("quay.io")
 
 
 # -- WWW-Authenticate ---------------------------------------------------------------------------------------

@@ -17,9 +17,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColum
 from podrun.kubelet.images import load_registry_config
 from podrun.printers import human_duration, render_table
 from podrun.runtime.images.importer import import_archive
-from podrun.runtime.images.registry import ProgressEvent, PullError, pull_image
+from podrun.runtime.images.progress import ProgressEvent
+from podrun.runtime.images.registry import PullError, pull_first
+from podrun.runtime.images.skopeo_load import load_image
 from podrun.runtime.images.store import ImageRecord, ImageStore, ImageStoreError
-from podrun.runtime.reference import InvalidReference, parse
+from podrun.runtime.reference import InvalidReference
 from podrun.timestamps import parse_unix
 
 
@@ -31,7 +33,7 @@ def _err(message: str) -> int:
 def image_command(args: argparse.Namespace) -> int:
     """Dispatch an `image` subcommand."""
     store = ImageStore(args.root)
-    handlers = {"pull": _pull, "import": _import, "ls": _ls, "inspect": _inspect, "rm": _rm}
+    handlers = {"pull": _pull, "import": _import, "load": _load, "ls": _ls, "inspect": _inspect, "rm": _rm}
     try:
         return handlers[args.image_command](store, args)
     except (ImageStoreError, InvalidReference, ValueError, OSError) as e:
@@ -39,7 +41,8 @@ def image_command(args: argparse.Namespace) -> int:
 
 
 def _pull(store: ImageStore, args: argparse.Namespace) -> int:
-    ref = parse(args.reference)
+    config = load_registry_config(args.root)
+    candidates = config.candidates(args.reference)
     console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console, transient=True,
@@ -53,10 +56,11 @@ def _pull(store: ImageStore, args: argparse.Namespace) -> int:
             progress.update(tasks[event.digest], completed=event.done)
 
         try:
-            record = asyncio.run(pull_image(store, ref, load_registry_config(args.root), progress=on_progress))
+            record = asyncio.run(pull_first(store, candidates, config, progress=on_progress))
         except PullError as e:
             return _err(str(e))
-    print(f"{ref}\n{record.id}")
+    pulled = next((str(ref) for ref in candidates if str(ref) in record.repo_tags), str(candidates[0]))
+    print(f"{pulled}\n{record.id}")
     return 0
 
 
@@ -70,6 +74,12 @@ def _import(store: ImageStore, args: argparse.Namespace) -> int:
     else:
         records = import_archive(store, args.file, name=args.name, changes=args.change)
     for record in records:
+        print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
+    return 0
+
+
+def _load(store: ImageStore, args: argparse.Namespace) -> int:
+    for record in load_image(store, args.source, name=args.name):
         print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
     return 0
 

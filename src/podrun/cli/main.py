@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
     run.add_argument("--quiet", "-q", action="store_true", help="no logs or transitions, only the outcome")
     run.add_argument(
+        "--events", "-v", action="store_true", help="print every event (Normal too) as `kubectl get events -w` does"
+    )
+    run.add_argument(
         "--output", "-o", choices=("json", "yaml", "name"), help="print the final pods, as kubectl get -o prints them"
     )
     run.add_argument(
@@ -113,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
         "required for a rootfs tar)",
     )
     imp.add_argument("--change", "-c", action="append", default=[], help="Dockerfile instruction for a rootfs tar")
+    load = image_sub.add_parser(
+        "load", help="copy an image in from a Podman/Buildah store, a Docker daemon or an archive (needs skopeo)",
+        epilog="examples:\n  podrun image load containers-storage:localhost/myapp:1\n"
+        "  podrun image load docker-daemon:myapp:latest\n  podrun image load --name myapp oci-archive:myapp.tar",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    load.add_argument(
+        "source",
+        help="containers-storage:IMAGE, docker-daemon:IMAGE, oci-archive:PATH[:REF] or docker-archive:PATH[:REF]",
+    )
+    load.add_argument("--name", help="the image's whole reference (default: the source's own name)")
     ls = image_sub.add_parser("ls", help="list images")
     ls.add_argument("--quiet", "-q", action="store_true", help="only image IDs")
     ls.add_argument("--output", "-o", choices=("json",), help="every image's record, as `image inspect` shows one")
@@ -120,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("image")
     rm = image_sub.add_parser("rm", help="remove images")
     rm.add_argument("images", nargs="+")
-    for p in (pull, imp, ls, inspect, rm):
+    for p in (pull, imp, load, ls, inspect, rm):
         _common(p)
     return parser
 

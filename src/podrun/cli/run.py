@@ -23,13 +23,16 @@ from pathlib import Path
 
 import yaml
 
+from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
+from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.cli.timeline import show_run_timelines
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.images import load_registry_config
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.kubelet.worker import PodWorker
@@ -141,6 +144,7 @@ class PodRun:
             runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
             keep=self.args.keep, offline=self.args.offline,
             facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
+            pull_observer=None if self.args.quiet else PullProgress(),
         )  # fmt: skip
         await node.start()
         await self._remove_leftovers(node)
@@ -292,6 +296,7 @@ def run_command(args: argparse.Namespace) -> int:
         manifests = load_manifests(read_sources(args.filename))
         if args.timeout:
             parse_duration(args.timeout)
+        load_registry_config(args.root)  # a broken registries.json or registries.conf is refused before anything starts
     except (ManifestError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -326,7 +331,8 @@ def run_command(args: argparse.Namespace) -> int:
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
         return 1
-    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services)
+    event_lines = EventLines() if args.events else None
+    host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services, event_lines=event_lines)
     try:
         with exclusive_root(args.run_root, "podrun run"):
             return asyncio.run(PodRun(args, pods, host, output, services=services).run())

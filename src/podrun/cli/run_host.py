@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
+from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.json_types import JSON
 from podrun.printers import print_pod
@@ -45,8 +46,10 @@ class RunHost:
         node_name: str,
         *,
         services: Iterable[JSON] = (),
+        event_lines: EventLines | None = None,
     ) -> None:
         self.node_name = node_name
+        self._event_lines = event_lines  # set: every event is printed as `kubectl get events -w` prints it
         self._configmaps = {_key(o): o for o in configmaps}
         self._secrets = {_key(o): o for o in secrets}
         self._services = list(services)
@@ -90,10 +93,13 @@ class RunHost:
             self._output.transition(pod["metadata"]["name"], row[1], row[2], row[3])
 
     async def record_event(self, action: Literal["create", "update"], event: JSON) -> None:
-        """Keep the event; print Warnings as they happen."""
+        """Keep the event; print it as it happens (only Warnings, unless every event is to be shown)."""
         if action == "create":
             self.events.append(event)
-        if event.get("type") == "Warning":
+        if self._event_lines is not None:
+            for line in self._event_lines.lines(event, now=datetime.now(UTC)):
+                self._output.notice(line)
+        elif event.get("type") == "Warning":
             self._output.warning(event)
 
     async def pod_terminated(self, pod: JSON) -> None:

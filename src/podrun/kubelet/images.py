@@ -18,9 +18,11 @@ from typing import Any
 
 from podrun.kubelet.backoff import Backoff, format_duration, image_pull_backoff
 from podrun.runtime.images.auth import DockerAuth
+from podrun.runtime.images.progress import PullObserver
+from podrun.runtime.images.registries_conf import load_containers_registries
 from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import ImageStore
-from podrun.runtime.reference import InvalidReference, parse
+from podrun.runtime.reference import InvalidReference
 
 RecordEvent = Callable[[str, str, str], None]  # (type, reason, message) on the container's ref
 GetSecret = Callable[[str], dict[str, Any] | None]
@@ -43,6 +45,7 @@ class ImageManager:
     registry: RegistryConfig
     strict_pull: bool = False
     backoff: Backoff | None = None
+    observer: PullObserver | None = None  # shown the pulls' progress (`podrun run`)
     last_errors: dict[str, str] = field(default_factory=dict)  # pull backoff key -> the last pull error
 
     def __post_init__(self) -> None:
@@ -55,11 +58,11 @@ class ImageManager:
         """The image ID to run `container` from; raises `ImageError` with the kubelet's reason."""
         image = container.get("image", "")
         try:
-            ref = parse(image)
+            candidates = self.registry.candidates(image)
         except InvalidReference as e:
             record("Warning", "InspectFailed", f'Failed to apply default image tag "{image}": {e}')
             raise ImageError("InvalidImageName", f'Failed to apply default image tag "{image}": {e}') from None
-        present = self.store.resolve(str(ref))
+        present = next(filter(None, (self.store.resolve(str(ref)) for ref in candidates)), None)
         policy = container.get("imagePullPolicy") or "IfNotPresent"
         if policy == "Never" or (policy == "IfNotPresent" and present):
             if present:
@@ -75,12 +78,19 @@ class ImageManager:
             last = self.last_errors.get(key, "")
             raise ImageError("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {last}')
         # Imported here: the HTTP stack costs a tenth of a second to load, and most starts never pull.
-        from podrun.runtime.images.registry import PullError, pull_image
+        from podrun.runtime.images.registry import PullError, pull_first
 
         record("Normal", "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:
-            pulled = await pull_image(self.store, ref, self.registry, extra_auth=self._pull_secrets(pod, get_secret))
+            secrets = self._pull_secrets(pod, get_secret)
+            observer = self.observer
+            progress = (lambda event: observer.update(image, event)) if observer is not None else None
+            try:
+                pulled = await pull_first(self.store, candidates, self.registry, progress=progress, extra_auth=secrets)
+            finally:
+                if observer is not None:
+                    observer.finished(image)
         except PullError as e:
             if present and not self.strict_pull and e.kind in ("unreachable", "timeout") and self.registry.offline:
                 # The user asked for no registry: using the local image is the plan, not a problem.
@@ -120,15 +130,16 @@ class ImageManager:
 
 
 def load_registry_config(root: Path) -> RegistryConfig:
-    """`<root>/registries.json`: plain-HTTP registries, mirrors, and domains never to contact directly.
+    """`<root>/registries.json` (plain-HTTP registries, mirrors, domains never to contact directly) and
+    Podman's registries.conf (search registries, aliases, mirrors, insecure and blocked registries).
 
-    `{"insecure": ["host:port"], "mirrors": {"docker.io": ["http://..."]}, "no_upstream": ["docker.io"]}`
+    `{"insecure": ["host:port"], "mirrors": {"docker.io": ["http://..."]}, "no_upstream": ["docker.io"]}`;
+    for a domain with mirrors in both, podrun's own list wins.
     """
     path = root / "registries.json"
-    if not path.exists():
-        return RegistryConfig()
-    doc = json.loads(path.read_text())
-    return RegistryConfig(
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    own = RegistryConfig(
         insecure=set(doc.get("insecure", [])), mirrors=dict(doc.get("mirrors", {})),
         no_upstream=set(doc.get("no_upstream", [])),
     )  # fmt: skip
+    return own.with_containers_registries(load_containers_registries())

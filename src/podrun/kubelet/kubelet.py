@@ -25,6 +25,7 @@ from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.probing.manager import ProbeManager
 from podrun.kubelet.worker import PodWorker
 from podrun.kubelet.worker_deps import WorkerDeps
+from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.protocol import ContainerEvent, ContainerState, EventKind, Runtime
 
@@ -39,6 +40,7 @@ class Kubelet:
     def __init__(
         self, runtime: Runtime, host: PodHost, *, root: Path, image_store: ImageStore, strict_pull: bool = False,
         keep: bool = False, offline: bool = False, node: NodeFacts | None = None, crash_backoff: Backoff | None = None,
+        pull_observer: PullObserver | None = None,
     ) -> None:  # fmt: skip
         """`node` defaults to this machine's facts; `crash_backoff` to the kubelet's 10 s .. 5 min."""
         self.runtime = runtime
@@ -50,7 +52,7 @@ class Kubelet:
         self.deps = WorkerDeps(
             runtime=runtime, host=host,
             probes=ProbeManager(runtime=runtime, on_result=self._probe_result, record_event=self.record),
-            images=ImageManager(image_store, registries, strict_pull=strict_pull),
+            images=ImageManager(image_store, registries, strict_pull=strict_pull, observer=pull_observer),
             crash_backoff=crash_backoff or crash_loop_backoff(), record_event=self.record,
             node=node or NodeFacts.of_this_machine(host.node_name), paths=PodPaths.under(root), keep=keep,
         )  # fmt: skip

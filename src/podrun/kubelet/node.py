@@ -22,6 +22,7 @@ from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog, load
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.worker import PodWorker
+from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.protocol import ContainerState, ContainerStatus, Runtime, SandboxStatus
 from podrun.timestamps import parse_unix
@@ -33,12 +34,13 @@ class Node:
     def __init__(
         self, runtime: Runtime, host: PodHost, *, root: Path, image_store: ImageStore, strict_pull: bool = False,
         keep: bool = False, offline: bool = False, facts: NodeFacts | None = None, crash_backoff: Backoff | None = None,
+        pull_observer: PullObserver | None = None,
     ) -> None:  # fmt: skip
         """`keep` leaves sandboxes and volumes after a pod ends (`podrun run --keep`)."""
         self.runtime = runtime
         self._kubelet = Kubelet(
             runtime, host, root=root, image_store=image_store, strict_pull=strict_pull, keep=keep, offline=offline,
-            node=facts, crash_backoff=crash_backoff,
+            node=facts, crash_backoff=crash_backoff, pull_observer=pull_observer,
         )  # fmt: skip
 
     @property

@@ -3,7 +3,7 @@
 Credentials are matched to a registry the way Docker's `ResolveAuthConfig` does it: an entry whose key is
 exactly the registry's index name wins (`https://index.docker.io/v1/` for Docker Hub, `host[:port]` for
 the rest), otherwise any entry whose key reduces to the same host (scheme and path dropped, Docker Hub's
-aliases folded into `docker.io`). Credential helpers (`credsStore`, `credHelpers`) are not run.
+aliases folded into `docker.io`). Which files are read, and credential helpers: `auth_files`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 DOCKER_HUB = "docker.io"
@@ -103,52 +101,11 @@ def _decode_auth(key: str, value: str) -> tuple[str, str]:
     return username, password
 
 
-def default_config_path() -> Path:
-    """`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, as the Docker CLI looks for it."""
-    directory = os.environ.get("DOCKER_CONFIG")
-    return Path(directory) / "config.json" if directory else Path.home() / ".docker" / "config.json"
-
-
 def select(entries: Iterable[DockerAuth], registry: str) -> DockerAuth | None:
     """The entry for `registry` among `entries`: the exact index key first, then any with the same host."""
     candidates = [e for e in entries if e.host == registry_host(registry)]
     exact = [e for e in candidates if e.registry == index_key(registry)]
     return next(iter(exact or candidates), None)
-
-
-@dataclass
-class AuthProvider:
-    """Where credentials come from: fixed entries plus a docker `config.json`, re-read at every lookup.
-
-    Re-reading means a `docker login` done while podrun runs is seen at the next pull, as with Docker.
-    `config_path=None` reads no file.
-    """
-
-    config_path: Path | None = field(default_factory=default_config_path)
-    entries: Sequence[DockerAuth] = ()
-
-    def _file_entries(self) -> list[DockerAuth]:
-        if self.config_path is None:
-            return []
-        try:
-            data = self.config_path.read_bytes()
-        except FileNotFoundError:
-            return []
-        try:
-            return DockerAuth.from_dockerconfigjson(data)
-        except AuthConfigError as e:
-            raise AuthConfigError(f"{self.config_path}: {e}") from None
-
-    def lookup(self, registry: str, extra: Sequence[DockerAuth] = ()) -> DockerAuth | None:
-        """Credentials for `registry` (a host[:port] or `docker.io`), or None for anonymous access.
-
-        `extra` (a pod's pull secrets) is consulted first, then the fixed entries, then the config file.
-        """
-        for source in (extra, self.entries):
-            found = select(source, registry)
-            if found is not None:
-                return found
-        return select(self._file_entries(), registry)
 
 
 @dataclass(frozen=True)

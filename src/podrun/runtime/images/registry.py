@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from podrun.runtime.images.auth import Challenge, DockerAuth, parse_www_authenticate
+from podrun.runtime.images.auth import AuthConfigError, Challenge, DockerAuth, parse_www_authenticate
 from podrun.runtime.images.layers import LayerError
+from podrun.runtime.images.progress import ProgressEvent
 from podrun.runtime.images.registry_config import RegistryConfig
 from podrun.runtime.images.store import (
     INDEX_TYPES,
@@ -71,15 +72,6 @@ class PullError(Exception):
     def __init__(self, kind: PullErrorKind, message: str) -> None:
         super().__init__(message)
         self.kind: PullErrorKind = kind
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Download progress of one blob: `done` of `total` bytes (equal when it was already stored)."""
-
-    digest: str
-    done: int
-    total: int
 
 
 def host_architecture() -> str:
@@ -430,6 +422,10 @@ class _Puller:
             async with limit:
                 await self._fetch_blob(digest, size)
 
+        for digest, size in blobs.items():
+            # Every download up front, so that an observer knows the whole size before the first one ends.
+            if not self._store.has_blob(digest):
+                self._report(digest, 0, size)
         tasks = [asyncio.create_task(fetch(digest, size)) for digest, size in blobs.items()]
         try:
             await asyncio.gather(*tasks)
@@ -489,11 +485,17 @@ async def pull_image(
 
     Raises `PullError`; nothing unverified or half-written is left in the store.
     """
+    if ref.domain in config.blocked:
+        raise PullError("invalid", f'registry {ref.domain} is blocked in registries.conf: not pulling "{ref}"')
     client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as http:
         error: PullError | None = None
         for endpoint in _endpoints(ref.domain, config):
-            credentials = config.auth.lookup(endpoint.host, extra_auth)
+            try:
+                # A credential helper is a program that may take a while: keep the event loop free.
+                credentials = await asyncio.to_thread(config.auth.lookup, endpoint.host, extra_auth)
+            except AuthConfigError as e:
+                raise PullError("unauthorized", f"reading credentials for {endpoint.host}: {e}") from None
             puller = _Puller(http, store, ref, endpoint, credentials, config.insecure, timeout, progress)
             try:
                 return await puller.pull()
@@ -509,3 +511,29 @@ async def pull_image(
                 "unreachable", f'failed to resolve reference "{ref}": {why} and no mirror answered'
             )
         raise error
+
+
+async def pull_first(
+    store: ImageStore,
+    candidates: Sequence[Reference],
+    config: RegistryConfig,
+    *,
+    progress: Callable[[ProgressEvent], None] | None = None,
+    extra_auth: Sequence[DockerAuth] = (),
+) -> ImageRecord:
+    """Pull the first of `candidates` (a short name's resolutions, `RegistryConfig.candidates`) that pulls.
+
+    One candidate fails as `pull_image` does; when every one of several fails, the error lists each.
+    """
+    errors: list[PullError] = []
+    for ref in candidates:
+        try:
+            return await pull_image(store, ref, config, progress=progress, extra_auth=extra_auth)
+        except PullError as e:
+            errors.append(e)
+    if len(errors) == 1:
+        raise errors[0]
+    tried = "; ".join(f"{ref}: {e}" for ref, e in zip(candidates, errors, strict=True))
+    # The most telling kind: unreachable only if every registry was; otherwise what a reachable one said.
+    kind = next((e.kind for e in errors if e.kind not in ("unreachable", "timeout")), errors[-1].kind)
+    raise PullError(kind, f"every search registry failed: {tried}")
