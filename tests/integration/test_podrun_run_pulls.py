@@ -94,3 +94,19 @@ async def test_a_broken_registries_conf_is_refused_before_anything_starts(runtim
         done.stderr.startswith(f"error: {tmp_path / 'registries.conf'}: invalid TOML")
         and "Traceback" not in done.stderr
     )
+
+
+def test_serve_refuses_a_broken_registries_conf_before_anything_starts(runtime_dirs: Roots, tmp_path: Path) -> None:
+    root, run_root = runtime_dirs
+    (tmp_path / "registries.conf").write_text("unqualified-search-registries = [\n")
+    env = os.environ | {"CONTAINERS_REGISTRIES_CONF": str(tmp_path / "registries.conf")}
+
+    done = subprocess.run(
+        [str(PODRUN), "serve", "--root", str(root), "--run-root", str(run_root), "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {tmp_path / 'registries.conf'}: invalid TOML"), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (root / "api").exists()

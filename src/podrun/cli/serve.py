@@ -25,6 +25,7 @@ from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.cli.root_lock import RootInUse, exclusive_root
+from podrun.kubelet.images import load_registry_config
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.network.config import NetworkConfig
@@ -115,6 +116,11 @@ def serve_command(args: argparse.Namespace) -> int:
         return 1
     if _running_pid(args.root) is not None:
         print(f"error: podrun serve is already running for {args.root} (podrun stop)", file=sys.stderr)
+        return 1
+    try:
+        load_registry_config(args.root)  # a broken registries.json or registries.conf is refused before anything starts
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
     if args.detach:
         return _detach(args)
