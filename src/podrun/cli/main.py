@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
     _common(info)
 
+    version = sub.add_parser("version", help="show the client, OCI runtime and conmon versions and the cgroup mode")
+    version.add_argument("--output", "-o", choices=("json", "yaml"), help="print the versions as JSON or YAML")
+    _common(version)
+
     image = sub.add_parser("image", help="manage images")
     image_sub = image.add_subparsers(dest="image_command", required=True)
     pull = image_sub.add_parser("pull", help="pull an image from a registry")
@@ -139,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.info import info_command
 
         return info_command(args)
+    if args.command == "version":
+        from podrun.cli.version import version_command
+
+        return version_command(args)
     from podrun.cli.image import image_command
 
     return image_command(args)
