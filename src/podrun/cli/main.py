@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     version = sub.add_parser("version", help="show the client, OCI runtime and conmon versions and the cgroup mode")
     version.add_argument("--output", "-o", choices=("json", "yaml"), help="print the versions as JSON or YAML")
     _common(version)
+    completion = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    completion.add_argument("shell", choices=("bash", "zsh"))
 
     image = sub.add_parser("image", help="manage images")
     image_sub = image.add_subparsers(dest="image_command", required=True)
@@ -123,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `podrun` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # conmon and the OCI runtime run in other directories: every path handed to them must be absolute.
     for name in ("root", "run_root", "kubeconfig"):
         if getattr(args, name, None) is not None:
@@ -147,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.version import version_command
 
         return version_command(args)
+    if args.command == "completion":
+        from podrun.cli.completion import completion_command
+
+        return completion_command(args, parser)
     from podrun.cli.image import image_command
 
     return image_command(args)
