@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from podrun import __version__
+from podrun.cli.run_image import add_image_flags
 
 DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
 DEFAULT_RUN_ROOT = Path(os.environ.get("PODRUN_RUN_ROOT", "/run/podrun"))
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run pods from manifests in the foreground")
     _common(run)
     run.add_argument(
-        "-f", "--filename", action="append", required=True,
+        "-f", "--filename", action="append",
         help="manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable",
     )  # fmt: skip
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--keep", action="store_true", help="leave the sandbox, containers and volumes behind")
     run.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
+    add_image_flags(run)
     run.add_argument(
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
@@ -133,8 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, getattr(args, name).absolute())
     if args.command == "run":
         from podrun.cli.run import run_command
+        from podrun.cli.run_image import check_image_run
 
-        return run_command(args)
+        early_exit = check_image_run(args)
+        return run_command(args) if early_exit is None else early_exit
     if args.command in ("serve", "stop", "kubeconfig"):
         from podrun.cli import serve as serve_cli
 

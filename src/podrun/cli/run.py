@@ -26,6 +26,7 @@ import yaml
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
+from podrun.cli.run_image import image_pod_sources
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
@@ -287,7 +288,7 @@ def allocate_services(services: list[JSON]) -> list[JSON]:
 def run_command(args: argparse.Namespace) -> int:
     """Load the manifests (all of them, before anything starts), then run the pods."""
     try:
-        manifests = load_manifests(read_sources(args.filename))
+        manifests = load_manifests(read_sources(args.filename) if args.filename else image_pod_sources(args))
         if args.timeout:
             parse_duration(args.timeout)
     except (ManifestError, ValueError, OSError) as e:
