@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(version)
     completion = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
     completion.add_argument("shell", choices=("bash", "zsh"))
+    ps = sub.add_parser("ps", help="list the pods on the root (kept, orphaned, or a live run's or serve's); no server")
+    ps.add_argument("--output", "-o", choices=("wide", "json", "yaml", "name"), help="output format")
+    _common(ps)
 
     image = sub.add_parser("image", help="manage images")
     image_sub = image.add_subparsers(dest="image_command", required=True)
@@ -158,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.completion import completion_command
 
         return completion_command(args, parser)
+    if args.command == "ps":
+        from podrun.cli.ps import ps_command
+
+        return ps_command(args)
     from podrun.cli.image import image_command
 
     return image_command(args)
