@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     ps = sub.add_parser("ps", help="list the pods on the root (kept, orphaned, or a live run's or serve's); no server")
     ps.add_argument("--output", "-o", choices=("wide", "json", "yaml", "name"), help="output format")
     _common(ps)
+    rm_pods = sub.add_parser("rm", help="remove pods a killed run left or --keep kept (never a live run's or serve's)")
+    rm_pods.add_argument("pods", nargs="+", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    rm_pods.add_argument(
+        "--namespace", "-n", default="default", help="namespace of a POD without one (default %(default)s)"
+    )
+    rm_pods.add_argument("--force", "-f", action="store_true", help="kill the pod's running containers too")
+    prune = sub.add_parser("prune", help="remove every pod a killed run left and every kept pod on the root")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    for p in (rm_pods, prune):
+        _common(p)
 
     image = sub.add_parser("image", help="manage images")
     image_sub = image.add_subparsers(dest="image_command", required=True)
@@ -165,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.ps import ps_command
 
         return ps_command(args)
+    if args.command in ("rm", "prune"):
+        from podrun.cli.prune import prune_command, rm_command
+
+        return rm_command(args) if args.command == "rm" else prune_command(args)
     from podrun.cli.image import image_command
 
     return image_command(args)
