@@ -1,5 +1,5 @@
-"""`podrun ps`, `rm` and `prune` on a real root: a pod kept by `podrun run --keep`, a live run's pod, and what a
-SIGKILLed run left; removed, they leave nothing behind."""
+"""`podrun ps`, `logs`, `exec`, `rm` and `prune` on a real root: a pod kept by `podrun run --keep`, a live run's
+pod, and what a SIGKILLed run left; removed, they leave nothing behind."""
 
 from __future__ import annotations
 
@@ -79,8 +79,8 @@ async def start_run(roots: Roots, name: str) -> asyncio.subprocess.Process:
 
 
 async def test_a_pod_kept_by_podrun_run_keep_is_listed_as_kept(runtime_dirs: Roots) -> None:
-    code, _, err = await podrun(runtime_dirs, "run", "--keep", "--image", "busybox", "--name", "kept",
-                                "--restart", "Never", "--", "true")  # fmt: skip
+    code, _, err = await podrun(runtime_dirs, "run", "--keep", "--image", "busybox", "--name", "kept", "-q",
+                                "--restart", "Never", "--", "sh", "-c", "echo first; echo second >&2")  # fmt: skip
     assert code == 0, err
 
     pod = (await ps(runtime_dirs))["kept"]
@@ -89,6 +89,15 @@ async def test_a_pod_kept_by_podrun_run_keep_is_listed_as_kept(runtime_dirs: Roo
     assert [(c["name"], c["state"], c["exit_code"]) for c in pod["containers"]] == [("kept", "exited", 0)]
     code, table, _ = await podrun(runtime_dirs, "ps")
     assert table.splitlines()[1].split() == ["default", "kept", "0/1", "Completed", "0", *table.split()[-2:]]
+
+    assert (await podrun(runtime_dirs, "logs", "kept"))[:2] == (0, "first\nsecond\n")
+    assert (await podrun(runtime_dirs, "logs", "-n", "default", "kept", "--tail", "1"))[:2] == (0, "second\n")
+    _, stamped, _ = await podrun(runtime_dirs, "logs", "default/kept", "--timestamps")
+    assert [line.split(" ", 1)[1] for line in stamped.splitlines()] == ["first", "second"]
+    assert (await podrun(runtime_dirs, "logs", "kept", "--previous"))[::2] == (
+        1,
+        'error: previous terminated container "kept" in pod "kept" not found\n',
+    )
 
     code, out, err = await podrun(runtime_dirs, "rm", "default/kept")
 
@@ -108,6 +117,10 @@ async def test_a_live_runs_pod_is_the_runs_and_after_sigkill_the_killed_runs(run
     pod = await wait_for_pod(runtime_dirs, "victim", "killed run", "running")
 
     assert [c["name"] for c in pod["containers"]] == ["victim"]
+    assert (await podrun(runtime_dirs, "exec", "victim", "--", "sh", "-c", "echo inside; exit 7"))[:2] == (
+        7,
+        "inside\n",
+    )
     code, out, _ = await podrun(runtime_dirs, "prune", "--dry-run")
     assert (code, out) == (0, "would remove pod/default/victim (killed run)\n")
     code, _, err = await podrun(runtime_dirs, "rm", "victim")

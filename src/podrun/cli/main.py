@@ -111,7 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     rm_pods.add_argument("--force", "-f", action="store_true", help="kill the pod's running containers too")
     prune = sub.add_parser("prune", help="remove every pod a killed run left and every kept pod on the root")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    for p in (rm_pods, prune):
+    logs = sub.add_parser("logs", help="print a container's log from the root, as kubectl logs prints it")
+    logs.add_argument("pod", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the container exits")
+    logs.add_argument("--previous", "-p", action="store_true", help="the container's previous instance")
+    logs.add_argument("--timestamps", action="store_true", help="prefix each line with its RFC 3339 time")
+    logs.add_argument("--tail", type=int, help="only the last N lines")
+    exec_ = sub.add_parser("exec", help="run a command in a pod's container on the root")
+    exec_.add_argument("pod", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    exec_.add_argument("--stdin", "-i", action="store_true", help="pass standard input to the command")
+    exec_.add_argument("--tty", "-t", action="store_true", help="run the command on a terminal")
+    exec_.add_argument("cmd", nargs="*", metavar="-- CMD", help="the command and its arguments")
+    for p in (logs, exec_):
+        p.add_argument("--container", "-c", help="the container (default: the pod's only one)")
+        p.add_argument(
+            "--namespace", "-n", default="default", help="namespace of a POD without one (default %(default)s)"
+        )
+    for p in (rm_pods, prune, logs, exec_):
         _common(p)
 
     image = sub.add_parser("image", help="manage images")
@@ -179,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.prune import prune_command, rm_command
 
         return rm_command(args) if args.command == "rm" else prune_command(args)
+    if args.command in ("logs", "exec"):
+        from podrun.cli.pod_access import exec_command, logs_command
+
+        return logs_command(args) if args.command == "logs" else exec_command(args)
     from podrun.cli.image import image_command
 
     return image_command(args)

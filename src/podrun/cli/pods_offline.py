@@ -125,7 +125,7 @@ def _records(directory: Path, file_name: str) -> list[JSON]:
 def _container(root: Path, rec: JSON) -> OfflineContainer:
     record_labels = rec.get("labels") or {}
     state = str(rec.get("state", "created"))
-    if state == "running" and not _conmon_alive(root / "containers" / str(rec["id"]), str(rec["id"])):
+    if state == "running" and not conmon_alive(root / "containers" / str(rec["id"]), str(rec["id"])):
         state = "exited"  # its monitor is gone: the exit was never recorded, so the code is unknown
     return OfflineContainer(
         id=str(rec["id"]), name=str(record_labels.get(labels.CONTAINER_NAME) or rec.get("name", "")),
@@ -135,7 +135,8 @@ def _container(root: Path, rec: JSON) -> OfflineContainer:
     )  # fmt: skip
 
 
-def _conmon_alive(container_dir: Path, container_id: str) -> bool:
+def conmon_alive(container_dir: Path, container_id: str) -> bool:
+    """The container's conmon (`<container dir>/conmon.pid`) still runs: the container has not exited."""
     try:
         pid = int((container_dir / "conmon.pid").read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
