@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from podrun.api.store import Store
 from podrun.cli.main import main
 from podrun.cli.pods_offline import offline_pods, root_holder
 from podrun.cli.ps import ps_table
@@ -102,3 +103,22 @@ def test_an_empty_root_says_no_resources(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["ps", "--root", str(tmp_path / "r"), "--run-root", str(tmp_path / "rr")]) == 0
 
     assert capsys.readouterr().err == f"No resources found under {tmp_path / 'r'}.\n"
+
+
+def test_a_pod_in_a_stopped_serves_store_is_the_serves_and_prune_and_rm_leave_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, run_root = tmp_path / "root", tmp_path / "run"
+    (root / "api").mkdir(parents=True)
+    store = Store(root / "api" / "store.db")
+    uid = store.create("pods", {"metadata": {"name": "served", "namespace": "default"}, "spec": {}})["metadata"]["uid"]
+    store.close()
+    add_sandbox(root, "c" * 64, "served", uid, age=10, ips=[])
+    flags = ["--root", str(root), "--run-root", str(run_root)]
+
+    assert [pod.owner for pod in offline_pods(root, run_root)] == ["stopped serve"]
+    assert main(["prune", "--dry-run", *flags]) == 0
+    assert capsys.readouterr().err.startswith("leaving pod/default/served (stopped serve): it belongs to a stopped")
+    assert main(["rm", "served", *flags]) == 1
+    assert "refusing to remove pod/default/served (stopped serve)" in capsys.readouterr().err
+    assert (root / "sandboxes" / ("c" * 64) / "sandbox.json").exists()

@@ -3,14 +3,16 @@
 A pod on disk is a sandbox (`<root>/sandboxes/<id>/sandbox.json`) and the containers recorded against it
 (`<root>/containers/<id>/container.json`). Who owns it comes from the root's lock (cli/root_lock.py) and from
 `<root>/run-pods.json`, which a `podrun run` writes and removes: a live holder of the lock owns every pod of the
-root; with no holder, a pod that file names was left by a killed run, and any other was kept (`--keep`) or left by
-a stopped `podrun serve`.
+root; with no holder, a pod that file names was left by a killed run, one in `podrun serve`'s store
+(`<root>/api/store.db`) belongs to a stopped serve (the next serve adopts it), and any other was kept (`--keep`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +54,7 @@ class OfflinePod:
     sandbox_id: str
     created_at: float
     ips: list[str]
-    owner: str  # `podrun run (pid N)`, `podrun serve (pid N)`, `killed run` or `kept`
+    owner: str  # `podrun run (pid N)`, `podrun serve (pid N)`, `killed run`, `stopped serve` or `kept`
     containers: list[OfflineContainer] = field(default_factory=list)
 
 
@@ -82,10 +84,23 @@ def killed_run_pods(root: Path) -> set[str]:
     return {str(pod.get("metadata", {}).get("uid", "")) for pod in pods if isinstance(pod, dict)}
 
 
+def stopped_serve_pods(root: Path) -> set[str]:
+    """The uids of the pods in `podrun serve`'s store on this root, read without writing."""
+    store = root / "api" / "store.db"
+    if not store.exists():
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            return {str(uid) for (uid,) in db.execute("SELECT uid FROM objects WHERE resource = 'pods'")}
+    except sqlite3.Error:
+        return set()
+
+
 def offline_pods(root: Path, run_root: Path) -> list[OfflinePod]:
     """Every pod sandbox of the root with its containers, sorted by namespace and name."""
     holder = root_holder(run_root)
     from_killed_run = killed_run_pods(root)
+    from_serve = stopped_serve_pods(root) if holder is None else set()
     pods: dict[str, OfflinePod] = {}
     for doc in _records(root / "sandboxes", "sandbox.json"):
         config = doc.get("config") or {}
@@ -93,7 +108,7 @@ def offline_pods(root: Path, run_root: Path) -> list[OfflinePod]:
         if holder is not None:
             owner = f"{holder.command} (pid {holder.pid})"
         else:
-            owner = "killed run" if uid in from_killed_run else "kept"
+            owner = "killed run" if uid in from_killed_run else "stopped serve" if uid in from_serve else "kept"
         pods[str(doc["id"])] = OfflinePod(
             namespace=str(config.get("namespace", "")), name=str(config.get("name", "")), uid=uid,
             sandbox_id=str(doc["id"]), created_at=float(doc.get("created_at", 0.0)), ips=list(doc.get("ips") or []),

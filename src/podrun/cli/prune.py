@@ -1,9 +1,10 @@
 """`podrun rm POD...` and `podrun prune`: remove pods a killed run left or a `--keep` run kept, without a server.
 
 Both take the root's lock first (cli/root_lock.py), so they never touch the pods of a live `podrun run` or
-`podrun serve`: those are refused with the holder named. A pod goes as the kubelet's garbage collection removes
-one: its containers killed and removed, its sandbox (namespaces, address, cgroup), its volumes and its logs;
-the node network goes too when no sandbox is left on the root.
+`podrun serve`: those are refused with the holder named. A stopped serve's pods are refused too: they are in its
+store, and the next `podrun serve` adopts them (delete them with kubectl then). A pod goes as the kubelet's garbage
+collection removes one: its containers killed and removed, its sandbox (namespaces, address, cgroup), its volumes
+and its logs; the node network goes too when no sandbox is left on the root.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ async def remove_pods(root: Path, run_root: Path, oci_runtime: str, pods: list[O
         (root / RUN_RECORD).unlink(missing_ok=True)  # every pod the killed run had is gone
 
 
+SERVE_OWNED = "stopped serve"
+SERVE_REFUSAL = "it belongs to a stopped podrun serve, whose next start adopts it: delete it with kubectl then"
+
+
 def _describe(pod: OfflinePod) -> str:
     return f"pod/{pod.namespace}/{pod.name} ({pod.owner})"
 
@@ -108,6 +113,11 @@ def rm_command(args: argparse.Namespace) -> int:
     pods, missing = select_pods(offline_pods(args.root, args.run_root), args.pods, args.namespace)
     for name in missing:
         print(f'Error from server (NotFound): pods "{name.rpartition("/")[2]}" not found', file=sys.stderr)
+    for pod in pods:
+        if pod.owner == SERVE_OWNED:
+            print(f"error: refusing to remove {_describe(pod)}: {SERVE_REFUSAL}", file=sys.stderr)
+    if any(pod.owner == SERVE_OWNED for pod in pods):
+        return 1
     running = [p for p in pods if any(c.state == "running" for c in p.containers)]
     if running and not args.force:
         for pod in running:
@@ -123,7 +133,12 @@ def prune_command(args: argparse.Namespace) -> int:
     refused = _refuse_live_root(args.run_root, "prune")
     if refused is not None:
         return refused
-    pods = offline_pods(args.root, args.run_root)
+    pods = []
+    for pod in offline_pods(args.root, args.run_root):
+        if pod.owner == SERVE_OWNED:
+            print(f"leaving {_describe(pod)}: {SERVE_REFUSAL}", file=sys.stderr)
+        else:
+            pods.append(pod)
     if args.dry_run:
         for pod in pods:
             print(f"would remove {_describe(pod)}")
