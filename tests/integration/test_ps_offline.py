@@ -24,14 +24,15 @@ TIMEOUT = 60.0
 Roots = tuple[Path, Path]
 
 
-async def podrun(roots: Roots, command: str, *args: str) -> tuple[int, str, str]:
-    """`podrun COMMAND --root R --run-root RR ARGS...` to its end: exit code, stdout, stderr."""
+async def podrun(roots: Roots, command: str, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    """`podrun COMMAND --root R --run-root RR ARGS...` to its end (fed `stdin`): exit code, stdout, stderr."""
     process = await asyncio.create_subprocess_exec(
         str(PODRUN), command, "--root", str(roots[0]), "--run-root", str(roots[1]), *args,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        out, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+        out, err = await asyncio.wait_for(process.communicate(stdin), TIMEOUT)
     finally:
         if process.returncode is None:
             process.kill()
