@@ -13,7 +13,7 @@ import pytest
 from podrun.api.store import Store
 from podrun.cli.main import main
 from podrun.cli.pods_offline import offline_pods, root_holder
-from podrun.cli.ps import ps_table
+from podrun.cli.ps import containers_table, ps_table
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "ps"
 NOW = 1_000_000.0
@@ -66,6 +66,10 @@ def test_the_table_shows_each_pod_with_its_owner(roots: tuple[Path, Path]) -> No
 
 def test_the_wide_table_adds_the_ip_and_the_sandbox(roots: tuple[Path, Path]) -> None:
     assert ps_table(offline_pods(*roots), NOW, wide=True) == (GOLDEN / "wide.txt").read_text()
+
+
+def test_the_containers_view_lists_every_instance(roots: tuple[Path, Path]) -> None:
+    assert containers_table(offline_pods(*roots), NOW) == (GOLDEN / "containers.txt").read_text()
 
 
 def test_a_live_holder_of_the_root_lock_owns_every_pod(roots: tuple[Path, Path]) -> None:

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=("bash", "zsh"))
     ps = sub.add_parser("ps", help="list the pods on the root (kept, orphaned, or a live run's or serve's); no server")
     ps.add_argument("--output", "-o", choices=("wide", "json", "yaml", "name"), help="output format")
+    ps.add_argument(
+        "--containers", "-a", action="store_true", help="one line per container instance (restarts included)"
+    )
     _common(ps)
     rm_pods = sub.add_parser("rm", help="remove pods a killed run left or --keep kept (never a live run's or serve's)")
     rm_pods.add_argument("pods", nargs="+", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")

@@ -15,6 +15,7 @@ from podrun.printers.pods import human_duration, render_table
 
 HEADERS = ("NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "OWNER")
 WIDE_HEADERS = (*HEADERS, "IP", "SANDBOX")
+CONTAINER_HEADERS = ("NAMESPACE", "POD", "CONTAINER", "ID", "IMAGE", "STATE", "EXIT CODE", "AGE")
 
 
 def latest_containers(pod: OfflinePod) -> list[OfflineContainer]:
@@ -59,6 +60,17 @@ def ps_table(pods: list[OfflinePod], now: float, *, wide: bool = False) -> str:
     return render_table(WIDE_HEADERS if wide else HEADERS, rows)
 
 
+def containers_table(pods: list[OfflinePod], now: float) -> str:
+    """Every runtime container of the pods, every instance (restarts included), oldest first per pod."""
+    rows = [
+        [pod.namespace, pod.name, c.name, c.id[:12], c.image, c.state,
+         str(c.exit_code) if c.state == "exited" else "", human_duration(now - c.created_at)]
+        for pod in pods
+        for c in pod.containers
+    ]  # fmt: skip
+    return render_table(CONTAINER_HEADERS, rows)
+
+
 def ps_command(args: argparse.Namespace) -> int:
     """List the root's pods as a table, JSON, YAML or names."""
     pods = offline_pods(args.root, args.run_root)
@@ -70,6 +82,8 @@ def ps_command(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(f"pod/{pod.name}\n" for pod in pods))
     elif not pods:
         print(f"No resources found under {args.root}.", file=sys.stderr)
+    elif args.containers:
+        sys.stdout.write(containers_table(pods, time.time()))
     else:
         sys.stdout.write(ps_table(pods, time.time(), wide=args.output == "wide"))
     return 0
