@@ -190,21 +190,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.completion import completion_command
 
         return completion_command(args, parser)
-    if args.command == "ps":
-        from podrun.cli.ps import ps_command
-
-        return ps_command(args)
-    if args.command in ("rm", "prune"):
-        from podrun.cli.prune import prune_command, rm_command
-
-        return rm_command(args) if args.command == "rm" else prune_command(args)
-    if args.command in ("logs", "exec"):
-        from podrun.cli.pod_access import exec_command, logs_command
-
-        return logs_command(args) if args.command == "logs" else exec_command(args)
+    if args.command in ("ps", "rm", "prune", "logs", "exec"):
+        return _pods_without_server(args)
     from podrun.cli.image import image_command
 
     return image_command(args)
+
+
+def _pods_without_server(args: argparse.Namespace) -> int:
+    from podrun.cli.pod_access import exec_command, logs_command
+    from podrun.cli.prune import prune_command, rm_command
+    from podrun.cli.ps import ps_command
+
+    handler = {"ps": ps_command, "rm": rm_command, "prune": prune_command, "logs": logs_command}
+    try:
+        return handler.get(args.command, exec_command)(args)
+    except PermissionError as e:
+        print(
+            f"error: cannot read {e.filename}: permission denied (podrun's state is root's: use sudo)", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,8 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from podrun.cli.pods_offline import OfflineContainer, OfflinePod, conmon_alive, offline_pods
-from podrun.cli.prune import select_pods
+from podrun.cli.pods_offline import OfflineContainer, OfflinePod, conmon_alive, offline_pods, select_pods
 from podrun.runtime.logs import LogLine, follow, read_lines
 from podrun.runtime.oci_runtime import MissingTool, choose_runtime
 
@@ -119,8 +118,7 @@ def exec_command(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if container.state != "running":
-        print(f"error: cannot exec into a container in a completed pod; current phase is {container.state}",
-              file=sys.stderr)  # fmt: skip
+        print(f"error: container {container.name} of pod {pod.name} is not running", file=sys.stderr)
         return 1
     try:
         runtime = _runtime_of(args, container.id)

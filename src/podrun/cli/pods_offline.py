@@ -123,6 +123,20 @@ def offline_pods(root: Path, run_root: Path) -> list[OfflinePod]:
     return sorted(pods.values(), key=lambda p: (p.namespace, p.name, p.created_at))
 
 
+def select_pods(pods: list[OfflinePod], names: list[str], namespace: str) -> tuple[list[OfflinePod], list[str]]:
+    """The pods `NAMESPACE/NAME` or `NAME` (in `namespace`) name, and the names that match none."""
+    chosen: list[OfflinePod] = []
+    missing: list[str] = []
+    for name in names:
+        ns, _, pod_name = name.rpartition("/")
+        matches = [p for p in pods if p.name == pod_name and p.namespace == (ns or namespace)]
+        if matches:
+            chosen += [p for p in matches if p not in chosen]
+        else:
+            missing.append(name)
+    return chosen, missing
+
+
 def _records(directory: Path, file_name: str) -> list[JSON]:
     records: list[JSON] = []
     if not directory.is_dir():

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from podrun.cli.pods_offline import OfflinePod, offline_pods, root_holder
+from podrun.cli.pods_offline import OfflinePod, offline_pods, root_holder, select_pods
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.kubelet import labels, volumes
 from podrun.kubelet.node_facts import PodPaths
@@ -25,20 +25,6 @@ from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
 
 RUN_RECORD = "run-pods.json"
-
-
-def select_pods(pods: list[OfflinePod], names: list[str], namespace: str) -> tuple[list[OfflinePod], list[str]]:
-    """The pods `NAMESPACE/NAME` or `NAME` (in `namespace`) name, and the names that match none."""
-    chosen: list[OfflinePod] = []
-    missing: list[str] = []
-    for name in names:
-        ns, _, pod_name = name.rpartition("/")
-        matches = [p for p in pods if p.name == pod_name and p.namespace == (ns or namespace)]
-        if matches:
-            chosen += [p for p in matches if p not in chosen]
-        else:
-            missing.append(name)
-    return chosen, missing
 
 
 async def remove_pods(root: Path, run_root: Path, oci_runtime: str, pods: list[OfflinePod]) -> None:
