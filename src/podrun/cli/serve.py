@@ -67,13 +67,8 @@ async def _serve(args: argparse.Namespace) -> int:
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
     await runtime.recover()
     pods = Node(
-        runtime,
-        StoreHost(store, node),
-        root=args.root,
-        image_store=runtime.images,
-        strict_pull=args.strict_pull,
-        offline=args.offline,
-        facts=NodeFacts.of_this_machine(node, network.config),
+        runtime, StoreHost(store, node), root=args.root, image_store=runtime.images, strict_pull=args.strict_pull,
+        offline=args.offline, facts=NodeFacts.of_this_machine(node, network.config),
     )
     await pods.start()
     agent = NodeAgent(store, pods, node)
