@@ -10,11 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from podrun.api.errors import ApiError
 from podrun.api.wire import decode
 from podrun.model.manifest import ManifestError, load_manifests
-from podrun.model.yaml_decode import ExpandingDocumentError, allowed_alias_ratio, load, load_all_strict
+from podrun.model.yaml_decode import (
+    ExpandingDocumentError,
+    KubernetesLoader,
+    StrictKubernetesLoader,
+    allowed_alias_ratio,
+    load,
+    load_all_strict,
+)
 
 MIB = 1024 * 1024
 PODRUN = Path(sys.executable).parent / "podrun"
@@ -50,6 +58,13 @@ def test_an_alias_bomb_of_a_hundred_million_nodes_costs_no_memory() -> None:
     bomb = alias_bomb(levels=8)  # 10**8 scalars, about 1 GB per 10**7 when expanded
     assert len(bomb) < 600
     assert peak_rss_growth(lambda: load(bomb)) < 20 * MIB
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_manifests_and_bodies_are_parsed_by_libyaml_so_the_guard_runs_on_its_nodes() -> None:
+    assert issubclass(KubernetesLoader, yaml.CSafeLoader) and issubclass(StrictKubernetesLoader, yaml.CSafeLoader)
+    with pytest.raises(ExpandingDocumentError, match="excessive aliasing"):
+        list(load_all_strict(alias_bomb(9)))
 
 
 def test_an_anchor_that_contains_itself_is_refused() -> None:

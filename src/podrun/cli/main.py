@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from podrun import __version__
+from podrun.cli.run_image import add_image_flags
 
 DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
 DEFAULT_RUN_ROOT = Path(os.environ.get("PODRUN_RUN_ROOT", "/run/podrun"))
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run pods from manifests in the foreground")
     _common(run)
     run.add_argument(
-        "-f", "--filename", action="append", required=True,
+        "-f", "--filename", action="append",
         help="manifest file, directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable",
     )  # fmt: skip
     run.add_argument("--timeout", help="stop the pods after this long (e.g. 30s, 5m)")
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--keep", action="store_true", help="leave the sandbox, containers and volumes behind")
     run.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
+    add_image_flags(run)
     run.add_argument(
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
@@ -103,6 +105,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
     _common(info)
+
+    version = sub.add_parser("version", help="show the client, OCI runtime and conmon versions and the cgroup mode")
+    version.add_argument("--output", "-o", choices=("json", "yaml"), help="print the versions as JSON or YAML")
+    _common(version)
+    completion = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    ps = sub.add_parser("ps", help="list the pods on the root (kept, orphaned, or a live run's or serve's); no server")
+    ps.add_argument("--output", "-o", choices=("wide", "json", "yaml", "name"), help="output format")
+    ps.add_argument(
+        "--containers", "-a", action="store_true", help="one line per container instance (restarts included)"
+    )
+    _common(ps)
+    rm_pods = sub.add_parser("rm", help="remove pods a killed run left or --keep kept (never a live run's or serve's)")
+    rm_pods.add_argument("pods", nargs="+", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    rm_pods.add_argument(
+        "--namespace", "-n", default="default", help="namespace of a POD without one (default %(default)s)"
+    )
+    rm_pods.add_argument("--force", "-f", action="store_true", help="kill the pod's running containers too")
+    prune = sub.add_parser("prune", help="remove every pod a killed run left and every kept pod on the root")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    logs = sub.add_parser("logs", help="print a container's log from the root, as kubectl logs prints it")
+    logs.add_argument("pod", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the container exits")
+    logs.add_argument("--previous", "-p", action="store_true", help="the container's previous instance")
+    logs.add_argument("--timestamps", action="store_true", help="prefix each line with its RFC 3339 time")
+    logs.add_argument("--tail", type=int, help="only the last N lines")
+    exec_ = sub.add_parser("exec", help="run a command in a pod's container on the root")
+    exec_.add_argument("pod", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")
+    exec_.add_argument("--stdin", "-i", action="store_true", help="pass standard input to the command")
+    exec_.add_argument("--tty", "-t", action="store_true", help="run the command on a terminal")
+    exec_.add_argument("cmd", nargs="*", metavar="-- CMD", help="the command and its arguments")
+    for p in (logs, exec_):
+        p.add_argument("--container", "-c", help="the container (default: the pod's only one)")
+        p.add_argument(
+            "--namespace", "-n", default="default", help="namespace of a POD without one (default %(default)s)"
+        )
+    for p in (rm_pods, prune, logs, exec_):
+        _common(p)
 
     image = sub.add_parser("image", help="manage images")
     image_sub = image.add_subparsers(dest="image_command", required=True)
@@ -141,15 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `podrun` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # conmon and the OCI runtime run in other directories: every path handed to them must be absolute.
     for name in ("root", "run_root", "kubeconfig"):
         if getattr(args, name, None) is not None:
             setattr(args, name, getattr(args, name).absolute())
     if args.command == "run":
         from podrun.cli.run import run_command
+        from podrun.cli.run_image import check_image_run
 
-        return run_command(args)
+        early_exit = check_image_run(args)
+        return run_command(args) if early_exit is None else early_exit
     if args.command in ("serve", "stop", "kubeconfig"):
         from podrun.cli import serve as serve_cli
 
@@ -165,9 +208,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.info import info_command
 
         return info_command(args)
+    if args.command == "version":
+        from podrun.cli.version import version_command
+
+        return version_command(args)
+    if args.command == "completion":
+        from podrun.cli.completion import completion_command
+
+        return completion_command(args, parser)
+    if args.command in ("ps", "rm", "prune", "logs", "exec"):
+        return _pods_without_server(args)
     from podrun.cli.image import image_command
 
     return image_command(args)
+
+
+def _pods_without_server(args: argparse.Namespace) -> int:
+    from podrun.cli.pod_access import exec_command, logs_command
+    from podrun.cli.prune import prune_command, rm_command
+    from podrun.cli.ps import ps_command
+
+    handler = {"ps": ps_command, "rm": rm_command, "prune": prune_command, "logs": logs_command}
+    try:
+        return handler.get(args.command, exec_command)(args)
+    except PermissionError as e:
+        print(
+            f"error: cannot read {e.filename}: permission denied (podrun's state is root's: use sudo)", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from podrun.cli.output import RunOutput
 from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
+from podrun.cli.run_image import image_pod_sources
 from podrun.cli.timeline import show_run_timelines
 from podrun.json_types import JSON
 from podrun.kubelet import labels
@@ -293,7 +294,7 @@ def allocate_services(services: list[JSON]) -> list[JSON]:
 def run_command(args: argparse.Namespace) -> int:
     """Load the manifests (all of them, before anything starts), then run the pods."""
     try:
-        manifests = load_manifests(read_sources(args.filename))
+        manifests = load_manifests(read_sources(args.filename) if args.filename else image_pod_sources(args))
         if args.timeout:
             parse_duration(args.timeout)
         load_registry_config(args.root)  # a broken registries.json or registries.conf is refused before anything starts
