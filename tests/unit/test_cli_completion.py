@@ -34,7 +34,7 @@ def test_a_nested_subcommand_completes_after_its_parent(tmp_path: Path) -> None:
 
 
 def test_a_flag_completes_within_its_subcommand(tmp_path: Path) -> None:
-    assert complete(tmp_path, "run", "--tim") == ["--timeout"]
+    assert complete(tmp_path, "run", "--grace") == ["--grace-period"]
 
 
 def test_a_flag_with_choices_completes_to_them(tmp_path: Path) -> None:
