@@ -73,3 +73,15 @@ def test_explain_from_openapi_v2_prints_upstreams_description(server: Server) ->
 def test_explain_from_openapi_v2_marks_required_fields(server: Server) -> None:
     output = explain(server, "services.spec.ports", "--output=plaintext-openapiv2")
     assert "port <integer> -required-" in output
+
+
+def test_openapi_v3_schemas_carry_upstreams_extensions(server: Server) -> None:
+    schemas = server.api("GET", "/openapi/v3/api/v1").json()["components"]["schemas"]
+    pod = schemas["io.k8s.api.core.v1.Pod"]
+    assert pod["x-kubernetes-group-version-kind"] == [{"group": "", "kind": "Pod", "version": "v1"}]
+    ports = schemas["io.k8s.api.core.v1.Container"]["properties"]["ports"]
+    assert ports["x-kubernetes-patch-strategy"] == "merge"
+    assert ports["x-kubernetes-patch-merge-key"] == "containerPort"
+    assert ports["x-kubernetes-list-map-keys"] == ["containerPort", "protocol"]
+    assert ports["items"] == {"allOf": [{"$ref": "#/components/schemas/io.k8s.api.core.v1.ContainerPort"}]}
+    assert schemas["io.k8s.api.core.v1.ContainerPort"]["required"] == ["containerPort"]
