@@ -4,9 +4,10 @@ kubectl (1.29+) validates an object by looking up, in `/openapi/v3/api/v1`, the 
 object's kind: when it declares the `fieldValidation` query parameter the server validates fields itself, and
 kubectl sends `fieldValidation=Strict` and validates nothing client-side. So one PATCH operation per kind is all
 validation needs. It carries no `requestBody`: with one, kubectl would build strategic merge patches from the
-document's schemas instead of from its compiled-in types. The schemas (`components`) are there for `kubectl
-explain`: every type's fields and their types, without the descriptions. `/openapi/v2`, the same
-types in Swagger 2.0 form, is `podrun.api.openapi_v2`'s.
+document's schemas instead of from its compiled-in types. The schemas (`components`) are upstream's, from
+`podrun.model.schema_data`: what `kubectl explain` shows (descriptions, types, required fields) and the
+extensions kubectl reads (`x-kubernetes-group-version-kind`, `x-kubernetes-patch-*`, `x-kubernetes-list-*`).
+`/openapi/v2`, the same types in Swagger 2.0 form, is `podrun.api.openapi_v2`'s.
 """
 
 from __future__ import annotations
@@ -18,23 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from podrun.api.registry import GROUP_RESOURCES, KIND_TO_RESOURCE, RESOURCES, Resource
+from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import encode_json
 from podrun.json_types import JSON
-from podrun.model.schema_data import TYPES
+from podrun.model.schema_data import schemas
 
 GROUP_VERSION_PATH = "api/v1"
-# Where the types live in the real document's schema names; the rest are io.k8s.api.core.v1.
-_META_TYPES = ("ObjectMeta", "ManagedFieldsEntry", "OwnerReference", "Condition")
-_DISCOVERY_TYPES = ("EndpointSlice", "Endpoint", "EndpointConditions", "EndpointHints", "ForZone")
-_PRIMITIVES: dict[str, JSON] = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer", "format": "int64"},
-    "number": {"type": "number", "format": "double"},
-    "boolean": {"type": "boolean"},
-    "time": {"type": "string", "format": "date-time"},
-    "any": {},
-}
 QUERY_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("dryRun", "string", "When present, indicates that modifications should not be persisted."),
     (
@@ -83,7 +73,7 @@ def group_version_document(kubernetes_version: str, group_version: str = "v1") -
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": kubernetes_version},
         "paths": paths,
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": type_schemas(_reference)},
     }
 
 
@@ -96,41 +86,39 @@ def patch_operation_id(resource: Resource) -> str:
 
 def schema_name(type_name: str) -> str:
     """The type's name among the real document's schemas: `io.k8s.api.core.v1.Pod`."""
-    if type_name in _META_TYPES:
-        return f"io.k8s.apimachinery.pkg.apis.meta.v1.{type_name}"
-    if type_name in _DISCOVERY_TYPES:
-        return f"io.k8s.api.discovery.v1.{type_name}"
-    return f"io.k8s.api.core.v1.{type_name}"
+    return str(schemas()[type_name]["name"])
 
 
-def _schemas() -> JSON:
-    schemas: JSON = {}
-    for type_name, fields in TYPES.items():
-        schema: JSON = {
-            "type": "object",
-            "properties": {field: type_schema(field_type, _reference) for field, field_type in fields.items()},
+def type_schemas(reference: Callable[[str], JSON]) -> JSON:
+    """Every type's schema by its real name; `reference` makes the schema of a property that refers to another
+    type (`allOf` a `$ref` in v3, a bare `$ref` in v2) from the property's other keys and the type's short name."""
+    documents: JSON = {}
+    for type_name, schema in schemas().items():
+        document: JSON = {"description": schema["description"], "type": "object"}
+        document["properties"] = {
+            field: property_schema(prop, reference) for field, prop in schema["properties"].items()
         }
-        resource = KIND_TO_RESOURCE.get(type_name)
-        if resource is not None:
-            gvk = {"group": resource.group, "version": resource.version, "kind": type_name}
-            schema["x-kubernetes-group-version-kind"] = [gvk]
-        schemas[schema_name(type_name)] = schema
-    return schemas
+        if "required" in schema:
+            document["required"] = schema["required"]
+        if "gvk" in schema:
+            document["x-kubernetes-group-version-kind"] = schema["gvk"]
+        documents[schema_name(type_name)] = document
+    return documents
 
 
-def type_schema(type_ref: str, reference: Callable[[str], JSON]) -> JSON:
-    """The schema of a `podrun.model.schema_data` type reference; `reference` makes the schema that refers to
-    another named type (`allOf` a `$ref` in v3, a bare `$ref` in v2)."""
-    if type_ref.startswith("["):
-        return {"type": "array", "items": type_schema(type_ref[1:-1], reference)}
-    if type_ref.startswith("{"):
-        return {"type": "object", "additionalProperties": type_schema(type_ref[1:-1], reference)}
-    if type_ref in _PRIMITIVES:
-        return dict(_PRIMITIVES[type_ref])
-    return reference(type_ref)
+def property_schema(prop: JSON, reference: Callable[[str], JSON]) -> JSON:
+    """One property of `podrun.model.schema_data` as an OpenAPI schema (see `type_schemas`)."""
+    result = {key: value for key, value in prop.items() if key not in ("$ref", "podrunType")}
+    for key in ("items", "additionalProperties"):
+        if key in result:
+            result[key] = property_schema(result[key], reference)
+    if "$ref" in prop:
+        return {**reference(prop["$ref"]), **result}
+    return result
 
 
 def _reference(type_name: str) -> JSON:
+    # Upstream's v3 documents wrap references in allOf, so that a description can sit beside them.
     return {"allOf": [{"$ref": f"#/components/schemas/{schema_name(type_name)}"}]}
 
 

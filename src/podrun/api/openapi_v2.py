@@ -3,12 +3,8 @@
 kubectl still reads it: to validate a `kind: List` client-side (its items are checked against the v2 models),
 and, before 1.29, for every `apply` and `create` with validation on. It is made from the same sources as the v3
 documents (`podrun.api.openapi`): one PATCH operation per kind with the `fieldValidation` query parameter (what
-kubectl's v2 query-parameter check looks for), and the definitions of every type of `podrun.model.schema_data`.
-
-The definitions carry no `x-kubernetes-group-version-kind`, on purpose: kubectl looks kinds up by it, both to
-validate and to build `apply`'s strategic merge patches, and these definitions lack the patch strategies and merge
-keys it would need. Without it kubectl uses its compiled-in types for patches and leaves field validation to the
-server, which it asks for with `fieldValidation=Strict`.
+kubectl's v2 query-parameter check looks for), and upstream's definitions of every type of
+`podrun.model.schema_data`, with their descriptions, required fields, group-version-kinds and patch strategies.
 """
 
 from __future__ import annotations
@@ -18,12 +14,11 @@ import re
 
 from aiohttp import web
 
-from podrun.api.openapi import QUERY_PARAMETERS, item_path, patch_operation_id, schema_name, type_schema
+from podrun.api.openapi import QUERY_PARAMETERS, item_path, patch_operation_id, schema_name, type_schemas
 from podrun.api.openapi_proto import encode_document
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import encode_json, parse_media_types
 from podrun.json_types import JSON
-from podrun.model.schema_data import TYPES
 
 PROTOBUF_ACCEPT = ("application", "com.github.proto-openapi.spec.v2@v1.0+protobuf")
 # What kube-openapi answers the protobuf form with (the `@` of the requested type becomes a `.`).
@@ -38,13 +33,7 @@ def swagger_document(kubernetes_version: str) -> JSON:
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": kubernetes_version},
         "paths": {item_path(resource): _path_item(resource) for resource in resources},
-        "definitions": {
-            schema_name(type_name): {
-                "type": "object",
-                "properties": {field: type_schema(field_type, _reference) for field, field_type in fields.items()},
-            }
-            for type_name, fields in TYPES.items()
-        },
+        "definitions": type_schemas(_reference),
     }
 
 

@@ -5,8 +5,8 @@
   400 and an operation that does not apply (a missing path, a failed `test`) is a 422 `Invalid`.
 * `strategic_merge_patch`: Kubernetes' strategic merge patch (`application/strategic-merge-patch+json`), which
   `kubectl apply` sends. It follows `k8s.io/apimachinery/pkg/util/strategicpatch/patch.go` (`mergeMap`,
-  `mergeSlice`, `mergePatchIntoOriginal`, `normalizeElementOrder`) with the patch strategies and merge keys of the
-  core/v1 types reachable from Pod, ConfigMap, Secret, Event and Namespace (`_SCHEMAS`). Two choices differ from
+  `mergeSlice`, `mergePatchIntoOriginal`, `normalizeElementOrder`) with the patch strategies and merge keys of
+  upstream's schemas of the served kinds (`podrun.model.schema_data`). Two choices differ from
   apimachinery on purpose: a directive in a value that is new to the object is processed as if merged into an
   empty value (apimachinery drops it or, in older versions, stores it), and `$patch: merge` is accepted as the
   default it names instead of being an error. Malformed patches are 400s where Go returns an untyped error
@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from podrun.api.errors import ApiError, bad_request
+from podrun.model.schema_data import schemas
 
 JSON = Any
 
@@ -55,50 +57,28 @@ class _Field:
 _PLAIN = _Field()
 
 
-def _by(key: str, schema: Mapping[str, _Field] | None = None) -> _Field:
-    return _Field(merge=True, merge_key=key, schema=schema or {})
+@functools.cache
+def _type_fields(type_name: str) -> Mapping[str, _Field]:
+    """How each field of a `podrun.model.schema_data` type merges, from its `x-kubernetes-patch-strategy` and
+    `x-kubernetes-patch-merge-key` (a `retainKeys` strategy needs nothing more: `$retainKeys` is honoured
+    wherever it appears)."""
+    fields: dict[str, _Field] = {}
+    for name, prop in schemas()[type_name]["properties"].items():
+        target = prop.get("$ref") or prop.get("items", {}).get("$ref")
+        merge = "merge" in prop.get("x-kubernetes-patch-strategy", "").split(",")
+        merge_key = prop.get("x-kubernetes-patch-merge-key", "")
+        nested = _type_fields(target) if target else {}
+        if merge or merge_key or nested:
+            fields[name] = _Field(merge=merge, merge_key=merge_key, schema=nested)
+    return fields
 
 
-_OBJECT_META = {"finalizers": _Field(merge=True), "ownerReferences": _by("uid")}
-_CONTAINER = {
-    "ports": _by("containerPort"),
-    "env": _by("name"),
-    "volumeMounts": _by("mountPath"),
-    "volumeDevices": _by("devicePath"),
-}
-_POD_SPEC = {
-    "volumes": _by("name"),  # merge,retainKeys: `$retainKeys` is honoured wherever it appears
-    "initContainers": _by("name", _CONTAINER),
-    "containers": _by("name", _CONTAINER),
-    "ephemeralContainers": _by("name", _CONTAINER),
-    "imagePullSecrets": _by("name"),
-    "hostAliases": _by("ip"),
-    "topologySpreadConstraints": _by("topologyKey"),
-    "schedulingGates": _by("name"),
-    "resourceClaims": _by("name"),
-}
-# containerStatuses and initContainerStatuses carry no patch strategy in core/v1: they are atomic.
-_POD_STATUS = {"conditions": _by("type"), "podIPs": _by("ip"), "hostIPs": _by("ip")}
-_METADATA_ONLY = {"metadata": _Field(schema=_OBJECT_META)}
-_SCHEMAS: dict[str, Mapping[str, _Field]] = {
-    "Pod": {
-        "metadata": _Field(schema=_OBJECT_META),
-        "spec": _Field(schema=_POD_SPEC),
-        "status": _Field(schema=_POD_STATUS),
-    },
-    "ConfigMap": _METADATA_ONLY,
-    "Secret": _METADATA_ONLY,
-    "Event": _METADATA_ONLY,
-    "Namespace": _METADATA_ONLY,
-    "Service": {"metadata": _Field(schema=_OBJECT_META), "spec": _Field(schema={"ports": _by("port")})},
-    "Endpoints": _METADATA_ONLY,
-    "EndpointSlice": _METADATA_ONLY,
-    "ServiceAccount": {
-        "metadata": _Field(schema=_OBJECT_META),
-        "secrets": _by("name"),
-        "imagePullSecrets": _by("name"),
-    },
-}
+def _kind_fields(kind: str) -> Mapping[str, _Field]:
+    """A kind's merge metadata; kinds without a schema merge only their `metadata` by ObjectMeta's."""
+    if kind in schemas():
+        return _type_fields(kind)
+    return {"metadata": _Field(schema=_type_fields("ObjectMeta"))}
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # JSON merge patch (RFC 7386)
@@ -324,7 +304,7 @@ def strategic_merge_patch(original: dict[str, Any], patch: JSON, kind: str) -> d
     """
     if not isinstance(patch, dict):
         raise bad_request(f"json: cannot unmarshal {_go_type(patch)} into Go value of type map[string]interface {{}}")
-    schema = _SCHEMAS.get(kind, _METADATA_ONLY)
+    schema = _kind_fields(kind)
     return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), schema)
 
 

@@ -6,88 +6,61 @@ encoding/json's message (`json: cannot unmarshal string into Go struct field Con
 strict too: it names every field its Go type does not declare by its JSON path, `unknown field
 "spec.containers[0].imagee"`. Server-side apply checks the applied configuration against the schema instead and
 names fields the structured-merge-diff way: `.spec.containers[name="web"].imagee: field not declared in schema`.
-All walk the same field tables (`schema_data.TYPES`).
+All walk the same generated schemas (`podrun.model.schema_data`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
 from podrun.model.errors import go_quote, json_kind
-from podrun.model.schema_data import TYPES
+from podrun.model.schema_data import field_types, schemas
 
-# The merge keys of the associative lists (`+listType=map`) server-side apply names elements by; other lists
-# are named by index. Keyed by the list's element type.
-_LIST_KEYS: dict[str, tuple[str, ...]] = {
-    "Container": ("name",),
-    "EphemeralContainer": ("name",),
-    "EnvVar": ("name",),
-    "ContainerPort": ("containerPort", "protocol"),
-    "VolumeMount": ("mountPath",),
-    "VolumeDevice": ("devicePath",),
-    "Volume": ("name",),
-    "ContainerResizePolicy": ("resourceName",),
-    "PodCondition": ("type",),
-    "PodSchedulingGate": ("name",),
-    "PodResourceClaim": ("name",),
-    "HostAlias": ("ip",),
-    "TopologySpreadConstraint": ("topologyKey", "whenUnsatisfiable"),
-    "OwnerReference": ("uid",),
-    "NodeCondition": ("type",),
-    "ServicePort": ("port", "protocol"),
-    "Condition": ("type",),
-}
-
-# The int64 fields; every other integer of core/v1 is an int32.
-_INT64_FIELDS = frozenset(
-    {
-        ("ObjectMeta", "generation"),
-        ("ObjectMeta", "deletionGracePeriodSeconds"),
-        ("PodSpec", "activeDeadlineSeconds"),
-        ("PodSpec", "terminationGracePeriodSeconds"),
-        ("Probe", "terminationGracePeriodSeconds"),
-        ("SleepAction", "seconds"),
-        ("Toleration", "tolerationSeconds"),
-        ("PodSecurityContext", "runAsUser"),
-        ("PodSecurityContext", "runAsGroup"),
-        ("PodSecurityContext", "fsGroup"),
-        ("PodSecurityContext", "supplementalGroups"),
-        ("SecurityContext", "runAsUser"),
-        ("SecurityContext", "runAsGroup"),
-        ("ServiceAccountTokenProjection", "expirationSeconds"),
-        ("LinuxContainerUser", "uid"),
-        ("LinuxContainerUser", "gid"),
-        ("LinuxContainerUser", "supplementalGroups"),
-        ("ContainerImage", "sizeBytes"),
-        ("Condition", "observedGeneration"),
-    }
-)
-# The resource.Quantity fields (strings in the tables): Quantity's own decoder takes a JSON string or number,
-# and reports anything else as a quantity syntax error, which defaulting finds.
-_QUANTITY_FIELDS = frozenset(
-    {
-        ("ResourceRequirements", "limits"),
-        ("ResourceRequirements", "requests"),
-        ("VolumeResourceRequirements", "limits"),
-        ("VolumeResourceRequirements", "requests"),
-        ("PodSpec", "overhead"),
-        ("EmptyDirVolumeSource", "sizeLimit"),
-        ("ResourceFieldSelector", "divisor"),
-        ("ContainerStatus", "allocatedResources"),
-        ("NodeStatus", "allocatable"),
-        ("NodeStatus", "capacity"),
-    }
-)
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
-_ElementName = Callable[[str, int, Any], str]
+_ElementName = Callable[[tuple[str, ...], int, Any], str]
+
+
+def list_keys(type_name: str, field: str) -> tuple[str, ...]:
+    """The keys that identify the elements of `type_name`'s list `field` when it is an associative list
+    (`x-kubernetes-list-type: map`, e.g. `("containerPort", "protocol")` for Container's `ports`); empty for
+    atomic lists, sets and non-lists. Server-side apply names and merges elements by them."""
+    return _list_keys().get((type_name, field), ())
+
+
+@functools.cache
+def _list_keys() -> dict[tuple[str, str], tuple[str, ...]]:
+    return {
+        (name, field): tuple(prop["x-kubernetes-list-map-keys"])
+        for name, schema in schemas().items()
+        for field, prop in schema["properties"].items()
+        if prop.get("x-kubernetes-list-type") == "map" and "x-kubernetes-list-map-keys" in prop
+    }
+
+
+@functools.cache
+def _go_kinds() -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """The (type, field) pairs that are int64s (every other integer is an int32) and that are resource.Quantity
+    values or maps of them (whose decoder takes a JSON string or number, and reports anything else as a quantity
+    syntax error, which defaulting finds)."""
+    int64s: set[tuple[str, str]] = set()
+    quantities: set[tuple[str, str]] = set()
+    for name, schema in schemas().items():
+        for field, prop in schema["properties"].items():
+            element = prop.get("items") or prop.get("additionalProperties") or prop
+            if element.get("format") == "int64":
+                int64s.add((name, field))
+            if element.get("podrunType") == "quantity":
+                quantities.add((name, field))
+    return frozenset(int64s), frozenset(quantities)
 
 
 def has_schema(kind: str) -> bool:
     """Whether the kind's fields are known (the core/v1 kinds podrun serves)."""
-    return kind in TYPES
+    return kind in field_types()
 
 
 def unknown_fields(kind: str, obj: Any) -> list[str]:
@@ -129,12 +102,22 @@ def unknown_field_message(path: str) -> str:
     return f"unknown field {go_quote(path)}"
 
 
-def _walk(value: Any, type_ref: str, path: str, found: list[str], element: _ElementName, *, leading_dot: bool) -> None:
+def _walk(
+    value: Any,
+    type_ref: str,
+    path: str,
+    found: list[str],
+    element: _ElementName,
+    *,
+    leading_dot: bool,
+    keys: tuple[str, ...] = (),
+) -> None:
+    """`keys` are the list keys of the field `value` is the value of, when it is an associative list."""
     if type_ref.startswith("["):
         inner = type_ref[1:-1]
         if isinstance(value, list):
             for index, item in enumerate(value):
-                _walk(item, inner, path + element(inner, index, item), found, element, leading_dot=leading_dot)
+                _walk(item, inner, path + element(keys, index, item), found, element, leading_dot=leading_dot)
         return
     if type_ref.startswith("{"):
         inner = type_ref[1:-1]
@@ -142,7 +125,7 @@ def _walk(value: Any, type_ref: str, path: str, found: list[str], element: _Elem
             for key, item in value.items():
                 _walk(item, inner, f"{path}[{key}]", found, element, leading_dot=leading_dot)
         return
-    fields = TYPES.get(type_ref)
+    fields = field_types().get(type_ref)
     if fields is None or not isinstance(value, dict):
         # A primitive, a free-form value, or a value of the wrong type (a decoding error, reported elsewhere).
         return
@@ -151,15 +134,15 @@ def _walk(value: Any, type_ref: str, path: str, found: list[str], element: _Elem
         if key not in fields:
             found.append(child)
         else:
-            _walk(item, fields[key], child, found, element, leading_dot=leading_dot)
+            field_keys = list_keys(type_ref, key)
+            _walk(item, fields[key], child, found, element, leading_dot=leading_dot, keys=field_keys)
 
 
-def _index_name(_element_type: str, index: int, _item: Any) -> str:
+def _index_name(_keys: tuple[str, ...], index: int, _item: Any) -> str:
     return f"[{index}]"
 
 
-def _key_name(element_type: str, index: int, item: Any) -> str:
-    keys = _LIST_KEYS.get(element_type)
+def _key_name(keys: tuple[str, ...], index: int, item: Any) -> str:
     if not keys or not isinstance(item, dict) or not any(key in item for key in keys):
         return f"[{index}]"
     # structured-merge-diff prints key values as JSON: strings quoted, numbers bare.
@@ -173,14 +156,15 @@ def _type_error(value: Any, type_ref: str, struct: str, field: str, path: tuple[
     problem = _mismatch(value, type_ref, struct, field)
     if problem is not None:
         go_type, shown = problem
-        return f"json: cannot unmarshal {shown} into Go struct field {struct}.{'.'.join(path)} of type {go_type}"
+        go_field = f"{_go_name(struct)}.{'.'.join(path)}"
+        return f"json: cannot unmarshal {shown} into Go struct field {go_field} of type {go_type}"
     if type_ref.startswith("["):
         inner = type_ref[1:-1]
         return next((e for item in value if (e := _type_error(item, inner, struct, field, path))), None)
     if type_ref.startswith("{"):
         inner = type_ref[1:-1]
         return next((e for item in value.values() if (e := _type_error(item, inner, struct, field, path))), None)
-    fields = TYPES.get(type_ref)
+    fields = field_types().get(type_ref)
     if fields is None:
         return None
     for key, item in value.items():
@@ -195,9 +179,9 @@ def _mismatch(value: Any, type_ref: str, struct: str, field: str) -> tuple[str, 
     """(Go type, JSON value as Go shows it) when the value cannot decode into the type."""
     if type_ref.startswith("["):
         ok = isinstance(value, list)
-    elif type_ref.startswith("{") or type_ref in TYPES:
+    elif type_ref.startswith("{") or type_ref in field_types():
         ok = isinstance(value, dict)
-    elif type_ref == "string" and (struct, field) in _QUANTITY_FIELDS:
+    elif type_ref == "string" and (struct, field) in _go_kinds()[1]:
         ok = True
     elif type_ref in ("string", "time"):
         ok = isinstance(value, str)
@@ -219,15 +203,19 @@ def _mismatch(value: Any, type_ref: str, struct: str, field: str) -> tuple[str, 
 
 
 def _go_type(type_ref: str, struct: str, field: str) -> str:
-    if type_ref == "{string}" and (struct, field) in _QUANTITY_FIELDS:
+    if type_ref == "{string}" and (struct, field) in _go_kinds()[1]:
         return "v1.ResourceList"
     if type_ref.startswith("["):
         return "[]" + _go_type(type_ref[1:-1], struct, field)
     if type_ref.startswith("{"):
         return "map[string]" + _go_type(type_ref[1:-1], struct, field)
     if type_ref == "integer":
-        return "int64" if (struct, field) in _INT64_FIELDS else "int32"
+        return "int64" if (struct, field) in _go_kinds()[0] else "int32"
     primitives = {"string": "string", "boolean": "bool", "number": "float64", "time": "v1.Time"}
-    return primitives.get(type_ref, f"v1.{type_ref}")
+    return primitives.get(type_ref, f"v1.{_go_name(type_ref)}")
 
 
+def _go_name(type_name: str) -> str:
+    """The Go type's name: the short name, less the group prefix a clash gave it (`DiscoveryEndpointPort`)."""
+    schema = schemas().get(type_name)
+    return str(schema["name"]).rsplit(".", 1)[1] if schema else type_name
