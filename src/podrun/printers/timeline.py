@@ -1,8 +1,8 @@
 """A pod's lifecycle history (a `PodLifecycle` document, docs/lifecycle.md) drawn as a Gantt chart.
 
 `timeline_rows` turns the records into one row per container with its runs on a common time axis;
-`render_text` draws them for a terminal (rich, 80 columns) and `render_html` as one self-contained
-HTML/SVG page (no script, no network). Both are pure.
+`render_text` draws them for a terminal (rich, 80 columns), `render_svg` as one SVG element (the web UI's chart)
+and `render_html` as one self-contained HTML/SVG page (no script, no network). All are pure.
 """
 
 from __future__ import annotations
@@ -155,9 +155,10 @@ td, th { border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 """
 
 
-def render_html(doc: JSON, *, now: float | None = None) -> str:
-    """One self-contained page: the chart as inline SVG (a `<rect class="run">` per run) and every record in a
-    table."""
+def render_svg(doc: JSON, *, now: float | None = None) -> str:
+    """The chart as one `<svg>` element: a row per container, a `<rect class="run">` per run (its state in the
+    class: `going`, `done`, `failed`; `data-container` and `data-run` name it), exit codes and marks with titles.
+    The web UI shows it as it is, with the page's CSS."""
     chart = timeline_rows(doc, now)
     left, bar_width, row_height = 220, 760, 26
     height = row_height * (len(chart.rows) + 1) + 10
@@ -166,7 +167,7 @@ def render_html(doc: JSON, *, now: float | None = None) -> str:
         return left + (when - chart.origin) / chart.span * bar_width
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar_width + 60}" height="{height}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{left + bar_width + 60}" height="{height}">',
         f'<text class="axis" x="{left}" y="14">0s</text>',
         f'<text class="axis" x="{left + bar_width}" y="14" text-anchor="end">{_seconds(chart.span)}</text>',
     ]
@@ -192,13 +193,20 @@ def render_html(doc: JSON, *, now: float | None = None) -> str:
             mark_x = f"{x(when):.1f}"
             parts.append(f'<text class="mark" x="{mark_x}" y="{y + 4}"><title>{esc(what)}</title>{esc(mark)}</text>')
     parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def render_html(doc: JSON, *, now: float | None = None) -> str:
+    """One self-contained page: the chart as inline SVG (`render_svg`) and every record in a table."""
+    parts = [render_svg(doc, now=now)]
     table = ["<table><tr><th>time</th><th>container</th><th>run</th><th>type</th><th>details</th></tr>"]
     for record in doc.get("records") or []:
         details = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("time", "container", "run", "type"))
         cells = (record["time"], record.get("container") or "", record.get("run", 0), record["type"], details)
         table.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     table.append("</table>")
-    title = html.escape(f"{chart.namespace}/{chart.name}")
+    meta = doc.get("metadata") or {}
+    title = html.escape(f"{meta.get('namespace', '')}/{meta.get('name', '')}")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Lifecycle of {title}</title>'
         f"<style>{_PAGE_STYLE}</style></head><body><h1>Lifecycle of pod {title}</h1>\n"
