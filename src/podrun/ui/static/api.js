@@ -73,11 +73,9 @@ export function setConnection(text, live) {
 // Exchanges a login code from the URL's fragment (podrun dashboard) for a session cookie, and wires the login form
 // and the log-out button. The fragment is removed first: it is never sent to the server, nor kept in the history.
 export async function logIn() {
-  const code = new URLSearchParams(location.hash.slice(1)).get("code");
-  if (code) {
-    history.replaceState(null, "", location.pathname + location.search);
-    await postSession({ code });
-  }
+  await redeemCode();
+  // A login URL opened in a tab that already shows the page only changes the fragment: no new page load.
+  window.addEventListener("hashchange", async () => { if (await redeemCode()) location.reload(); });
   document.getElementById("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const ok = await postSession({ token: document.getElementById("login-token").value });
@@ -88,6 +86,13 @@ export async function logIn() {
     await fetch("/ui/session", { method: "DELETE", credentials: "same-origin" });
     location.reload();
   });
+}
+
+async function redeemCode() {
+  const code = new URLSearchParams(location.hash.slice(1)).get("code");
+  if (!code) return false;
+  history.replaceState(null, "", location.pathname + location.search);
+  return postSession({ code });
 }
 
 async function postSession(body) {
