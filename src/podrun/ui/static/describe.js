@@ -20,27 +20,37 @@ function date(timestamp) {
   return timestamp ? new Date(timestamp).toUTCString().replace("GMT", "+0000") : NONE;
 }
 
-// Lines of [indent, key, value]; keys of consecutive lines at one indent are aligned, as kubectl's tabwriter does.
+// Lines of [indent, key, value], aligned as kubectl's tabwriter aligns them: the lines that carry a value form a
+// block until a line without one (a heading), and a block's values start two spaces after its longest key.
 class Writer {
   constructor() { this.lines = []; }
   line(indent, key, value = "") { this.lines.push([indent, key, value]); }
   text() {
     const out = [];
-    let i = 0;
-    while (i < this.lines.length) {
+    const hasValue = ([, , value]) => value !== "" && value !== null;
+    const prefix = ([indent, key]) => `${"  ".repeat(indent)}${key}`;
+    for (let i = 0; i < this.lines.length;) {
+      if (!hasValue(this.lines[i])) { out.push(prefix(this.lines[i])); i++; continue; }
       let j = i;
-      while (j < this.lines.length && this.lines[j][0] === this.lines[i][0] && this.lines[j][2] !== null) j++;
-      const block = this.lines.slice(i, Math.max(j, i + 1));
-      const width = Math.max(...block.map(([, key, value]) => (value === "" ? 0 : key.length + 1)));
-      for (const [indent, key, value] of block) {
-        const pad = value === "" || value === null ? "" : " ".repeat(Math.max(width - key.length, 1) + 1);
-        out.push(`${"  ".repeat(indent)}${key}${pad}${value ?? ""}`.trimEnd());
-      }
-      i = Math.max(j, i + 1);
+      while (j < this.lines.length && hasValue(this.lines[j])) j++;
+      const block = this.lines.slice(i, j);
+      const width = Math.max(...block.map((line) => prefix(line).length)) + 2;
+      for (const line of block) out.push(`${prefix(line).padEnd(width)}${line[2]}`);
+      i = j;
     }
     return out.join("\n");
   }
 }
+
+// How kubectl names the volume types it describes.
+const VOLUME_TYPES = {
+  emptyDir: "EmptyDir (a temporary directory that shares a pod's lifetime)",
+  projected: "Projected (a volume that contains injected data from multiple sources)",
+  configMap: "ConfigMap (a volume populated by a ConfigMap)",
+  secret: "Secret (a volume populated by a Secret)",
+  hostPath: "HostPath (bare host directory volume)",
+  downwardAPI: "DownwardAPI (a volume populated by information about the pod)",
+};
 
 function mapText(map) {
   const entries = Object.entries(map || {});
@@ -163,7 +173,7 @@ export function describePod(pod, events, now = Date.now()) {
   for (const v of spec.volumes || []) {
     w.line(1, `${v.name}:`);
     const kind = Object.keys(v).find((k) => k !== "name") || "";
-    w.line(2, "Type:", kind);
+    w.line(2, "Type:", VOLUME_TYPES[kind] || kind);
   }
   w.line(0, "QoS Class:", status.qosClass || "");
   w.line(0, "Node-Selectors:", mapText(spec.nodeSelector).join(","));
