@@ -9,6 +9,7 @@ they are also copied to docs/images/ as the README's pictures. Waits are explici
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,10 +99,16 @@ def wait(driver: webdriver.Chrome, condition: Callable[[Any], Any], what: str) -
         raise AssertionError(f"not shown within {TIMEOUT} s: {what}\nbrowser console:\n{console}") from None
 
 
+CELLS_SCRIPT = """
+const row = document.querySelector(arguments[0]);
+return row ? [...row.cells].map((cell) => cell.textContent) : [];
+"""
+
+
 def pod_cells(driver: webdriver.Chrome, table: str, name: str) -> list[str]:
-    """The cells of the pod's row of a kubectl-style table (empty without one)."""
-    rows = driver.find_elements(By.CSS_SELECTOR, f'{table} tr[data-name="{name}"]')
-    return [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")] if rows else []
+    """The cells of the pod's row of a kubectl-style table (empty without one), read at once (the page redraws
+    rows as the watch delivers them)."""
+    return list(driver.execute_script(CELLS_SCRIPT, f'{table} tr[data-name="{name}"]'))
 
 
 def status_of(driver: webdriver.Chrome, table: str, name: str) -> str:
@@ -188,4 +195,105 @@ def test_init_demo_goes_from_init_to_running_live_with_its_timeline_and_log(
 
     browser.switch_to.window(pods_tab)
     wait(browser, lambda d: status_of(d, "#pods", "init-demo") == "Running", "init-demo Running in the table")
-    assert pod_cells(browser, "#pods", "init-demo")[:4] == serve.pod_row("init-demo")[:4]
+    assert kubectl_columns(pod_cells(browser, "#pods", "init-demo")) == serve.pod_row("init-demo")[:4]
+
+
+def open_pod(browser: webdriver.Chrome, name: str) -> None:
+    origin = browser.current_url.split("/ui/", 1)[0]
+    browser.get(f"{origin}/ui/namespaces/default/pods/{name}")
+    wait(browser, lambda d: pod_cells(d, "#pod-row", name), f"{name}'s row")
+
+
+def select_container(browser: webdriver.Chrome, container: str) -> None:
+    open_tab(browser, "logs")
+    button = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f'#containers [data-container="{container}"]'),
+                  f"the {container} button")  # fmt: skip
+    button[0].click()
+
+
+def log_text(browser: webdriver.Chrome) -> str:
+    return str(browser.find_element(By.ID, "log").text)
+
+
+def test_a_sidecars_log_follows_what_its_neighbour_does(
+    serve: ServeProcess, browser: webdriver.Chrome, screenshots: Callable[[webdriver.Chrome, str], None]
+) -> None:
+    apply(serve, "sidecar-pod.yaml")
+    serve.kubectl("wait", "--for=condition=Ready", "pod/web-server-with-logger", "--timeout=60s")
+    open_pod(browser, "web-server-with-logger")
+    wait(browser, lambda d: len(bars(d)) == 2, "a bar for each container")
+    screenshots(browser, "ui-sidecar-pod-timeline")
+    select_container(browser, "log-tailer")
+    for request in range(1, 3):
+        serve.kubectl("exec", "web-server-with-logger", "-c", "log-tailer", "--", "wget", "-q", "-O", "/dev/null",
+                      f"http://127.0.0.1/?request={request}")  # fmt: skip
+        wait(browser, lambda d, n=request: f"GET /?request={n} " in log_text(d), f"request {request} in the log")
+    screenshots(browser, "ui-sidecar-pod-logs")
+
+
+def test_each_container_of_a_pod_is_followed_in_turn_without_stalling(
+    serve: ServeProcess, browser: webdriver.Chrome
+) -> None:
+    ticking = "i=0; while true; do i=$((i+1)); echo \"$HOSTNAME $0 tick $i\"; sleep 0.2; done"
+    containers = [{"name": f"c{n}", "image": "busybox", "command": ["sh", "-c", ticking, f"c{n}"]} for n in range(8)]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "chatty"}, "spec": {"containers": containers}}
+    serve.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    serve.kubectl("wait", "--for=condition=Ready", "pod/chatty", "--timeout=60s")
+    open_pod(browser, "chatty")
+    for container in [*(c["name"] for c in containers), "c0"]:
+        select_container(browser, container)
+        wait(browser, lambda d, c=container: f"{c} tick 3" in log_text(d), f"{container}'s log")
+        first = log_text(browser).count("tick")
+        wait(browser, lambda d, n=first: log_text(d).count("tick") >= n + 3, f"{container}'s log following")
+        assert {line.split()[1] for line in log_text(browser).splitlines() if "tick" in line} == {container}
+
+
+def test_a_crash_looping_pod_shows_its_failed_runs_and_back_off(
+    serve: ServeProcess, browser: webdriver.Chrome, screenshots: Callable[[webdriver.Chrome, str], None]
+) -> None:
+    apply(serve, "crash-loop.yaml")
+    open_pod(browser, "crash-loop")
+    wait(browser, lambda d: sum(b[2] == "run failed" for b in bars(d)) >= 2, "two failed runs")
+    back_off = "//*[local-name()='text'][@class='mark']/*[local-name()='title'][starts-with(., 'back-off')]"
+    assert browser.find_elements(By.XPATH, back_off)
+    wait(browser, lambda d: status_of(d, "#pod-row", "crash-loop") in ("CrashLoopBackOff", "Error"), "the status")
+    screenshots(browser, "ui-crash-loop-timeline")
+    select_container(browser, "app")
+    wait(browser, lambda d: "--- app: restart" in log_text(d), "the restart marker in the log")
+    screenshots(browser, "ui-crash-loop-logs")
+
+
+def test_a_native_sidecar_starts_first_and_stops_after_the_job(
+    serve: ServeProcess, browser: webdriver.Chrome, screenshots: Callable[[webdriver.Chrome, str], None]
+) -> None:
+    apply(serve, "native-sidecar.yaml")
+    open_pod(browser, "native-sidecar")
+    wait(browser, lambda d: status_of(d, "#pod-row", "native-sidecar") == "Completed", "the pod Completed")
+    wait(browser, lambda d: {b[0]: b[2] for b in bars(d)} == {"log-shipper": "run done", "job": "run done"},
+         "both runs ended")  # fmt: skip
+    shipper, job = (next(b for b in bars(browser) if b[0] == name) for name in ("log-shipper", "job"))
+    assert shipper[3] < job[3] and shipper[3] + shipper[4] >= job[3] + job[4] - 1, (shipper, job)
+    screenshots(browser, "ui-native-sidecar-timeline")
+
+
+def kubectl_columns(cells: list[str]) -> list[str]:
+    """NAME, READY, STATUS and the restart count: what a row shows that does not change with the clock (AGE and
+    the restarts' "(5s ago)" are as old as the row's last watch event)."""
+    return [*cells[:3], cells[3].split()[0]] if len(cells) > 3 else cells
+
+
+def test_the_pods_table_shows_every_example_as_kubectl_does(
+    serve: ServeProcess, browser: webdriver.Chrome, screenshots: Callable[[webdriver.Chrome, str], None]
+) -> None:
+    apply(serve, "multi-container-demo.yaml")
+    serve.kubectl("wait", "--for=condition=Ready", "pod/multi-container-demo", "--timeout=60s")
+    origin = browser.current_url.split("/ui/", 1)[0]
+    browser.get(f"{origin}/ui/")
+    wait(browser, lambda d: status_of(d, "#pods", "multi-container-demo") == "Running", "multi-container-demo")
+    for name in serve.pod_names():
+        wait(browser, lambda d, n=name: kubectl_columns(pod_cells(d, "#pods", n)) == serve.pod_row(n)[:4],
+             f"{name} as kubectl prints it")  # fmt: skip
+    screenshots(browser, "ui-pods")
+    open_pod(browser, "multi-container-demo")
+    wait(browser, lambda d: len(bars(d)) == 2, "a bar for each container")
+    screenshots(browser, "ui-multi-container-demo-timeline")
