@@ -1,20 +1,8 @@
 // `kubectl describe pod` as text, from the pod and its events (kubectl builds it on the client too).
 
-const NONE = "<none>";
+import { age } from "./table.js";
 
-// Go's duration.HumanDuration, as kubectl prints ages: "45s", "3m20s", "5h", "2d".
-export function age(timestamp, now = Date.now()) {
-  if (!timestamp) return "<unknown>";
-  const seconds = Math.max(0, Math.floor((now - Date.parse(timestamp)) / 1000));
-  if (seconds < 120) return `${seconds}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 10) return seconds % 60 ? `${minutes}m${seconds % 60}s` : `${minutes}m`;
-  if (minutes < 180) return `${minutes}m`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 8) return minutes % 60 ? `${hours}h${minutes % 60}m` : `${hours}h`;
-  if (hours < 48) return `${hours}h`;
-  return `${Math.floor(hours / 24)}d`;
-}
+const NONE = "<none>";
 
 function date(timestamp) {
   return timestamp ? new Date(timestamp).toUTCString().replace("GMT", "+0000") : NONE;

@@ -37,11 +37,17 @@ async function followPod(onPod) {
   const table = await getJSON(path, TABLE);
   const columns = shownColumns(table);
   renderHead(document.querySelector("#pod-row thead"), columns);
+  let current = null;
+  const draw = () => {
+    document.querySelector("#pod-row tbody").replaceChildren(...(current ? [renderRow(columns, current)] : []));
+  };
   const show = (row, deleted) => {
-    document.querySelector("#pod-row tbody").replaceChildren(...(row ? [renderRow(columns, row)] : []));
+    current = row;
+    draw();
     document.getElementById("gone").hidden = !deleted;
     if (row) onPod(row.object);
   };
+  setInterval(draw, REDRAW_MS);
   show(table.rows[0], table.rows.length === 0);
   await watch(path, table.metadata.resourceVersion, (event) => {
     show(event.type === "DELETED" ? null : event.object.rows[0], event.type === "DELETED");

@@ -3,6 +3,8 @@
 import { TABLE, element, getJSON, runPage, setConnection, watch } from "./api.js";
 import { renderHead, renderRow, shownColumns } from "./table.js";
 
+// How often the rows are redrawn between watch events, so that AGE keeps counting.
+const AGE_TICK_MS = 1000;
 const namespace = new URLSearchParams(location.search).get("namespace") || "default";
 
 async function namespaces() {
@@ -35,6 +37,7 @@ runPage(async () => {
     document.getElementById("pods").hidden = rows.size === 0;
   };
   render();
+  setInterval(render, AGE_TICK_MS);
   setConnection("live", true);
   await watch(path, table.metadata.resourceVersion, (event) => {
     for (const row of event.object.rows || []) {
