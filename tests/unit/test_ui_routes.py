@@ -103,7 +103,8 @@ async def test_the_session_cookie_is_httponly_secure_and_same_site_strict(client
 
 async def test_a_session_reads_the_api(client: TestClient[Any, Any]) -> None:
     session = await log_in(client, token=TOKEN)
-    response = await client.get("/api/v1/namespaces/default/pods/web", headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+    cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+    response = await client.get("/api/v1/namespaces/default/pods/web", headers=cookie)
     assert response.status == 200
     assert (await response.json())["metadata"]["name"] == "web"
 
