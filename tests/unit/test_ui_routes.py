@@ -117,6 +117,15 @@ async def test_a_session_cannot_write(client: TestClient[Any, Any]) -> None:
     assert response.status == 401
 
 
+@pytest.mark.parametrize("subresource", ["exec?command=sh", "attach", "portforward?ports=80"])
+async def test_a_session_cannot_act_in_a_pod(client: TestClient[Any, Any], subresource: str) -> None:
+    session = await log_in(client, token=TOKEN)
+    response = await client.get(
+        f"/api/v1/namespaces/default/pods/web/{subresource}", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
+    )
+    assert response.status == 401
+
+
 async def test_the_bearer_token_still_works_on_the_ui_port(client: TestClient[Any, Any]) -> None:
     response = await client.get("/api/v1/namespaces/default/pods", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status == 200

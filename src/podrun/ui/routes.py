@@ -3,9 +3,9 @@ handlers, authorization and `Status` errors as kubectl), plus the pages, the log
 
 A browser authenticates with the session cookie that `POST /ui/session` sets (HttpOnly, Secure, SameSite=Strict)
 for a one-time code (`podrun dashboard`) or the admin token typed into the login form. The cookie is good for
-reads only (GET): anything that changes the cluster still needs the bearer token, so no other site can make a
-logged-in browser write. Pages and static files hold no data and are public; `/ui/data/` needs a session or the
-admin token.
+reads only (GET, but not exec, attach or port-forward): anything that changes the cluster or acts in a pod still
+needs the bearer token, so no other site can make a logged-in browser write. Pages and static files hold no data
+and are public; `/ui/data/` needs a session or the admin token.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 _FINISHED = ("Succeeded", "Failed")
+_ACTING_SUBRESOURCES = ("exec", "attach", "portforward")
 
 
 def create_ui_app(
@@ -84,9 +85,16 @@ async def _sessions_middleware(request: web.Request, handler: Handler) -> web.St
             request[AUTHENTICATED] = True
     elif path == "/ui" or path.startswith("/ui/"):
         request[AUTHENTICATED] = True  # the pages and the login hold no data
-    elif request.method in ("GET", "HEAD") and "Authorization" not in request.headers and _session(request):
+    elif _reads(request) and "Authorization" not in request.headers and _session(request):
         request[AUTHENTICATED] = True
     return await handler(request)
+
+
+def _reads(request: web.Request) -> bool:
+    """A GET that only reads: exec, attach and port-forward are GETs too (WebSocket upgrades), but act in a pod."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    return request.path.rstrip("/").rsplit("/", 1)[-1] not in _ACTING_SUBRESOURCES
 
 
 def _session(request: web.Request) -> bool:
