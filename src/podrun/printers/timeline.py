@@ -152,12 +152,14 @@ h1 { font-size: 1.3em; } table { border-collapse: collapse; margin-top: 1.5em; f
 td, th { border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 .run { fill: #3a9d5d; } .run.failed { fill: #c94040; } .run.going { fill: #7cc593; }
 .label { font-size: 12px; } .axis { font-size: 11px; fill: #777; } .mark { font-size: 12px; fill: #b07000; }
+.backoff { stroke: #b07000; stroke-width: 2; stroke-dasharray: 4 3; }
 """
 
 
 def render_svg(doc: JSON, *, now: float | None = None) -> str:
     """The chart as one `<svg>` element: a row per container, a `<rect class="run">` per run (its state in the
-    class: `going`, `done`, `failed`; `data-container` and `data-run` name it), exit codes and marks with titles.
+    class: `going`, `done`, `failed`; `data-container` and `data-run` name it), exit codes, marks with titles, and
+    each back-off wait as a dashed `<line class="backoff">` up to the run it delayed.
     The web UI shows it as it is, with the page's CSS."""
     chart = timeline_rows(doc, now)
     left, bar_width, row_height = 220, 760, 26
@@ -190,6 +192,13 @@ def render_svg(doc: JSON, *, now: float | None = None) -> str:
             if run.exit_code is not None:
                 parts.append(f'<text class="label" x="{x(end) + 3:.1f}" y="{y + 16}">{run.exit_code}</text>')
         for when, mark, what in row.marks:
+            if mark == BACKOFF_MARK:
+                # The wait itself, dashed: from the back-off to the run it delayed (or the chart's end: still waiting).
+                resumed = min((run.start for run in row.runs if run.start > when), default=chart.end)
+                parts.append(
+                    f'<line class="backoff" x1="{x(when):.1f}" y1="{y + 13}" x2="{x(resumed):.1f}" y2="{y + 13}">'
+                    f"<title>{esc(what)}</title></line>"
+                )
             mark_x = f"{x(when):.1f}"
             parts.append(f'<text class="mark" x="{mark_x}" y="{y + 4}"><title>{esc(what)}</title>{esc(mark)}</text>')
     parts.append("</svg>")
