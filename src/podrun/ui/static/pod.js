@@ -109,15 +109,21 @@ function logs() {
   const statusOf = (c) => [...(pod.status?.initContainerStatuses || []), ...(pod.status?.containerStatuses || [])]
     .find((s) => s.name === c);
 
+  // The current run's log, followed; while the container waits to restart (back-off), its last run's log.
   const start = () => {
     const status = statusOf(selected);
-    const id = status?.containerID;
-    if (!id || id === shownId || (!status.state?.running && !status.state?.terminated)) return;
-    if (shownId) pre.append(element("span", { class: "restart", text: `--- ${selected}: restart ${status.restartCount} ---\n` }));
+    if (!status) return;
+    const ran = status.state?.running || status.state?.terminated;
+    const id = ran ? status.containerID : status.lastState?.terminated?.containerID;
+    if (!id || id === shownId) return;
+    if (shownId) {
+      pre.append(element("span", { class: "restart", text: `--- ${selected}: restart ${status.restartCount} ---\n` }));
+    }
     shownId = id;
     controller?.abort();
     controller = new AbortController();
-    const path = `${podPath}/log?container=${encodeURIComponent(selected)}&follow=true`;
+    const which = ran ? "follow=true" : "previous=true";
+    const path = `${podPath}/log?container=${encodeURIComponent(selected)}&${which}`;
     stream(path, (chunk) => {
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.append(chunk);
