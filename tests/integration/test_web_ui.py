@@ -265,6 +265,7 @@ def test_a_crash_looping_pod_shows_its_failed_runs_and_back_off(
     screenshots(browser, "ui-crash-loop-timeline")
     select_container(browser, "app")
     wait(browser, lambda d: "--- app: restart" in log_text(d), "the restart marker in the log")
+    assert log_text(browser).count("starting at") == 2  # the last run's log, then the next run's
     screenshots(browser, "ui-crash-loop-logs")
 
 

@@ -122,8 +122,8 @@ function logs() {
     shownId = id;
     controller?.abort();
     controller = new AbortController();
-    const which = ran ? "follow=true" : "previous=true";
-    const path = `${podPath}/log?container=${encodeURIComponent(selected)}&${which}`;
+    // While it waits, the API's log is its last terminated run's, as the kubelet serves it (not followed: it ended).
+    const path = `${podPath}/log?container=${encodeURIComponent(selected)}${ran ? "&follow=true" : ""}`;
     stream(path, (chunk) => {
       const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.append(chunk);
