@@ -29,6 +29,7 @@ runPage(async () => {
   const rows = new Map(table.rows.map((row) => [row.object.metadata.uid, row]));
   const tbody = document.querySelector("#pods tbody");
   renderHead(document.querySelector("#pods thead"), columns);
+  document.getElementById("empty").textContent = `No resources found in ${namespace} namespace.`;
 
   const render = () => {
     const sorted = [...rows.values()].sort((a, b) => a.object.metadata.name.localeCompare(b.object.metadata.name));
