@@ -6,6 +6,20 @@ export const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io, application/
 
 export class Unauthorized extends Error {}
 
+// A tab hidden this long closes its streams, so that background tabs do not hold the connections the visible one
+// needs; it reloads when shown again.
+const HIDDEN_PAUSE_MS = 30000;
+const page = new AbortController();
+let hiddenTimer = null;
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    hiddenTimer = setTimeout(() => page.abort(), HIDDEN_PAUSE_MS);
+  } else {
+    clearTimeout(hiddenTimer);
+    if (page.signal.aborted) location.reload();
+  }
+});
+
 async function check(response) {
   if (response.status === 401) throw new Unauthorized("Unauthorized");
   if (!response.ok) {
@@ -28,7 +42,8 @@ export async function getText(path) {
 
 // Calls onChunk with each piece of text as it arrives; resolves when the stream ends.
 export async function stream(path, onChunk, { accept = "*/*", signal } = {}) {
-  const response = await check(await fetch(path, { headers: { Accept: accept }, credentials: "same-origin", signal }));
+  const both = signal ? AbortSignal.any([signal, page.signal]) : page.signal;
+  const response = await check(await fetch(path, { headers: { Accept: accept }, credentials: "same-origin", signal: both }));
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   for (;;) {
     const { value, done } = await reader.read();
@@ -60,7 +75,7 @@ export async function watch(path, resourceVersion, onEvent, { accept = "applicat
       if (rowMeta?.resourceVersion) rv = rowMeta.resourceVersion;
       if (event.type !== "BOOKMARK") onEvent(event);
     }, { accept, signal });
-    if (signal?.aborted) return;
+    if (signal?.aborted || page.signal.aborted) return;
   }
 }
 

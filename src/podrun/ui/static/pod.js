@@ -94,7 +94,7 @@ function timeline() {
   });
   const ticker = setInterval(() => {
     const phase = pod?.status?.phase;
-    if (phase === "Pending" || phase === "Running") draw();
+    if (!document.hidden && (phase === "Pending" || phase === "Running")) draw();
   }, REDRAW_MS);
   draw();
   return records.finally(() => clearInterval(ticker));
