@@ -166,7 +166,12 @@ def _compare(lhs: Any, rhs: Any, kind: Type, at: Path, result: Comparison) -> No
     right = _MISSING if rhs is _MISSING else _shape(kind, rhs)
     shape = right if left is _MISSING else left
     both_empty = _empty(lhs) and _empty(rhs)
-    if shape == "leaf" or (left is not _MISSING and right is not _MISSING and left != right) or both_empty:
+    # A null is an empty list or map to a granular value: its elements are compared, it is not itself added.
+    null_left = lhs is None and right in ("map", "list")
+    null_right = rhs is None and left in ("map", "list")
+    if null_left or null_right:
+        shape = right if null_left else left
+    elif shape == "leaf" or (left is not _MISSING and right is not _MISSING and left != right) or both_empty:
         if lhs is _MISSING:
             result.added.add(at)
         elif rhs is _MISSING:
@@ -176,8 +181,8 @@ def _compare(lhs: Any, rhs: Any, kind: Type, at: Path, result: Comparison) -> No
         return
     if shape == "list":
         element_type = Type(kind.ref[1:-1])
-        left_items = dict(_elements(kind, lhs)) if lhs is not _MISSING else {}
-        right_items = dict(_elements(kind, rhs)) if rhs is not _MISSING else {}
+        left_items = dict(_elements(kind, lhs)) if isinstance(lhs, list) else {}
+        right_items = dict(_elements(kind, rhs)) if isinstance(rhs, list) else {}
         for element in {**left_items, **right_items}:
             _compare(
                 left_items.get(element, _MISSING),
@@ -187,8 +192,8 @@ def _compare(lhs: Any, rhs: Any, kind: Type, at: Path, result: Comparison) -> No
                 result,
             )
     else:
-        left_map = lhs if lhs is not _MISSING else {}
-        right_map = rhs if rhs is not _MISSING else {}
+        left_map = lhs if isinstance(lhs, dict) else {}
+        right_map = rhs if isinstance(rhs, dict) else {}
         for name in {**left_map, **right_map}:
             child_type, _ = _child_type(kind, name)
             _compare(
