@@ -56,7 +56,8 @@ def test_paths_print_as_conflicts_name_them() -> None:
     ports = (*fieldpath.path("spec", "containers"), key({"name": "web"}), field("ports"))
     port = (*ports, key({"containerPort": 80, "protocol": "TCP"}))
     assert fieldpath.path_string(port) == '.spec.containers[name="web"].ports[containerPort=80,protocol="TCP"]'
-    assert fieldpath.path_string((*fieldpath.path("metadata", "finalizers"), value("a"))) == '.metadata.finalizers[="a"]'
+    finalizer = (*fieldpath.path("metadata", "finalizers"), value("a"))
+    assert fieldpath.path_string(finalizer) == '.metadata.finalizers[="a"]'
 
 
 def test_minimal_paths_are_those_without_an_ancestor_in_the_set() -> None:
