@@ -182,3 +182,31 @@ def test_the_python_client_applies_with_its_field_manager_and_gets_conflicts(cor
 def test_the_python_clients_updates_are_recorded_under_its_user_agent(core: client.CoreV1Api) -> None:
     created = core.create_namespaced_config_map("default", yaml.safe_load(configmap("agent", {"owner": "a"})))
     assert [(e.manager, e.operation) for e in created.metadata.managed_fields] == [("OpenAPI-Generator", "Update")]
+
+
+def test_switching_from_client_side_to_server_side_apply_migrates_the_owner(server: Server) -> None:
+    manifest = pod_manifest("migrated")
+    server.kubectl("apply", "-f", "-", stdin=manifest)
+    switched = apply(server, manifest)
+    assert (switched.stdout, switched.stderr) == ("pod/migrated serverside-applied\n", "")
+    managers = [(e["manager"], e["operation"]) for e in get(server, "pod", "migrated")["metadata"]["managedFields"]]
+    assert ("kubectl", "Apply") in managers and ("kubectl-client-side-apply", "Update") not in managers
+    server.kubectl("delete", "pod", "migrated", "--wait=false")
+
+
+def test_a_pods_creator_does_not_own_what_admission_added(server: Server) -> None:
+    server.kubectl("run", "admitted", "--image=busybox")
+    spec = entry(get(server, "pod", "admitted"), "kubectl-run", "Update")["fieldsV1"]["f:spec"]
+    assert "f:imagePullPolicy" in spec["f:containers"]['k:{"name":"admitted"}']
+    assert not {"f:volumes", "f:tolerations", "f:serviceAccountName", "f:nodeName"} & set(spec)
+    server.kubectl("delete", "pod", "admitted", "--wait=false")
+
+
+def test_force_conflicts_changes_a_pods_image_another_manager_set(server: Server) -> None:
+    apply(server, pod_manifest("imaged"))
+    server.kubectl("set", "image", "pod/imaged", "web=nginx:1.28")
+    conflict = apply(server, pod_manifest("imaged", "nginx:1.29"), check=False)
+    assert 'conflict with "kubectl-set" using v1: .spec.containers[name="web"].image' in conflict.stderr
+    apply(server, pod_manifest("imaged", "nginx:1.29"), "--force-conflicts")
+    assert get(server, "pod", "imaged")["spec"]["containers"][0]["image"] == "nginx:1.29"
+    server.kubectl("delete", "pod", "imaged", "--wait=false")

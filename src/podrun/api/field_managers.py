@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,9 @@ from podrun.api import fieldpath
 from podrun.api.errors import ApiError
 from podrun.api.fieldpath import FieldSet, Path
 from podrun.api.typed_value import compare, kind_type
+from podrun.model.defaults import default_configmap, default_pod, default_secret
 from podrun.model.schema_data import field_types, schemas
+from podrun.model.service import default_service
 from podrun.timestamps import format_time
 
 JSON = dict[str, Any]
@@ -176,6 +179,38 @@ def ownable(paths: FieldSet, *, has_status: bool, subresource: str) -> FieldSet:
 
 
 # --- Update operations -----------------------------------------------------------------------------------------
+
+_DEFAULTERS: dict[str, Callable[[JSON], JSON]] = {
+    "Pod": default_pod,
+    "ConfigMap": default_configmap,
+    "Secret": default_secret,
+    "Service": default_service,
+}
+# What admission (ServiceAccount, DefaultTolerationSeconds, Priority) rather than defaulting fills into a pod's
+# spec: the API server records the writer's fields before admission runs, so the writer does not own these.
+_POD_ADMISSION_FIELDS = ("serviceAccountName", "serviceAccount", "tolerations", "priority", "preemptionPolicy")
+
+
+def as_written(kind: str, obj: JSON) -> JSON:
+    """The object a client wrote, decoded and defaulted but not admitted: what an Update operation owns.
+
+    Call it after the strategy accepted the object (its defaulting errors are the strategy's to report).
+    """
+    defaulter = _DEFAULTERS.get(kind)
+    try:
+        written = defaulter(obj) if defaulter else copy.deepcopy(obj)
+    except ValueError:
+        return copy.deepcopy(obj)
+    if kind == "Pod" and isinstance(written.get("spec"), dict):
+        given = obj.get("spec")
+        sent: JSON = given if isinstance(given, dict) else {}
+        for name in _POD_ADMISSION_FIELDS:
+            if name in sent:
+                written["spec"][name] = copy.deepcopy(sent[name])
+            else:
+                written["spec"].pop(name, None)
+    return written
+
 
 
 def record_update(

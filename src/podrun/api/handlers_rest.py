@@ -20,7 +20,7 @@ from aiohttp import web
 from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.field_managers import manager_from_user_agent, record_update
+from podrun.api.field_managers import as_written, manager_from_user_agent, record_update
 from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
@@ -307,22 +307,22 @@ def _with_managed_fields(
     status: bool,
 ) -> JSON:
     """The prepared object with its managedFields: those server-side apply computed (`sent` carries them), or
-    those after an Update operation by `options.updater`."""
-    if applied:
-        entries = (sent.get("metadata") or {}).get("managedFields")
-        new["metadata"].pop("managedFields", None)
-        if entries:
-            new["metadata"]["managedFields"] = entries
-        return new
-    return record_update(
-        resource.kind,
-        existing,
-        new,
-        options.updater,
-        has_status=resource.subresource("status") is not None,
-        subresource="status" if status else "",
-        api_version=resource.api_version,
-    )
+    those after an Update operation by `options.updater` on what it sent (a status write: on the new status)."""
+    if not applied:
+        sent = record_update(
+            resource.kind,
+            existing,
+            new if status else as_written(resource.kind, sent),
+            options.updater,
+            has_status=resource.subresource("status") is not None,
+            subresource="status" if status else "",
+            api_version=resource.api_version,
+        )
+    entries = (sent.get("metadata") or {}).get("managedFields")
+    new["metadata"].pop("managedFields", None)
+    if entries:
+        new["metadata"]["managedFields"] = entries
+    return new
 
 
 def render(request: web.Request, resource: Resource, obj: JSON, output: Output, *, status: int = 200) -> web.Response:
