@@ -11,7 +11,7 @@ import pytest
 from podrun.api import fieldpath
 from podrun.api.apply import server_side_apply
 from podrun.api.errors import ApiError
-from podrun.api.field_managers import decode, manager_from_user_agent, record_update
+from podrun.api.field_managers import decode, field_manager_errors, manager_from_user_agent, record_update
 from podrun.api.fieldpath import field, key, value
 from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
 
@@ -259,3 +259,29 @@ def test_managed_fields_the_client_sends_replace_the_stored_ones_and_one_empty_e
 def test_the_manager_of_a_client_without_field_manager_is_its_user_agents_program() -> None:
     assert manager_from_user_agent("kubectl/v1.32.4 (linux/amd64) kubernetes/abc") == "kubectl"
     assert manager_from_user_agent("OpenAPI-Generator/31.0.0/python") == "OpenAPI-Generator"
+
+
+def test_an_applied_configuration_must_name_the_served_version() -> None:
+    config = configmap({"owner": "a"})
+    del config["apiVersion"]
+    with pytest.raises(ApiError) as raised:
+        apply(None, config)
+    assert (raised.value.code, raised.value.message) == (
+        400,
+        "Incorrect version specified in apply patch. Specified patch version: , expected: v1",
+    )
+
+
+def test_an_applied_configuration_may_not_carry_managed_fields() -> None:
+    config = configmap({"owner": "a"})
+    config["metadata"]["managedFields"] = []
+    with pytest.raises(ApiError) as raised:
+        apply(None, config)
+    assert (raised.value.code, raised.value.message) == (400, "metadata.managedFields must be nil")
+
+
+def test_field_managers_are_at_most_128_bytes_of_printable_characters() -> None:
+    assert field_manager_errors("kubectl") == []
+    too_long = [str(e) for e in field_manager_errors("x" * 129)]
+    assert too_long == ["fieldManager: Too long: may not be more than 128 bytes"]
+    assert [e.detail for e in field_manager_errors("a\tb")] == ["invalid character U+0009 (at position 1)"]

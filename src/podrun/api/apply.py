@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from podrun.api import fieldpath
+from podrun.api.errors import bad_request
 from podrun.api.field_managers import (
     APPLY,
     Managed,
@@ -40,7 +41,15 @@ def server_side_apply(
     api_version: str = "v1",
 ) -> JSON:
     """The object to store after `manager` applies `config` to `live` (None: the object does not exist yet),
-    with its managedFields; ApiError 409 when it changes fields other managers own and `force` is not set."""
+    with its managedFields; ApiError 409 when it changes fields other managers own and `force` is not set, 400
+    when the configuration names another apiVersion or carries managedFields."""
+    if config.get("apiVersion") != api_version:
+        raise bad_request(
+            "Incorrect version specified in apply patch. "
+            f"Specified patch version: {config.get('apiVersion') or ''}, expected: {api_version}"
+        )
+    if (config.get("metadata") or {}).get("managedFields") is not None:
+        raise bad_request("metadata.managedFields must be nil")
     kind_of = kind_type(kind)
     managers = decode(live) or {}
     current = without_managed_fields(live) if live is not None else None

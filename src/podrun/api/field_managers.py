@@ -13,7 +13,6 @@ within it): the strategies' reset fields.
 from __future__ import annotations
 
 import copy
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from podrun.api.errors import ApiError
 from podrun.api.fieldpath import FieldSet, Path
 from podrun.api.typed_value import compare, kind_type
 from podrun.model.defaults import default_configmap, default_pod, default_secret
+from podrun.model.errors import FieldError
 from podrun.model.schema_data import field_types, schemas
 from podrun.model.service import default_service
 from podrun.timestamps import format_time
@@ -96,8 +96,22 @@ Managers = dict[ManagerId, Managed]
 def manager_from_user_agent(user_agent: str) -> str:
     """The manager of a request without `fieldManager`: the User-Agent up to its first `/`, printable
     characters only, at most 128 (prefixFromUserAgent): `kubectl` for `kubectl/v1.32.0 (linux/amd64) …`."""
-    printable = [ch for ch in user_agent.split("/")[0] if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " "]
+    printable = [ch for ch in user_agent.split("/")[0] if ch.isprintable()]
     return "".join(printable)[:_MAX_MANAGER_LENGTH]
+
+
+def field_manager_errors(manager: str) -> list[FieldError]:
+    """ValidateFieldManager: at most 128 bytes, printable characters only."""
+    errors: list[FieldError] = []
+    if len(manager.encode()) > _MAX_MANAGER_LENGTH:
+        errors.append(FieldError.too_long("fieldManager", _MAX_MANAGER_LENGTH))
+    position = 0
+    for character in manager:
+        if not character.isprintable():
+            detail = f"invalid character U+{ord(character):04X} (at position {position})"
+            errors.append(FieldError.invalid("fieldManager", manager, detail))
+        position += len(character.encode())
+    return errors
 
 
 def now() -> str:

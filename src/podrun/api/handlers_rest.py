@@ -20,7 +20,7 @@ from aiohttp import web
 from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.field_managers import as_written, manager_from_user_agent, record_update
+from podrun.api.field_managers import as_written, field_manager_errors, manager_from_user_agent, record_update
 from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
@@ -93,6 +93,7 @@ def write_options(request: web.Request, kind: str) -> WriteOptions:
     if validation and validation not in FIELD_VALIDATIONS:
         errors.append(FieldError.not_supported("fieldValidation", validation, FIELD_VALIDATIONS))
     force = None if "force" not in query else truthy(query["force"])
+    errors += field_manager_errors(query.get("fieldManager", ""))
     if errors:
         raise invalid_from(InvalidError(kind, "", errors, group="meta.k8s.io"))
     # An unset fieldValidation means Warn, as on the API server.
