@@ -11,7 +11,13 @@ import pytest
 from podrun.api import fieldpath
 from podrun.api.apply import server_side_apply
 from podrun.api.errors import ApiError
-from podrun.api.field_managers import decode, field_manager_errors, manager_from_user_agent, record_update
+from podrun.api.field_managers import (
+    decode,
+    field_manager_errors,
+    manager_from_user_agent,
+    record_object_write,
+    record_update,
+)
 from podrun.api.fieldpath import field, key, value
 from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
 
@@ -285,3 +291,22 @@ def test_field_managers_are_at_most_128_bytes_of_printable_characters() -> None:
     too_long = [str(e) for e in field_manager_errors("x" * 129)]
     assert too_long == ["fieldManager: Too long: may not be more than 128 bytes"]
     assert [e.detail for e in field_manager_errors("a\tb")] == ["invalid character U+0009 (at position 1)"]
+
+
+def test_an_update_without_the_status_leaves_its_ownership_alone() -> None:
+    live = record_update("Pod", None, dict(pod({"name": "a"}), status={}), "kubectl-create", has_status=True)
+    running = record_update(
+        "Pod", live, dict(live, status={"phase": "Running"}), "kubelet", has_status=True, subresource="status"
+    )
+    replaced = record_update("Pod", running, pod({"name": "a", "image": "y"}), "kubectl-replace", has_status=True)
+    entries = {(e["manager"], e.get("subresource", "")) for e in replaced["metadata"]["managedFields"]}
+    assert ("kubelet", "status") in entries
+
+
+def test_a_whole_object_write_is_one_entry_for_the_resource_and_one_for_its_status() -> None:
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n", "labels": {"a": "b"}}, "status": {}}
+    registered = record_object_write("Node", None, node, "kubelet")
+    beat = dict(copy.deepcopy(registered), status={"phase": "Running"})
+    written = record_object_write("Node", registered, beat, "kubelet")
+    entries = {e.get("subresource", ""): e["fieldsV1"] for e in written["metadata"]["managedFields"]}
+    assert entries == {"": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}}, "status": {"f:status": {"f:phase": {}}}}

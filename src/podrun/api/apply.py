@@ -72,9 +72,10 @@ def server_side_apply(
     }
     if conflicts and not force:
         raise conflict_error(conflicts)
+    removed = ownable(frozenset(comparison.removed), has_status=has_status, subresource=subresource)
     for other, managed in managers.items():
         if other != identity:
-            managed.fields = managed.fields - changed - comparison.removed
+            managed.fields = managed.fields - changed - removed
     same = comparison.is_same()
     time = previous.time if previous is not None and same else now()
     managers[identity] = Managed(applied, api_version, time)

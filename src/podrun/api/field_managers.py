@@ -250,7 +250,7 @@ def record_update(
         kind_type(kind),
     )
     changed = ownable(comparison.changed(), has_status=has_status, subresource=subresource)
-    removed = frozenset(comparison.removed)
+    removed = ownable(frozenset(comparison.removed), has_status=has_status, subresource=subresource)
     for managed in managers.values():
         managed.fields = managed.fields - changed - removed
     if changed:
@@ -261,6 +261,17 @@ def record_update(
     result = copy.deepcopy(new)
     _store(result, managers)
     return result
+
+
+def record_object_write(kind: str, live: JSON | None, new: JSON, manager: str) -> JSON:
+    """`new` with the managedFields after `manager` wrote all of it, spec and status, as one Update of the
+    resource and one of its status subresource (the kubelet registering its Node and reporting its status)."""
+    main = record_update(kind, live, new, manager, has_status=True)
+    if live is None:
+        return main
+    before = copy.deepcopy(live)
+    before["metadata"]["managedFields"] = main["metadata"].get("managedFields", [])
+    return record_update(kind, before, main, manager, has_status=True, subresource="status")
 
 
 def _starting_managers(live: JSON | None, new: JSON, subresource: str) -> Managers:

@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
-from podrun.api.field_managers import record_update
+from podrun.api.field_managers import record_object_write, record_update
 from podrun.api.followers import stop_following
 from podrun.api.registry import RESOURCES
 from podrun.api.store import Store, Watch
@@ -333,10 +333,10 @@ class NodeAgent:
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:
-            self.store.create("nodes", node)
+            self.store.create("nodes", record_object_write("Node", None, node, KUBELET))
             return
         node["metadata"] = dict(current["metadata"], labels=node["metadata"]["labels"])
-        self.store.update("nodes", node, check_resource_version=False)
+        self.store.update("nodes", record_object_write("Node", current, node, KUBELET), check_resource_version=False)
 
 
 def default_node_name() -> str:
