@@ -210,3 +210,9 @@ def test_force_conflicts_changes_a_pods_image_another_manager_set(server: Server
     apply(server, pod_manifest("imaged", "nginx:1.29"), "--force-conflicts")
     assert get(server, "pod", "imaged")["spec"]["containers"][0]["image"] == "nginx:1.29"
     server.kubectl("delete", "pod", "imaged", "--wait=false")
+
+
+def test_a_namespaces_creator_owns_its_defaulted_name_label(server: Server) -> None:
+    server.kubectl("create", "namespace", "owned-ns")
+    created = entry(get(server, "namespace", "owned-ns"), "kubectl-create", "Update")
+    assert created["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}

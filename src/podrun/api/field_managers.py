@@ -194,11 +194,23 @@ def ownable(paths: FieldSet, *, has_status: bool, subresource: str) -> FieldSet:
 
 # --- Update operations -----------------------------------------------------------------------------------------
 
+def _default_namespace(namespace: JSON) -> JSON:
+    """SetDefaults_Namespace: the `kubernetes.io/metadata.name` label, which its creator thus owns."""
+    result = copy.deepcopy(namespace)
+    meta = result.setdefault("metadata", {})
+    if isinstance(meta, dict) and meta.get("name"):
+        given = meta.get("labels")
+        labels: JSON = given if isinstance(given, dict) else {}
+        meta["labels"] = {**labels, "kubernetes.io/metadata.name": meta["name"]}
+    return result
+
+
 _DEFAULTERS: dict[str, Callable[[JSON], JSON]] = {
     "Pod": default_pod,
     "ConfigMap": default_configmap,
     "Secret": default_secret,
     "Service": default_service,
+    "Namespace": _default_namespace,
 }
 # What admission (ServiceAccount, DefaultTolerationSeconds, Priority) rather than defaulting fills into a pod's
 # spec: the API server records the writer's fields before admission runs, so the writer does not own these.
