@@ -4,6 +4,7 @@ Update operations record, on plain objects (no server)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from podrun.api.field_managers import (
     record_update,
 )
 from podrun.api.fieldpath import field, key, value
+from podrun.api.store import Store
 from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
+from podrun.services.controller import ServicesController
 
 JSON = dict[str, Any]
 POD, CONFIGMAP = kind_type("Pod"), kind_type("ConfigMap")
@@ -310,3 +313,13 @@ def test_a_whole_object_write_is_one_entry_for_the_resource_and_one_for_its_stat
     written = record_object_write("Node", registered, beat, "kubelet")
     entries = {e.get("subresource", ""): e["fieldsV1"] for e in written["metadata"]["managedFields"]}
     assert entries == {"": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}}, "status": {"f:status": {"f:phase": {}}}}
+
+
+def test_the_services_controllers_endpoints_are_owned_by_the_controller_manager(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}  # fmt: skip
+    store.create("services", service)
+    ServicesController(store).sync_namespace("default")
+    entries = store.get("endpoints", "default", "web")["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"]) for e in entries] == [("kube-controller-manager", "Update")]
