@@ -122,10 +122,11 @@ class StoreHost:
             current = self._get("events", namespace, meta["name"])
             if current is not None:
                 changed = {k: event[k] for k in ("count", "lastTimestamp", "message") if k in event}
-                self.store.update("events", dict(current, **changed), check_resource_version=False)
+                updated = record_update("Event", current, dict(current, **changed), KUBELET, has_status=False)
+                self.store.update("events", updated, check_resource_version=False)
                 return
         with contextlib.suppress(ApiError):
-            self.store.create("events", event)
+            self.store.create("events", record_update("Event", None, event, KUBELET, has_status=False))
 
     async def pod_terminated(self, pod: JSON) -> None:
         """Everything of the pod has stopped: a pod being deleted is deleted again with no grace, as the status
