@@ -201,6 +201,15 @@ def test_a_dropped_container_is_removed_by_its_key() -> None:
     assert again["spec"]["containers"] == [{"name": "a", "image": "x"}]
 
 
+def test_a_dropped_container_goes_whole_even_when_another_manager_changed_a_field_in_it() -> None:
+    live = apply(None, pod({"name": "a", "image": "x"}, {"name": "b", "image": "y"}))
+    changed = copy.deepcopy(live)
+    changed["spec"]["containers"][1]["image"] = "z"
+    edited = record_update("Pod", live, changed, "kubectl-set", has_status=True)
+    again = apply(edited, pod({"name": "a", "image": "x"}))
+    assert again["spec"]["containers"] == [{"name": "a", "image": "x"}]
+
+
 def test_reapplying_the_same_configuration_changes_nothing() -> None:
     live = apply(None, configmap({"owner": "a"}, key="v"))
     assert apply(copy.deepcopy(live), configmap({"owner": "a"}, key="v")) == live

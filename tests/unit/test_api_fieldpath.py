@@ -68,9 +68,15 @@ def test_minimal_paths_are_those_without_an_ancestor_in_the_set() -> None:
     ]
 
 
-def test_prefix_closure_and_recursive_difference() -> None:
+def test_field_prefix_closure_and_recursive_difference() -> None:
     leaf = fieldpath.path("spec", "containers")
-    assert fieldpath.with_prefixes({leaf}) == {fieldpath.path("spec"), leaf}
+    assert fieldpath.with_field_prefixes({leaf}) == {fieldpath.path("spec"), leaf}
     assert fieldpath.without_prefixes(frozenset({leaf, fieldpath.path("data")}), [fieldpath.path("spec")]) == {
         fieldpath.path("data")
     }
+
+
+def test_owning_a_field_inside_a_list_element_does_not_hold_the_element() -> None:
+    element = (*fieldpath.path("spec", "containers"), key({"name": "a"}))
+    closed = fieldpath.with_field_prefixes({(*element, field("image"))})
+    assert fieldpath.path("spec", "containers") in closed and element not in closed

@@ -91,5 +91,5 @@ def _dropped(last: FieldSet, applied: FieldSet, managers: dict[ManagerId, Manage
     if not last:
         return fieldpath.EMPTY
     others = [managed.fields for other, managed in managers.items() if other != identity]
-    kept = fieldpath.with_prefixes(applied.union(*others))
-    return fieldpath.with_prefixes(last) - kept
+    kept = fieldpath.with_field_prefixes(applied.union(*others))
+    return fieldpath.with_field_prefixes(last) - kept

@@ -53,12 +53,16 @@ def path(*names: str) -> Path:
     return tuple(field(name) for name in names)
 
 
-def with_prefixes(paths: Iterable[Path]) -> FieldSet:
-    """The paths and every proper prefix of them: a node is a member of the set when anything below it is."""
+def with_field_prefixes(paths: Iterable[Path]) -> FieldSet:
+    """The paths and every proper prefix of them that ends in a field (`EnsureNamedFieldsAreMembers`): owning
+    anything below a field holds the field, but owning a field inside a list element does not hold the
+    element."""
     closed: set[Path] = set()
     for member in paths:
-        for end in range(1, len(member) + 1):
-            closed.add(member[:end])
+        closed.add(member)
+        for end in range(1, len(member)):
+            if member[end - 1].startswith("f:"):
+                closed.add(member[:end])
     return frozenset(closed)
 
 
