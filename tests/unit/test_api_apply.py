@@ -332,3 +332,14 @@ def test_the_services_controllers_endpoints_are_owned_by_the_controller_manager(
     ServicesController(store).sync_namespace("default")
     entries = store.get("endpoints", "default", "web")["metadata"]["managedFields"]
     assert [(e["manager"], e["operation"]) for e in entries] == [("kube-controller-manager", "Update")]
+
+
+def test_more_than_ten_updaters_merge_the_oldest_into_ancient_changes() -> None:
+    obj: JSON | None = None
+    for number in range(11):
+        labels = {f"l{n}": "x" for n in range(number + 1)}
+        obj = record_update("ConfigMap", obj, configmap(labels), f"m{number:02}", has_status=False)
+    assert obj is not None
+    managers = [e["manager"] for e in obj["metadata"]["managedFields"]]
+    assert len(managers) == 10 and managers[0] == "ancient-changes"
+    assert fields_of(obj, "ancient-changes", "Update")["f:metadata"]["f:labels"] == {".": {}, "f:l0": {}, "f:l1": {}}

@@ -32,6 +32,9 @@ JSON = dict[str, Any]
 APPLY, UPDATE = "Apply", "Update"
 # validation.FieldManagerMaxLength.
 _MAX_MANAGER_LENGTH = 128
+# DefaultMaxUpdateManagers and the manager older Update entries are merged into.
+_MAX_UPDATE_MANAGERS = 10
+_ANCIENT_CHANGES = "ancient-changes"
 # The paths stripped from every manager's set (fieldmanager's stripMetaManager): exact members only.
 _STRIPPED = frozenset(
     {
@@ -271,8 +274,34 @@ def record_update(
         fields = changed | (previous.fields if previous else fieldpath.EMPTY)
         managers[identity] = Managed(fields, api_version, now())
     result = copy.deepcopy(new)
-    _store(result, managers)
+    _store(result, _capped(managers))
     return result
+
+
+def _capped(managers: Managers) -> Managers:
+    """At most ten Update entries (capManagersManager): the oldest are merged, per apiVersion, into one
+    `ancient-changes` entry with the time of the newest merged."""
+    updaters = sorted(
+        (identity for identity, managed in managers.items() if identity.operation == UPDATE),
+        key=lambda identity: (managers[identity].time or "", identity.manager, identity.subresource),
+    )
+    count = len(updaters)
+    first_of_version: dict[str, ManagerId] = {}
+    for identity in updaters:
+        if count <= _MAX_UPDATE_MANAGERS:
+            break
+        managed = managers[identity]
+        first = first_of_version.setdefault(managed.api_version, identity)
+        if first == identity:
+            continue
+        bucket = ManagerId(_ANCIENT_CHANGES, UPDATE)
+        if bucket not in managers:
+            managers[bucket] = managers.pop(first)
+        merged = managers[bucket].fields | managed.fields
+        managers[bucket] = Managed(merged, managed.api_version, managed.time)
+        del managers[identity]
+        count -= 1
+    return managers
 
 
 def record_object_write(kind: str, live: JSON | None, new: JSON, manager: str) -> JSON:
