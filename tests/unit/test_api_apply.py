@@ -343,3 +343,12 @@ def test_more_than_ten_updaters_merge_the_oldest_into_ancient_changes() -> None:
     managers = [e["manager"] for e in obj["metadata"]["managedFields"]]
     assert len(managers) == 10 and managers[0] == "ancient-changes"
     assert fields_of(obj, "ancient-changes", "Update")["f:metadata"]["f:labels"] == {".": {}, "f:l0": {}, "f:l1": {}}
+
+
+def test_an_atomic_struct_is_owned_as_a_whole() -> None:
+    reference = {"name": "settings", "key": "level"}
+    obj = pod({"name": "a", "env": [{"name": "LEVEL", "valueFrom": {"configMapKeyRef": reference}}]})
+    env = (*CONTAINERS, key({"name": "a"}), field("env"), key({"name": "LEVEL"}), field("valueFrom"))
+    paths = field_set(obj, POD)
+    assert (*env, field("configMapKeyRef")) in paths
+    assert (*env, field("configMapKeyRef"), field("key")) not in paths

@@ -29,6 +29,27 @@ _DEDUCED = "deduced"
 _MISSING: Any = object()
 # Key fields upstream's schema defaults, so that an element applied without them matches the stored one.
 _KEY_DEFAULTS = {("ContainerPort", "protocol"): "TCP", ("ServicePort", "protocol"): "TCP"}
+# The structs marked `+structType=atomic` in k8s.io/api core/v1 and apimachinery meta/v1 (v1.32): owned and
+# replaced as a whole. The generated schemas do not carry their `x-kubernetes-map-type`.
+_ATOMIC_STRUCTS = frozenset(
+    {
+        "ConfigMapKeySelector",
+        "EndpointAddress",
+        "EndpointPort",
+        "LabelSelector",
+        "LocalObjectReference",
+        "NodeSelector",
+        "NodeSelectorTerm",
+        "ObjectFieldSelector",
+        "ObjectReference",
+        "OwnerReference",
+        "ResourceFieldSelector",
+        "SecretKeySelector",
+        "SecretReference",
+        "TopologySelectorTerm",
+        "TypedLocalObjectReference",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -82,11 +103,9 @@ def _shape(kind: Type, item: Any) -> str:
     ref = kind.ref
     if ref.startswith("["):
         return "list" if kind.list_type in ("map", "set") and isinstance(item, list) else "leaf"
-    if isinstance(item, dict) and (
-        ref == _DEDUCED or ref in field_types() or (ref.startswith("{") and not kind.atomic_map)
-    ):
-        return "map"
-    return "leaf"
+    struct = ref in field_types() and ref not in _ATOMIC_STRUCTS
+    granular = ref == _DEDUCED or struct or (ref.startswith("{") and not kind.atomic_map)
+    return "map" if granular and isinstance(item, dict) else "leaf"
 
 
 def _child_type(kind: Type, name: str) -> tuple[Type, bool]:
