@@ -11,9 +11,11 @@ def is_sidecar(container: JSON) -> bool:
 
 
 def field_path(pod: JSON, name: str) -> str:
-    """The event `fieldPath` of a container: `spec.containers{app}` or `spec.initContainers{init}`."""
-    if any(c["name"] == name for c in pod["spec"].get("initContainers") or []):
-        return f"spec.initContainers{{{name}}}"
+    """The event `fieldPath` of a container: `spec.containers{app}`, `spec.initContainers{init}` or
+    `spec.ephemeralContainers{debugger}`."""
+    for key in ("initContainers", "ephemeralContainers"):
+        if any(c["name"] == name for c in pod["spec"].get(key) or []):
+            return f"spec.{key}{{{name}}}"
     return f"spec.containers{{{name}}}"
 
 
