@@ -141,7 +141,7 @@ class PodWorker:
         run = int(status.annotations.get(labels.CONTAINER_RESTART_COUNT, "0"))
         self.lifecycle.exited(name, run, status.exit_code, status.reason, status.message)
         specs = [*all_containers(self.pod), *(self.pod["spec"].get("ephemeralContainers") or [])]
-        spec = next((c for c in specs if c["name"] == name), {})
+        spec: JSON = next((c for c in specs if c["name"] == name), {})
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
             message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
         if message:

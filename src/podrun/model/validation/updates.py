@@ -71,7 +71,8 @@ def validate_pod_ephemeral_containers_update(old: JSON, new: JSON) -> list[Field
         before, after = _semantic(existing), _semantic(new_by_name[name])
         if before != after:
             diff = "".join(line + "\n" for line in _diff(before, after, name))
-            errors.append(FieldError.forbidden(path, f"existing ephemeral containers {quoted} may not be changed\n{diff}"))
+            detail = f"existing ephemeral containers {quoted} may not be changed\n{diff}"
+            errors.append(FieldError.forbidden(path, detail))
     return errors
 
 
