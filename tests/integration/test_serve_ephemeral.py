@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 import yaml
-from serve_harness import KUBECTL, ServeProcess, next_line, read_lines, running, serving, wait_until
+from serve_harness import (
+    KUBECTL,
+    ServeProcess,
+    next_line,
+    read_lines,
+    run_in_pty,
+    running,
+    serving,
+    wait_until,
+)
 
 JSON = dict[str, Any]
 
@@ -123,6 +132,21 @@ def test_kubectl_debug_i_attaches_to_the_debug_containers_stdin(serve: ServeProc
 
     assert "sleep 424242\n" in seen, seen
     wait_until(lambda: "terminated" in ephemeral_status(serve, "interactive", "shell").get("state", {}))
+
+
+def test_kubectl_debug_it_gives_a_shell_on_a_terminal_in_the_targets_processes(serve: ServeProcess) -> None:
+    start_target(serve, "terminal")
+    command = serve.kubectl_command(
+        "debug", "terminal", "-it", "--image=busybox", "--image-pull-policy=Never", "--target=app", "-c", "tty",
+        "--", "sh",
+    )  # fmt: skip
+    shown = run_in_pty(
+        command, serve.env(), keys=b"\rps -o args | grep -c 42424[2]; echo $((6*7)); exit\r",
+        prompt=b"If you don't see a command prompt",
+    )  # fmt: skip
+    assert "\r\n1\r\n42\r\n" in shown, shown
+    status = wait_until(lambda: ephemeral_status(serve, "terminal", "tty").get("state", {}).get("terminated"))
+    assert status["exitCode"] == 0
 
 
 def test_an_exited_debug_container_is_not_restarted(serve: ServeProcess) -> None:
