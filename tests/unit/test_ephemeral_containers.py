@@ -318,6 +318,22 @@ async def test_an_ephemeral_container_whose_target_is_not_running_waits_with_the
     assert runtime.named("debugger") == []
 
 
+async def test_a_running_ephemeral_container_is_killed_with_the_pod(tmp_path: Path) -> None:
+    async with fake_node(tmp_path) as (node, runtime, host):
+        pod = simple_pod("app", restart_policy="Always", grace=3)
+        node.run_pod(pod)
+        await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
+        debugging = dict(pod, spec=dict(pod["spec"], ephemeralContainers=[DEBUGGER]))
+        node.update_pod(debugging)
+        await host.wait_until(lambda: ("start_container", "debugger") in runtime.calls)
+        meta = dict(pod["metadata"], deletionTimestamp="2026-01-01T00:00:03Z", deletionGracePeriodSeconds=3)
+        node.update_pod(dict(debugging, metadata=meta))
+        await host.wait_until(host.terminated.is_set)
+
+    assert runtime.stop_graces == {"app": 3, "debugger": 3}
+    assert "FailedSync" not in host.reasons()
+
+
 def test_the_oci_config_joins_a_given_pid_namespace() -> None:
     sandbox = SandboxPaths(
         netns="/run/ns/net", ipcns="/run/ns/ipc", utsns="/run/ns/uts", hostname="web", hosts_file="",

@@ -22,3 +22,8 @@ def field_path(pod: JSON, name: str) -> str:
 def all_containers(pod: JSON) -> list[JSON]:
     """Init containers then regular containers, in spec order."""
     return [*(pod["spec"].get("initContainers") or []), *pod["spec"]["containers"]]
+
+
+def every_container(pod: JSON) -> list[JSON]:
+    """Init, regular and ephemeral containers, in the order `podutil.VisitContainers` visits them."""
+    return [*all_containers(pod), *(pod["spec"].get("ephemeralContainers") or [])]

@@ -28,7 +28,7 @@ from podrun.kubelet.images import ImageError
 from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
-from podrun.kubelet.podspec import all_containers, field_path, is_sidecar
+from podrun.kubelet.podspec import all_containers, every_container, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
 from podrun.kubelet.termination import kill_containers
 from podrun.kubelet.volumes.etc_hosts import CONTAINER_PATH as ETC_HOSTS
@@ -140,8 +140,7 @@ class PodWorker:
         name = status.labels.get(labels.CONTAINER_NAME, status.name)
         run = int(status.annotations.get(labels.CONTAINER_RESTART_COUNT, "0"))
         self.lifecycle.exited(name, run, status.exit_code, status.reason, status.message)
-        specs = [*all_containers(self.pod), *(self.pod["spec"].get("ephemeralContainers") or [])]
-        spec: JSON = next((c for c in specs if c["name"] == name), {})
+        spec: JSON = next((c for c in every_container(self.pod) if c["name"] == name), {})
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
             message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
         if message:
