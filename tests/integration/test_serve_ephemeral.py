@@ -160,3 +160,11 @@ def test_an_exited_debug_container_is_not_restarted(serve: ServeProcess) -> None
     again = ephemeral_status(serve, "once", "fail")
     assert again["restartCount"] == 0 and again["state"]["terminated"]["exitCode"] == 1
     assert serve.pod("once")["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def test_a_running_debug_container_goes_with_its_pod(serve: ServeProcess) -> None:
+    start_target(serve, "deleted")
+    debug(serve, "deleted", "--target=app", "-c", "idle", "--", "sleep", "3600")
+    wait_until(lambda: "running" in ephemeral_status(serve, "deleted", "idle").get("state", {}), what="idle to run")
+    serve.kubectl("delete", "pod", "deleted", "--timeout=30s", timeout=45)
+    assert "deleted" not in serve.pod_names()
