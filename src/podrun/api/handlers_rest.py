@@ -1,4 +1,5 @@
-"""The REST verbs on `/api/v1/...`: create, get, list (and watch), update and patch, also of `<resource>/status`.
+"""The REST verbs on `/api/v1/...`: create, get, list (and watch), update and patch, also of `<resource>/status`
+and `pods/ephemeralcontainers`.
 
 They follow the API server's handlers (`apiserver/pkg/endpoints/handlers`): options are checked first, bodies
 are decoded (strictly with `fieldValidation=Strict`), the namespace must exist for a create, the registry's
@@ -25,6 +26,7 @@ from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
     prepare_create,
+    prepare_ephemeral_containers_update,
     prepare_status_update,
     prepare_update,
     should_remove_after_update,
@@ -157,7 +159,7 @@ def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOption
     )
     for text in prepared.warnings:
         add_warning(text)
-    new = _with_managed_fields(resource, None, prepared.obj, obj, options, applied=applied, status=False)
+    new = _with_managed_fields(resource, None, prepared.obj, obj, options, applied=applied)
     if options.dry_run:
         return _as_dry_run_create(new)
     return ctx.store.create(resource.name, new)
@@ -173,22 +175,22 @@ async def get(request: web.Request, resource: Resource, namespace: str | None, n
 
 
 async def update(
-    request: web.Request, resource: Resource, namespace: str | None, name: str, *, status: bool = False
+    request: web.Request, resource: Resource, namespace: str | None, name: str, *, subresource: str = ""
 ) -> web.Response:
-    """PUT on an object, or on its status subresource."""
+    """PUT on an object, or on its `status` or `ephemeralcontainers` subresource."""
     ctx, output = context_of(request), negotiate(request)
     options = write_options(request, "UpdateOptions")
     obj = _checked_body(resource, await read_body(request, resource.kind), namespace, name)
     existing = ctx.store.get(resource.name, namespace, name)
     _check_decoding(resource, obj, options, prefix=_decode_prefix(resource), baseline=existing)
-    result = _store_update(ctx, resource, existing, obj, options, status=status)
+    result = _store_update(ctx, resource, existing, obj, options, subresource=subresource)
     return render(request, resource, result, output)
 
 
 async def patch(
-    request: web.Request, resource: Resource, namespace: str | None, name: str, *, status: bool = False
+    request: web.Request, resource: Resource, namespace: str | None, name: str, *, subresource: str = ""
 ) -> web.Response:
-    """PATCH on an object or its status: JSON patch, merge patch, strategic merge patch, or server-side apply."""
+    """PATCH on an object or a subresource: JSON patch, merge patch, strategic merge patch, or server-side apply."""
     ctx, output = context_of(request), negotiate(request)
     options = write_options(request, "PatchOptions")
     media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -198,7 +200,9 @@ async def patch(
     _check_patch_options(patch_type, options)
     raw = await request.read()
     if patch_type == "apply":
-        return await _server_side_apply(request, ctx, resource, namespace, name, raw, options, output, status=status)
+        return await _server_side_apply(
+            request, ctx, resource, namespace, name, raw, options, output, subresource=subresource
+        )
     existing = ctx.store.get(resource.name, namespace, name)
     document = await decode_off_loop(raw, "json")
     if patch_type == "json":
@@ -210,7 +214,7 @@ async def patch(
     if not isinstance(patched, dict):
         raise bad_request(f"{_decode_prefix(resource)}: the patched object must be a map")
     _check_decoding(resource, patched, options, prefix="", baseline=existing)
-    result = _store_update(ctx, resource, existing, patched, options, status=status)
+    result = _store_update(ctx, resource, existing, patched, options, subresource=subresource)
     return render(request, resource, result, output)
 
 
@@ -224,7 +228,7 @@ async def _server_side_apply(
     options: WriteOptions,
     output: Output,
     *,
-    status: bool,
+    subresource: str,
 ) -> web.Response:
     """`kubectl apply --server-side`: create when absent (201), else merge the applied configuration (200)."""
     applied = _checked_body(resource, await decode_off_loop(raw, "yaml"), namespace, name)
@@ -242,7 +246,7 @@ async def _server_side_apply(
     try:
         existing = ctx.store.get(resource.name, namespace, name)
     except ApiError as error:
-        if error.code != 404 or status:
+        if error.code != 404 or subresource:
             raise
         existing = None
     merged = server_side_apply(
@@ -252,13 +256,13 @@ async def _server_side_apply(
         options.field_manager,
         force=bool(options.force),
         has_status=resource.subresource("status") is not None,
-        subresource="status" if status else "",
+        subresource=subresource,
         api_version=resource.api_version,
     )
     if existing is None:
         created = _create(ctx, resource, merged, options, applied=True)
         return render(request, resource, created, output, status=201)
-    result = _store_update(ctx, resource, existing, merged, options, status=status, applied=True)
+    result = _store_update(ctx, resource, existing, merged, options, subresource=subresource, applied=True)
     return render(request, resource, result, output)
 
 
@@ -269,7 +273,7 @@ def _store_update(
     obj: JSON,
     options: WriteOptions,
     *,
-    status: bool,
+    subresource: str,
     applied: bool = False,
 ) -> JSON:
     """Check the resourceVersion precondition, prepare the object, record its managers and write it (skipped
@@ -278,14 +282,16 @@ def _store_update(
     wanted = meta.get("resourceVersion") if isinstance(meta, dict) else None
     if wanted and wanted != existing["metadata"]["resourceVersion"]:
         raise conflict(resource.name, existing["metadata"]["name"])
-    if status:
+    if subresource == "status":
         new = prepare_status_update(resource, existing, obj)
+    elif subresource == "ephemeralcontainers":
+        new = prepare_ephemeral_containers_update(resource, existing, obj)
     else:
         prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
         for text in prepared.warnings:
             add_warning(text)
         new = prepared.obj
-    new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, status=status)
+    new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, subresource=subresource)
     if options.dry_run:
         return new
     result = ctx.store.update_if_changed(resource.name, new)
@@ -305,18 +311,19 @@ def _with_managed_fields(
     options: WriteOptions,
     *,
     applied: bool,
-    status: bool,
+    subresource: str = "",
 ) -> JSON:
     """The prepared object with its managedFields: those server-side apply computed (`sent` carries them), or
-    those after an Update operation by `options.updater` on what it sent (a status write: on the new status)."""
+    those after an Update operation by `options.updater` on what it sent (a subresource write: on the object
+    its strategy made)."""
     if not applied:
         sent = record_update(
             resource.kind,
             existing,
-            new if status else as_written(resource.kind, sent),
+            new if subresource else as_written(resource.kind, sent),
             options.updater,
             has_status=resource.subresource("status") is not None,
-            subresource="status" if status else "",
+            subresource=subresource,
             api_version=resource.api_version,
         )
     entries = (sent.get("metadata") or {}).get("managedFields")
