@@ -216,4 +216,3 @@ def test_a_namespaces_creator_owns_its_defaulted_name_label(server: Server) -> N
     server.kubectl("create", "namespace", "owned-ns")
     created = entry(get(server, "namespace", "owned-ns"), "kubectl-create", "Update")
     assert created["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}
-

@@ -197,6 +197,7 @@ def ownable(paths: FieldSet, *, has_status: bool, subresource: str) -> FieldSet:
 
 # --- Update operations -----------------------------------------------------------------------------------------
 
+
 def _default_namespace(namespace: JSON) -> JSON:
     """SetDefaults_Namespace: the `kubernetes.io/metadata.name` label, which its creator thus owns."""
     result = copy.deepcopy(namespace)
@@ -239,7 +240,6 @@ def as_written(kind: str, obj: JSON) -> JSON:
             else:
                 written["spec"].pop(name, None)
     return written
-
 
 
 def record_update(
