@@ -18,9 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
+from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.patch import apply_patch, json_merge_patch, json_patch, strategic_merge_patch
+from podrun.api.field_managers import as_written, field_manager_errors, manager_from_user_agent, record_update
+from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
     prepare_create,
@@ -75,6 +77,8 @@ class WriteOptions:
     field_validation: str
     field_manager: str
     force: bool | None
+    # The manager of an Update operation: fieldManager, else the User-Agent's program (managerOrUserAgent).
+    updater: str = ""
 
 
 def write_options(request: web.Request, kind: str) -> WriteOptions:
@@ -91,10 +95,13 @@ def write_options(request: web.Request, kind: str) -> WriteOptions:
     if validation and validation not in FIELD_VALIDATIONS:
         errors.append(FieldError.not_supported("fieldValidation", validation, FIELD_VALIDATIONS))
     force = None if "force" not in query else truthy(query["force"])
+    errors += field_manager_errors(query.get("fieldManager", ""))
     if errors:
         raise invalid_from(InvalidError(kind, "", errors, group="meta.k8s.io"))
     # An unset fieldValidation means Warn, as on the API server.
-    return WriteOptions(bool(dry_run), validation or "Warn", query.get("fieldManager", ""), force)
+    manager = query.get("fieldManager", "")
+    updater = manager or manager_from_user_agent(request.headers.get("User-Agent", ""))
+    return WriteOptions(bool(dry_run), validation or "Warn", manager, force, updater)
 
 
 # --- collections ----------------------------------------------------------------------------------------------
@@ -142,7 +149,8 @@ async def create(request: web.Request, resource: Resource, namespace: str | None
     return render(request, resource, created, output, status=201)
 
 
-def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions) -> JSON:
+def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions, *, applied: bool = False) -> JSON:
+    """Create the object; `applied` when server-side apply already set its managedFields."""
     meta = obj.setdefault("metadata", {})
     _require_namespace(ctx, resource, meta.get("namespace"), str(meta.get("name") or ""))
     accounts = functools.partial(find_service_account, ctx.store)
@@ -151,9 +159,10 @@ def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOption
     )
     for text in prepared.warnings:
         add_warning(text)
+    new = _with_managed_fields(resource, None, prepared.obj, obj, options, applied=applied)
     if options.dry_run:
-        return _as_dry_run_create(prepared.obj)
-    return ctx.store.create(resource.name, prepared.obj)
+        return _as_dry_run_create(new)
+    return ctx.store.create(resource.name, new)
 
 
 # --- single objects -------------------------------------------------------------------------------------------
@@ -233,15 +242,27 @@ async def _server_side_apply(
         text = messages[0] if len(messages) == 1 else "errors:\n" + "\n".join(f"  {m}" for m in messages)
         where = f"{namespace or ''}/{name}; /v1, Kind={resource.kind}"
         raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+    existing: JSON | None
     try:
         existing = ctx.store.get(resource.name, namespace, name)
     except ApiError as error:
         if error.code != 404 or subresource:
             raise
-        created = _create(ctx, resource, apply_patch(None, applied, resource.kind), options)
+        existing = None
+    merged = server_side_apply(
+        resource.kind,
+        existing,
+        applied,
+        options.field_manager,
+        force=bool(options.force),
+        has_status=resource.subresource("status") is not None,
+        subresource=subresource,
+        api_version=resource.api_version,
+    )
+    if existing is None:
+        created = _create(ctx, resource, merged, options, applied=True)
         return render(request, resource, created, output, status=201)
-    merged = apply_patch(existing, applied, resource.kind)
-    result = _store_update(ctx, resource, existing, merged, options, subresource=subresource)
+    result = _store_update(ctx, resource, existing, merged, options, subresource=subresource, applied=True)
     return render(request, resource, result, output)
 
 
@@ -253,8 +274,10 @@ def _store_update(
     options: WriteOptions,
     *,
     subresource: str,
+    applied: bool = False,
 ) -> JSON:
-    """Check the resourceVersion precondition, prepare the object and write it (skipped when nothing changed)."""
+    """Check the resourceVersion precondition, prepare the object, record its managers and write it (skipped
+    when nothing changed). `applied`: server-side apply already set the managedFields."""
     meta = obj.get("metadata")
     wanted = meta.get("resourceVersion") if isinstance(meta, dict) else None
     if wanted and wanted != existing["metadata"]["resourceVersion"]:
@@ -268,6 +291,7 @@ def _store_update(
         for text in prepared.warnings:
             add_warning(text)
         new = prepared.obj
+    new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, subresource=subresource)
     if options.dry_run:
         return new
     result = ctx.store.update_if_changed(resource.name, new)
@@ -277,6 +301,36 @@ def _store_update(
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _with_managed_fields(
+    resource: Resource,
+    existing: JSON | None,
+    new: JSON,
+    sent: JSON,
+    options: WriteOptions,
+    *,
+    applied: bool,
+    subresource: str = "",
+) -> JSON:
+    """The prepared object with its managedFields: those server-side apply computed (`sent` carries them), or
+    those after an Update operation by `options.updater` on what it sent (a subresource write: on the object
+    its strategy made)."""
+    if not applied:
+        sent = record_update(
+            resource.kind,
+            existing,
+            new if subresource else as_written(resource.kind, sent),
+            options.updater,
+            has_status=resource.subresource("status") is not None,
+            subresource=subresource,
+            api_version=resource.api_version,
+        )
+    entries = (sent.get("metadata") or {}).get("managedFields")
+    new["metadata"].pop("managedFields", None)
+    if entries:
+        new["metadata"]["managedFields"] = entries
+    return new
 
 
 def render(request: web.Request, resource: Resource, obj: JSON, output: Output, *, status: int = 200) -> web.Response:
