@@ -423,6 +423,28 @@ def test_logs_previous_shows_the_instance_before_a_restart(serve: ServeProcess) 
     assert serve.kubectl("logs", "flaky").stdout == "run 2\n"
 
 
+def test_in_back_off_logs_and_logs_previous_both_show_the_last_terminated_run(serve: ServeProcess) -> None:
+    script = "n=$(cat /state/runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/runs; echo run $n; exit 1"
+    container = {"name": "crashing", "image": "busybox", "command": ["sh", "-c", script],
+                 "terminationMessagePolicy": "FallbackToLogsOnError",
+                 "volumeMounts": [{"name": "state", "mountPath": "/state"}]}  # fmt: skip
+    volumes = [{"name": "state", "emptyDir": {}}]
+    serve.kubectl("apply", "-f", "-", stdin=manifest("crashing", [container], volumes=volumes))
+
+    def in_back_off_after_a_restart(pod: JSON) -> bool:
+        status = (pod["status"].get("containerStatuses") or [{}])[0]
+        waiting = status.get("state", {}).get("waiting", {})
+        return waiting.get("reason") == "CrashLoopBackOff" and status.get("restartCount", 0) >= 1
+
+    pod = pod_when(serve, "crashing", in_back_off_after_a_restart)
+    last_run = pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"].strip()
+
+    # The kubelet's validateContainerLogStatus: a waiting container's log is its last terminated instance's.
+    assert serve.kubectl("logs", "crashing").stdout == f"{last_run}\n"
+    assert serve.kubectl("logs", "crashing", "--previous").stdout == f"{last_run}\n"
+    assert last_run != "run 1"
+
+
 def test_logs_all_containers_prints_every_containers_output(serve: ServeProcess) -> None:
     apply_and_wait(serve, manifest("chatty", [idle("first", "from first"), idle("second", "from second")]), "chatty")
 

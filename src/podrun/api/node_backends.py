@@ -1,8 +1,10 @@
 """What the API server's pod subresources reach on this node: logs, exec, attach and port-forward.
 
-Logs are read from the kubelet's CRI log files (`<ns>_<pod>_<uid>/<container>/<n>.log`; the newest
-is the current instance, the one before it `--previous`), so they outlive the containers, as the
-kubelet's do. exec, attach and port-forward go to the runtime: the container's running instance, and the
+Logs are read from the kubelet's CRI log files (`<ns>_<pod>_<uid>/<container>/<n>.log`), so they outlive
+the containers, as the kubelet's do. Which instance is read follows the kubelet's `validateContainerLogStatus`
+(the status's instance, or its last terminated one while it waits; `--previous` the last terminated one);
+where the runtime no longer knows that instance, the newest file is the current one and the one before it
+`--previous`. exec, attach and port-forward go to the runtime: the container's running instance, and the
 pod's sandbox network namespace.
 """
 
@@ -68,6 +70,25 @@ def _never_ran(pod: JSON, container: str) -> bool:
     return False
 
 
+def _instance_id(pod: JSON, container: str, previous: bool) -> str:
+    """The runtime ID of the instance `kubectl logs` reads: the status's own while it runs or has terminated,
+    else (waiting, e.g. in back-off) its last terminated one, which `--previous` always reads."""
+    status = pod.get("status") or {}
+    every = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+        *(status.get("ephemeralContainerStatuses") or []),
+    ]
+    for s in every:
+        if s.get("name") != container:
+            continue
+        state = s.get("state") or {}
+        last = ((s.get("lastState") or {}).get("terminated") or {}).get("containerID", "")
+        current = s.get("containerID", "") if not previous and ("running" in state or "terminated" in state) else ""
+        return str(current or last).partition("://")[2]
+    return ""
+
+
 class NodeLogs:
     """The API's `LogBackend`: container logs from the kubelet's log files."""
 
@@ -81,15 +102,17 @@ class NodeLogs:
         """The container's output as `kubectl logs` asks for it."""
         name = pod["metadata"]["name"]
         files = _instances(self.node.container_log_dir(pod, container))
+        known = await self._instance_log(pod, container, previous)
         if previous:
-            if len(files) < 2:
+            if known is None and len(files) < 2:
                 raise _bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
-            path, live = files[-2], False
+            path, live = known or files[-2], False
         else:
             if not files or _never_ran(pod, container):
                 reason = _waiting_reason(pod, container)
                 raise _bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
-            path, live = files[-1], follow and await self.node.log_is_live(files[-1])
+            path = known or files[-1]
+            live = follow and await self.node.log_is_live(path)
         since = None
         if since_seconds is not None:
             since = time.time() - since_seconds
@@ -99,6 +122,16 @@ class NodeLogs:
             except ValueError:
                 raise _bad_request(f'parsing time "{since_time}": not an RFC 3339 time') from None
         return self._stream(path, live, pod, container, timestamps, tail_lines, since, limit_bytes)
+
+    async def _instance_log(self, pod: JSON, container: str, previous: bool) -> Path | None:
+        """The log file of the instance the kubelet reads, if the runtime still knows it."""
+        wanted = _instance_id(pod, container, previous)
+        if not wanted:
+            return None
+        for instance in await self.node.containers_of(pod["metadata"].get("uid", "")):
+            if instance.id == wanted and instance.log_path:
+                return Path(instance.log_path)
+        return None
 
     async def _stream(
         self, path: Path, live: bool, pod: JSON, container: str, timestamps: bool,
