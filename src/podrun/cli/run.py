@@ -29,7 +29,6 @@ from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.cli.run_image import image_pod_sources
-from podrun.cli.timeline import show_run_timelines
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
@@ -181,7 +180,11 @@ class PodRun:
             for worker in workers:
                 shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
         self.output.summary(run_summary([w.pod for w in workers]))
-        show_run_timelines(workers, self.args)
+        if self.args.timeline or self.args.timeline_file:
+            # Imported only when asked for: the module also holds `podrun timeline`'s kubeconfig and HTTP client.
+            from podrun.cli.timeline import show_run_timelines
+
+            show_run_timelines(workers, self.args)
         return self._outcome([w.pod for w in workers])
 
     async def _remove_leftovers(self, node: Node) -> None:

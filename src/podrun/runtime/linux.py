@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+# The interpreter's own symbols include libc's: `find_library("c")` would run `ldconfig -p` (a process) on
+# every podrun start to find the same library.
+_libc = ctypes.CDLL(None, use_errno=True)
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
