@@ -105,7 +105,8 @@ def _wrap(spans: list[tuple[str, float, float]], name: str, fn: Callable[..., An
 
 
 def child(argv: list[str], out: Path) -> int:
-    """Run `podrun run` (argv) with the phases noted; write them to `out` as JSON when it is done."""
+    """Run `podrun run` (argv) as the console script does, with the phases noted; write them to `out` as JSON
+    when `main` returns (the exit that follows is the console script's own)."""
     entered = time.monotonic()
     import importlib
 
@@ -119,10 +120,20 @@ def child(argv: list[str], out: Path) -> int:
         owner = getattr(module, class_name) if class_name else module
         name = f"{class_name}.{function}" if class_name else function
         setattr(owner, function, _wrap(spans, name, getattr(owner, function)))
-    code = podrun.cli.main.main(argv)
-    returned = time.monotonic()
-    out.write_text(json.dumps({"entered": entered, "imported": imported, "returned": returned, "spans": spans}))
-    return code
+    podrun_main = podrun.cli.main.main
+
+    def noted_main(_: Any = None) -> int:
+        code = podrun_main(argv)
+        returned = time.monotonic()
+        doc = {"entered": entered, "imported": imported, "returned": returned, "spans": spans}
+        out.write_text(json.dumps(doc))
+        return code
+
+    podrun.cli.main.main = noted_main
+    console = getattr(podrun.cli.main, "console", None)  # older podruns exit through sys.exit(main())
+    if console is not None:
+        console()
+    return noted_main()
 
 
 # -- the parent ----------------------------------------------------------------------------------------------

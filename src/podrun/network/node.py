@@ -42,6 +42,7 @@ class NodeNetwork:
         self._dns: DnsServer | None = None
         self._relays: set[Relay] = set()
         self._ports: dict[str, list[Relay]] = {}
+        self._rules: list[ServiceRule] | None = None  # what podrun's table now carries, once applied
 
     @property
     def netns_path(self) -> Path:
@@ -74,6 +75,7 @@ class NodeNetwork:
         if live_sandbox_ids is not None:
             await asyncio.to_thread(self.cni.reclaim, live_sandbox_ids)
         await asyncio.to_thread(nftables.apply, pin, [])
+        self._rules = []
         self._dns = DnsServer(pin, self.config.dns_ip, self.resolver)
         await self._dns.start()
 
@@ -92,16 +94,20 @@ class NodeNetwork:
     def _remove(self) -> None:
         pin = self.netns_path
         if netns.exists(pin):
-            with contextlib.suppress(nftables.NftError):
-                nftables.remove(pin)
+            # No `nft` to delete the table: it lives in the namespace, and goes with it.
             self.cni.reclaim(set())
+        self._rules = None
         netns.remove(pin)
         shutil.rmtree(self.config.ipam_dir, ignore_errors=True)
         shutil.rmtree(self.cni.results, ignore_errors=True)
 
     async def sync_services(self, rules: list[ServiceRule], records: DnsRecords) -> None:
         """Make the Service rules and DNS answers exactly these snapshots."""
-        await asyncio.to_thread(nftables.apply, self.netns_path, rules)
+        if rules != self._rules:
+            # The table is podrun's alone: a ruleset it already carries (a run without Services) needs no `nft`.
+            self._rules = None
+            await asyncio.to_thread(nftables.apply, self.netns_path, rules)
+            self._rules = list(rules)
         self.resolver.update(records)
 
     async def publish(self, host_ip: str, host_port: int, target: tuple[str, int]) -> Relay:
