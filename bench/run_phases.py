@@ -6,9 +6,10 @@ when each starts and ends on the system's monotonic clock, which the parent shar
 every phase and the interpreter's exit are on one time line from the parent's `Popen` to the child's exit.
 The wrapping costs microseconds per call; the imports are timed before any wrapping.
 
-    .venv/bin/python bench/run_phases.py [--runs N] [--json PATH] [--podrun-src DIR]
+    .venv/bin/python bench/run_phases.py [--runs N] [--json PATH] [--podrun-src DIR] [--baseline-src DIR]
 
-`--podrun-src` times another checkout's podrun (e.g. /work/main/src) with this harness, for a before/after.
+`--podrun-src` times another checkout's podrun with this harness; `--baseline-src /work/main/src` times that one
+too, alternating run by run with this one, for a before/after under the same load.
 Needs root, the busybox test image, runc or crun and conmon; the root and run root are temporary directories
 under /tmp (a `registries.json` with `{"no_upstream": ["docker.io"]}`, so no registry is contacted) and removed
 at the end; the run itself removes its pod, as `podrun run` always does.
@@ -16,18 +17,18 @@ at the end; the run itself removes its pod, as `podrun run` always does.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+
+ENTERED = time.monotonic()  # the child's interpreter is up: what follows is imports (these, then podrun's)
+
+import argparse  # noqa: E402 (after the clock is read)
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 MANIFEST = """
 apiVersion: v1
@@ -107,7 +108,7 @@ def _wrap(spans: list[tuple[str, float, float]], name: str, fn: Callable[..., An
 def child(argv: list[str], out: Path) -> int:
     """Run `podrun run` (argv) as the console script does, with the phases noted; write them to `out` as JSON
     when `main` returns (the exit that follows is the console script's own)."""
-    entered = time.monotonic()
+    entered = ENTERED
     import importlib
 
     import podrun.cli.main
@@ -170,12 +171,12 @@ def one_run(work: Path, src: Path | None, index: int) -> dict[str, Any]:
 
 def print_run(run: dict[str, Any]) -> None:
     """One run's time line."""
-    print(f"  {0:7.1f} ms  interpreter start -> {run['interpreter_start']:.1f}")
-    print(f"  {run['interpreter_start']:7.1f} ms  imports ({run['imports']:.1f} ms)")
+    print(f"    {0:7.1f} ms  interpreter start -> {run['interpreter_start']:.1f}")
+    print(f"    {run['interpreter_start']:7.1f} ms  imports ({run['imports']:.1f} ms)")
     for name, start, end in sorted(run["spans"], key=lambda s: s[1]):
-        print(f"  {start:7.1f} ms  {name} ({end - start:.1f} ms)")
-    print(f"  {run['main_returned']:7.1f} ms  main returned; interpreter exit {run['exit']:.1f} ms")
-    print(f"  {run['total']:7.1f} ms  process exited")
+        print(f"    {start:7.1f} ms  {name} ({end - start:.1f} ms)")
+    print(f"    {run['main_returned']:7.1f} ms  main returned; interpreter exit {run['exit']:.1f} ms")
+    print(f"    {run['total']:7.1f} ms  process exited")
 
 
 def main() -> int:
@@ -186,9 +187,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs, after one warm-up (default 5)")
     parser.add_argument("--json", metavar="PATH", help="write every run's phases to PATH")
     parser.add_argument("--podrun-src", type=Path, help="time the podrun package under this directory instead")
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also time this podrun package (e.g. /work/main/src), alternating"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (namespaces, mounts, runc)")
+    import shutil
+    import statistics
+    import tempfile
+
     # Here, not at the top: the child must not pay for the harness's imports (podrun's kubelet among them).
     from init_handoff import REGISTRIES, busybox_archive
 
@@ -202,14 +210,21 @@ def main() -> int:
             [str(podrun), "image", "import", str(busybox_archive()), "--root", str(work / "root")],
             check=True, capture_output=True,
         )  # fmt: skip
-        one_run(work, args.podrun_src, 0)  # warm-up: bytecode cache, page cache
-        runs = [one_run(work, args.podrun_src, i) for i in range(1, args.runs + 1)]
-        fastest = min(runs, key=lambda r: float(r["total"]))
-        totals = [float(r["total"]) for r in runs]
-        print(f"podrun run (init `true` + app `true`), {len(runs)} runs, load {os.getloadavg()[0]:.2f}")
-        print(f"  process start -> exit: min {min(totals):.1f} ms, median {statistics.median(totals):.1f} ms")
-        print("the fastest run's time line:")
-        print_run(fastest)
+        variants: dict[str, Path | None] = {"this podrun": args.podrun_src}
+        if args.baseline_src:
+            variants["baseline " + str(args.baseline_src)] = args.baseline_src
+        for src in variants.values():
+            one_run(work, src, 0)  # warm-up: bytecode cache, page cache
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+        for i in range(1, args.runs + 1):
+            for name, src in variants.items():  # alternating, so that both see the same load
+                runs[name].append(one_run(work, src, i))
+        print(f"podrun run (init `true` + app `true`), {args.runs} runs each, load {os.getloadavg()[0]:.2f} at the end")
+        for name, done in runs.items():
+            totals = [float(r["total"]) for r in done]
+            print(f"{name}: process start -> exit: min {min(totals):.1f} ms, median {statistics.median(totals):.1f} ms")
+            print("  the fastest run's time line:")
+            print_run(min(done, key=lambda r: float(r["total"])))
         if args.json:
             Path(args.json).write_text(json.dumps({"benchmark": "run_phases", "runs": runs}, indent=1))
         return 0
