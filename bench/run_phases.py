@@ -26,7 +26,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -47,6 +47,9 @@ WRAPPED = [
     ("podrun.cli.run", None, "load_manifests"),
     ("podrun.cli.run", None, "admit_pod"),
     ("podrun.network.node", "NodeNetwork", "start"),
+    ("podrun.network.netns", None, "create"),
+    ("podrun.network.nftables", None, "apply"),
+    ("podrun.network.dns", "DnsServer", "start"),
     ("podrun.network.node", "NodeNetwork", "stop"),
     ("podrun.network.node", "NodeNetwork", "attach"),
     ("podrun.network.node", "NodeNetwork", "detach"),
@@ -119,18 +122,18 @@ def child(argv: list[str], out: Path) -> int:
     for module_name, class_name, function in WRAPPED:
         module = importlib.import_module(module_name)
         owner = getattr(module, class_name) if class_name else module
-        name = f"{class_name}.{function}" if class_name else function
+        name = f"{class_name}.{function}" if class_name else f"{module_name.rpartition('.')[2]}.{function}"
         setattr(owner, function, _wrap(spans, name, getattr(owner, function)))
     podrun_main = podrun.cli.main.main
 
-    def noted_main(_: Any = None) -> int:
-        code = podrun_main(argv)
+    def noted_main(_: Sequence[str] | None = None) -> int:
+        code: int = podrun_main(argv)
         returned = time.monotonic()
         doc = {"entered": entered, "imported": imported, "returned": returned, "spans": spans}
         out.write_text(json.dumps(doc))
         return code
 
-    podrun.cli.main.main = noted_main
+    setattr(podrun.cli.main, "main", noted_main)  # noqa: B010 (what `console` calls: another signature's name)
     console = getattr(podrun.cli.main, "console", None)  # older podruns exit through sys.exit(main())
     if console is not None:
         console()
