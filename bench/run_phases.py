@@ -124,12 +124,25 @@ def child(argv: list[str], out: Path) -> int:
         owner = getattr(module, class_name) if class_name else module
         name = f"{class_name}.{function}" if class_name else f"{module_name.rpartition('.')[2]}.{function}"
         setattr(owner, function, _wrap(spans, name, getattr(owner, function)))
+    sandboxes = importlib.import_module("podrun.runtime.sandbox").Sandboxes
+    create_sandbox = sandboxes.create
+    sandbox_ids: list[str] = []
+
+    async def noted_create(self: Any, config: Any) -> Any:
+        status = await create_sandbox(self, config)
+        sandbox_ids.append(status.id)  # for the leak check of the sandboxes' cgroups
+        return status
+
+    sandboxes.create = noted_create
     podrun_main = podrun.cli.main.main
 
     def noted_main(_: Sequence[str] | None = None) -> int:
         code: int = podrun_main(argv)
         returned = time.monotonic()
-        doc = {"entered": entered, "imported": imported, "returned": returned, "spans": spans}
+        doc = {
+            "entered": entered, "imported": imported, "returned": returned, "spans": spans,
+            "sandbox_ids": sandbox_ids,
+        }  # fmt: skip
         out.write_text(json.dumps(doc))
         return code
 
@@ -168,6 +181,7 @@ def one_run(work: Path, src: Path | None, index: int) -> dict[str, Any]:
         "imports": ms(doc["imported"]) - ms(doc["entered"]),
         "main_returned": ms(doc["returned"]),
         "exit": ms(ended) - ms(doc["returned"]),
+        "sandbox_ids": doc["sandbox_ids"],
         "spans": [(name, ms(a), ms(b)) for name, a, b in doc["spans"]],
     }
 
@@ -216,8 +230,7 @@ def main() -> int:
         variants: dict[str, Path | None] = {"this podrun": args.podrun_src}
         if args.baseline_src:
             variants["baseline " + str(args.baseline_src)] = args.baseline_src
-        for src in variants.values():
-            one_run(work, src, 0)  # warm-up: bytecode cache, page cache
+        warm_ups = [one_run(work, src, 0) for src in variants.values()]  # bytecode cache, page cache
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         for i in range(1, args.runs + 1):
             for name, src in variants.items():  # alternating, so that both see the same load
@@ -229,7 +242,10 @@ def main() -> int:
             print("  the fastest run's time line:")
             print_run(min(done, key=lambda r: float(r["total"])))
         if args.json:
-            Path(args.json).write_text(json.dumps({"benchmark": "run_phases", "runs": runs}, indent=1))
+            every = [*warm_ups, *(run for done in runs.values() for run in done)]
+            sandbox_ids = sorted({i for run in every for i in run["sandbox_ids"]})
+            doc = {"benchmark": "run_phases", "work_dir": str(work), "sandbox_ids": sandbox_ids, "runs": runs}
+            Path(args.json).write_text(json.dumps(doc, indent=1))
         return 0
     finally:
         # A run that failed may have left its pod: `podrun prune` removes it (and its mounts) before the files go.
