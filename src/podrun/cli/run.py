@@ -25,7 +25,6 @@ import yaml
 
 from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
-from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.cli.run_image import image_pod_sources
@@ -140,11 +139,17 @@ class PodRun:
     async def _run(self, network: NodeNetwork) -> int:
         runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime, network=network)
         await runtime.recover()
+        pull_observer = None
+        if not self.args.quiet:
+            # Imported only when shown: `--quiet` runs load no rich at all.
+            from podrun.cli.pull_progress import PullProgress
+
+            pull_observer = PullProgress()
         node = Node(
             runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
             keep=self.args.keep, offline=self.args.offline,
             facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
-            pull_observer=None if self.args.quiet else PullProgress(),
+            pull_observer=pull_observer,
         )  # fmt: skip
         await node.start()
         await self._remove_leftovers(node)
