@@ -38,6 +38,7 @@ from podrun.kubelet.worker import PodWorker
 from podrun.model.errors import InvalidError, go_quote
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.network.config import NetworkConfig
+from podrun.network.nftables import NftError
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.printers.run_summary import run_summary
 from podrun.runtime.local import LocalRuntime
@@ -126,10 +127,13 @@ class PodRun:
 
     async def run(self) -> int:
         network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
-        await network.start()
+        await network.start(lazy_table=True)
         services = InMemoryServices(self.services, network)
         try:
-            await services.start()
+            try:
+                await services.start()
+            except NftError as e:  # the first Service rules, the first `nft` of a new node namespace
+                raise NetworkError(f"the pod network could not be set up: {e}") from e
             self.host.on_pod_status = services.pod_changed
             return await self._run(network)
         finally:

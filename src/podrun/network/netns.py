@@ -30,8 +30,8 @@ def exists(pin: Path) -> bool:
     return linux.is_mountpoint(pin) if pin.exists() else False
 
 
-def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
-    """Create (or adopt, when already pinned) the node namespace and configure it.
+def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> bool:
+    """Create (or adopt, when already pinned) the node namespace and configure it; True when it was created.
 
     Inside: loopback up, forwarding on, reverse-path filtering off (masqueraded hairpin traffic need not come
     back on the interface its route names), and the fixed
@@ -41,7 +41,8 @@ def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     No default route is ever added.
     """
     pin.parent.mkdir(parents=True, exist_ok=True)
-    if not exists(pin):
+    created = not exists(pin)
+    if created:
         pin.touch()
         _run(["unshare", f"--net={pin}", "true"])
     try:
@@ -49,6 +50,7 @@ def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     except BaseException:
         remove(pin)
         raise
+    return created
 
 
 # Written from a thread inside the namespace: /proc/sys/net shows the namespace of the thread that opens it.

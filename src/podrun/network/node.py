@@ -54,27 +54,32 @@ class NodeNetwork:
         """The node's address in its namespace: the pods' gateway, and host-network pods' address."""
         return self.config.node_gateway
 
-    async def start(self, live_sandbox_ids: set[str] | None = None) -> None:
+    async def start(self, live_sandbox_ids: set[str] | None = None, *, lazy_table: bool = False) -> None:
         """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS.
 
-        Raises `NetworkError` with what failed; nothing is left half-made then.
+        `lazy_table`: in a namespace made now, podrun's nftables table is made by the first Service rules (without
+        Services, by nobody: `podrun run` of pods alone runs no `nft`); else it is (re)made empty here, which also
+        proves `nft` works. Raises `NetworkError` with what failed; nothing is left half-made then.
         """
         try:
-            await self._start(live_sandbox_ids)
+            await self._start(live_sandbox_ids, lazy_table)
         except (CniError, netns.NodeNetnsError, nftables.NftError) as e:
             await self.stop(remove=False)
             raise NetworkError(f"the pod network could not be set up: {e}") from e
 
-    async def _start(self, live_sandbox_ids: set[str] | None) -> None:
+    async def _start(self, live_sandbox_ids: set[str] | None, lazy_table: bool) -> None:
         pin = self.netns_path
         # The node's own address (the pods' gateway) is on loopback too, so that it exists before the first pod
         # and host-network pods, which share this namespace, have it.
         addresses = [self.config.dns_ip, self.config.node_gateway]
-        await asyncio.to_thread(netns.create, pin, self.config.service_cidr, addresses)
+        created = await asyncio.to_thread(netns.create, pin, self.config.service_cidr, addresses)
         self.cni.write_conflist()
         if live_sandbox_ids is not None:
             await asyncio.to_thread(self.cni.reclaim, live_sandbox_ids)
-        await asyncio.to_thread(nftables.apply, pin, [])
+        if not (created and lazy_table):
+            # An adopted namespace may still carry an earlier podrun's Service rules: back to none.
+            await asyncio.to_thread(nftables.apply, pin, [])
+        # A new namespace without the table rewrites and filters nothing, as the table without rules does.
         self._rules = []
         self._dns = DnsServer(pin, self.config.dns_ip, self.resolver)
         await self._dns.start()
