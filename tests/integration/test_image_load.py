@@ -1,9 +1,13 @@
-"""`podrun image load`: images copied in through skopeo from a Podman/Buildah store or an archive."""
+"""`podrun image load`: images copied in through skopeo from a Podman/Buildah store, a Docker daemon or an archive."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +34,52 @@ def podman_store(test_image_archives: dict[str, Path], tmp_path: Path) -> str:
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     return spec
+
+
+@pytest.fixture
+def docker_host(test_image_archives: dict[str, Path], tmp_path: Path) -> Iterator[str]:
+    """A private Docker daemon (its own socket and data root; no bridge, iptables or forwarding, so the host's
+    network is untouched) holding busybox as myorg/tool:1.0; its DOCKER_HOST."""
+    if shutil.which("dockerd") is None or shutil.which("docker") is None:
+        pytest.skip("no Docker daemon to load from (Debian: apt install docker.io)")
+    base = Path("/tmp") / f"podrun-dockerd-{os.getpid()}"  # the socket path must fit in 108 bytes
+    base.mkdir()
+    host = f"unix://{base}/docker.sock"
+    # dockerd says READY=1 on a systemd notify socket once its API serves: the barrier to wait on.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(base / "notify"))
+    notify.settimeout(120)
+    daemon = subprocess.Popen(
+        ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"), "-H", host,
+         "--pidfile", str(base / "docker.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none",
+         "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false"],
+        stdout=subprocess.DEVNULL, stderr=(base / "dockerd.log").open("w"),
+        env={**os.environ, "NOTIFY_SOCKET": str(base / "notify")},
+    )  # fmt: skip
+    env = {**os.environ, "DOCKER_HOST": host}
+    try:
+        while b"READY=1" not in notify.recv(4096):
+            pass
+        subprocess.run(["docker", "load", "-i", str(test_image_archives["busybox"])], env=env, check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(["docker", "tag", "busybox:latest", "myorg/tool:1.0"], env=env, check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
+        yield host
+    finally:
+        notify.close()
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        shutil.rmtree(base)
+
+
+def test_an_image_in_the_docker_daemon_docker_host_names_is_loaded(docker_host: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": docker_host}
+
+    done = _podrun_image(tmp_path, "load", "docker-daemon:myorg/tool:1.0", env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Loaded image: docker.io/myorg/tool:1.0\n"
+    assert ImageStore(tmp_path / "root").resolve("myorg/tool:1.0") is not None
 
 
 def test_an_image_in_a_podman_store_is_loaded_under_its_own_name(podman_store: str, tmp_path: Path) -> None:

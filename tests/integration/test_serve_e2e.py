@@ -557,3 +557,14 @@ def test_a_pod_held_by_a_finalizer_stays_terminated_until_it_is_removed(serve: S
     assert container_status(pod, "app")["state"]["terminated"]["exitCode"] == 0
     serve.kubectl("patch", "pod", "held", "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]')
     assert serve.kubectl("get", "pod", "held", "--ignore-not-found").stdout == ""
+
+
+def test_a_server_side_applied_pod_is_owned_by_kubectl_and_its_status_by_the_kubelet(serve: ServeProcess) -> None:
+    text = manifest("owned", [idle("app", "owned")], terminationGracePeriodSeconds=1)
+    serve.kubectl("apply", "--server-side", "-f", "-", stdin=text)
+    serve.kubectl("wait", "--for=condition=Ready", "pod/owned", "--timeout=30s")
+    assert serve.kubectl("apply", "--server-side", "-f", "-", stdin=text).stdout == "pod/owned serverside-applied\n"
+    shown = json.loads(serve.kubectl("get", "pod", "owned", "-o", "json", "--show-managed-fields").stdout)
+    entries = {(e["manager"], e["operation"], e.get("subresource", "")) for e in shown["metadata"]["managedFields"]}
+    assert entries == {("kubectl", "Apply", ""), ("kubelet", "Update", "status")}
+    serve.kubectl("delete", "pod", "owned")

@@ -332,7 +332,7 @@ def test_discovery_negotiation(server: Server) -> None:
     resources = {r["resource"]: r for r in aggregated.json()["items"][0]["versions"][0]["resources"]}
     assert resources["pods"]["shortNames"] == ["po"]
     assert {sub["subresource"] for sub in resources["pods"]["subresources"]} == {
-        "attach", "exec", "lifecycle", "log", "portforward", "status"
+        "attach", "ephemeralcontainers", "exec", "lifecycle", "log", "portforward", "status"
     }  # fmt: skip
     legacy = server.api("GET", "/api", headers={"Accept": f"{v2beta1},application/json"})
     assert legacy.headers["Content-Type"] == "application/json" and legacy.json()["kind"] == "APIVersions"

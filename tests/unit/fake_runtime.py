@@ -56,6 +56,7 @@ class FakeRuntime:
     sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
     containers: dict[str, ContainerStatus] = field(default_factory=dict)
     stop_graces: dict[str, float] = field(default_factory=dict)  # container name -> the grace it was stopped with
+    configs: dict[str, ContainerConfig] = field(default_factory=dict)  # container ID -> what it was created from
     _failures: dict[str, RuntimeError_] = field(default_factory=dict)
     _subscribers: set[asyncio.Queue[ContainerEvent]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
@@ -112,6 +113,7 @@ class FakeRuntime:
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         self._call("create_container", config.name)
         container_id = f"container-{next(self._ids)}"
+        self.configs[container_id] = config
         self.containers[container_id] = ContainerStatus(
             id=container_id, sandbox_id=sandbox_id, name=config.name, state=ContainerState.CREATED,
             image=config.image, image_id=config.image, created_at=time.time(), log_path=config.log_path,

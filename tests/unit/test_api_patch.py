@@ -1,4 +1,4 @@
-"""Strategic merge, JSON merge and JSON patches, and server-side apply, against the bodies kubectl really sends."""
+"""Strategic merge, JSON merge and JSON patches, against the bodies kubectl really sends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from podrun.api.errors import ApiError
-from podrun.api.patch import apply_patch, json_merge_patch, json_patch, strategic_merge_patch
+from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 
 
 def pod(**spec: Any) -> dict[str, Any]:
@@ -267,26 +267,6 @@ def test_strategic_merge_patch_leaves_its_inputs_alone() -> None:
     before_live, before_patch = copy.deepcopy(live), copy.deepcopy(patch)
     smp(live, patch)
     assert (live, patch) == (before_live, before_patch)
-
-
-# -- server-side apply -------------------------------------------------------------------------------------------
-
-
-def test_apply_creates_the_applied_object_when_there_is_none() -> None:
-    applied = pod(containers=[container("app")])
-    assert apply_patch(None, applied, "Pod") == applied
-
-
-def test_apply_merges_containers_by_name_and_keeps_live_fields() -> None:
-    live = pod(containers=[container("app", imagePullPolicy="IfNotPresent")], restartPolicy="Always")
-    live["status"] = {"phase": "Running"}
-    applied = pod(containers=[container("app", "busybox:2")])
-    result = apply_patch(live, applied, "Pod")
-    assert result["spec"] == {
-        "containers": [container("app", "busybox:2", imagePullPolicy="IfNotPresent")],
-        "restartPolicy": "Always",
-    }
-    assert result["status"] == {"phase": "Running"}
 
 
 # -- JSON merge patch --------------------------------------------------------------------------------------------

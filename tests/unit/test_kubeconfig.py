@@ -16,10 +16,12 @@ from podrun.api.kubeconfig import (
     default_kubeconfig_path,
     install_kubeconfig,
     merge_kubeconfig,
+    podrun_entries,
     read_kubeconfig,
     sudo_invoker,
     write_kubeconfig,
 )
+from podrun.cli.main import main
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -145,3 +147,47 @@ def test_under_sudo_the_kubeconfig_is_the_invoking_users() -> None:
 def test_sudo_user_counts_only_when_running_as_root() -> None:
     assert sudo_invoker({"SUDO_USER": "nobody"}, euid=1000) is None
     assert sudo_invoker({"SUDO_USER": "root"}, euid=0) is None
+
+
+def test_podrun_entries_are_the_podrun_cluster_user_and_context_made_current() -> None:
+    entries = podrun_entries(_other())
+
+    assert entries is not None
+    assert [entry["name"] for section in ("clusters", "users", "contexts") for entry in entries[section]] == [
+        "podrun"
+    ] * 3
+    assert entries["users"][0]["user"] == {"token": "old"}
+    assert entries["current-context"] == "podrun"
+
+
+def test_a_kubeconfig_without_a_podrun_user_has_no_podrun_entries() -> None:
+    config = _other()
+    config["users"] = [{"name": "prod-admin", "user": {"token": "prod-token"}}]
+
+    assert podrun_entries(config) is None
+
+
+def test_without_root_podrun_kubeconfig_prints_what_serve_wrote_for_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written = tmp_path / "config"
+    write_kubeconfig(written, _other())
+    monkeypatch.setenv("KUBECONFIG", str(written))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+
+    status = main(["kubeconfig", "--root", str(tmp_path / "root-only")])
+
+    assert status == 0
+    assert yaml.safe_load(capsys.readouterr().out) == podrun_entries(_other())
+
+
+def test_without_root_or_a_written_kubeconfig_podrun_kubeconfig_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+
+    status = main(["kubeconfig", "--root", str(tmp_path / "root-only")])
+
+    assert status == 1
+    assert "run `sudo podrun serve` once" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from podrun.api.node_agent import NodeAgent
+from podrun.api.node_agent import NodeAgent, StoreHost
 from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.kubelet.node_facts import NodeFacts
@@ -92,3 +92,12 @@ async def test_pods_bound_to_other_nodes_are_ignored(tmp_path: Path) -> None:
     store.close()
 
     assert ("run_pod", "elsewhere") not in node.calls
+
+
+async def test_the_kubelets_status_updates_are_its_status_subresource_entry(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    pod = store.create("pods", _pod("web"))
+    await StoreHost(store, NODE).update_pod_status(pod, {"phase": "Running"})
+    entries = store.get("pods", "default", "web")["metadata"]["managedFields"]
+    assert [(e["manager"], e["operation"], e["subresource"]) for e in entries] == [("kubelet", "Update", "status")]
+    assert entries[0]["fieldsV1"] == {"f:status": {".": {}, "f:phase": {}}}

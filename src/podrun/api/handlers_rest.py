@@ -1,4 +1,5 @@
-"""The REST verbs on `/api/v1/...`: create, get, list (and watch), update and patch, also of `<resource>/status`.
+"""The REST verbs on `/api/v1/...`: create, get, list (and watch), update and patch, also of `<resource>/status`
+and `pods/ephemeralcontainers`.
 
 They follow the API server's handlers (`apiserver/pkg/endpoints/handlers`): options are checked first, bodies
 are decoded (strictly with `fieldValidation=Strict`), the namespace must exist for a create, the registry's
@@ -17,12 +18,15 @@ from typing import Any
 
 from aiohttp import web
 
+from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.patch import apply_patch, json_merge_patch, json_patch, strategic_merge_patch
+from podrun.api.field_managers import as_written, field_manager_errors, manager_from_user_agent, record_update
+from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
     prepare_create,
+    prepare_ephemeral_containers_update,
     prepare_status_update,
     prepare_update,
     should_remove_after_update,
@@ -73,6 +77,8 @@ class WriteOptions:
     field_validation: str
     field_manager: str
     force: bool | None
+    # The manager of an Update operation: fieldManager, else the User-Agent's program (managerOrUserAgent).
+    updater: str = ""
 
 
 def write_options(request: web.Request, kind: str) -> WriteOptions:
@@ -89,10 +95,13 @@ def write_options(request: web.Request, kind: str) -> WriteOptions:
     if validation and validation not in FIELD_VALIDATIONS:
         errors.append(FieldError.not_supported("fieldValidation", validation, FIELD_VALIDATIONS))
     force = None if "force" not in query else truthy(query["force"])
+    errors += field_manager_errors(query.get("fieldManager", ""))
     if errors:
         raise invalid_from(InvalidError(kind, "", errors, group="meta.k8s.io"))
     # An unset fieldValidation means Warn, as on the API server.
-    return WriteOptions(bool(dry_run), validation or "Warn", query.get("fieldManager", ""), force)
+    manager = query.get("fieldManager", "")
+    updater = manager or manager_from_user_agent(request.headers.get("User-Agent", ""))
+    return WriteOptions(bool(dry_run), validation or "Warn", manager, force, updater)
 
 
 # --- collections ----------------------------------------------------------------------------------------------
@@ -140,7 +149,8 @@ async def create(request: web.Request, resource: Resource, namespace: str | None
     return render(request, resource, created, output, status=201)
 
 
-def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions) -> JSON:
+def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOptions, *, applied: bool = False) -> JSON:
+    """Create the object; `applied` when server-side apply already set its managedFields."""
     meta = obj.setdefault("metadata", {})
     _require_namespace(ctx, resource, meta.get("namespace"), str(meta.get("name") or ""))
     accounts = functools.partial(find_service_account, ctx.store)
@@ -149,9 +159,10 @@ def _create(ctx: ApiContext, resource: Resource, obj: JSON, options: WriteOption
     )
     for text in prepared.warnings:
         add_warning(text)
+    new = _with_managed_fields(resource, None, prepared.obj, obj, options, applied=applied)
     if options.dry_run:
-        return _as_dry_run_create(prepared.obj)
-    return ctx.store.create(resource.name, prepared.obj)
+        return _as_dry_run_create(new)
+    return ctx.store.create(resource.name, new)
 
 
 # --- single objects -------------------------------------------------------------------------------------------
@@ -164,22 +175,22 @@ async def get(request: web.Request, resource: Resource, namespace: str | None, n
 
 
 async def update(
-    request: web.Request, resource: Resource, namespace: str | None, name: str, *, status: bool = False
+    request: web.Request, resource: Resource, namespace: str | None, name: str, *, subresource: str = ""
 ) -> web.Response:
-    """PUT on an object, or on its status subresource."""
+    """PUT on an object, or on its `status` or `ephemeralcontainers` subresource."""
     ctx, output = context_of(request), negotiate(request)
     options = write_options(request, "UpdateOptions")
     obj = _checked_body(resource, await read_body(request, resource.kind), namespace, name)
     existing = ctx.store.get(resource.name, namespace, name)
     _check_decoding(resource, obj, options, prefix=_decode_prefix(resource), baseline=existing)
-    result = _store_update(ctx, resource, existing, obj, options, status=status)
+    result = _store_update(ctx, resource, existing, obj, options, subresource=subresource)
     return render(request, resource, result, output)
 
 
 async def patch(
-    request: web.Request, resource: Resource, namespace: str | None, name: str, *, status: bool = False
+    request: web.Request, resource: Resource, namespace: str | None, name: str, *, subresource: str = ""
 ) -> web.Response:
-    """PATCH on an object or its status: JSON patch, merge patch, strategic merge patch, or server-side apply."""
+    """PATCH on an object or a subresource: JSON patch, merge patch, strategic merge patch, or server-side apply."""
     ctx, output = context_of(request), negotiate(request)
     options = write_options(request, "PatchOptions")
     media = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -189,7 +200,9 @@ async def patch(
     _check_patch_options(patch_type, options)
     raw = await request.read()
     if patch_type == "apply":
-        return await _server_side_apply(request, ctx, resource, namespace, name, raw, options, output, status=status)
+        return await _server_side_apply(
+            request, ctx, resource, namespace, name, raw, options, output, subresource=subresource
+        )
     existing = ctx.store.get(resource.name, namespace, name)
     document = await decode_off_loop(raw, "json")
     if patch_type == "json":
@@ -201,7 +214,7 @@ async def patch(
     if not isinstance(patched, dict):
         raise bad_request(f"{_decode_prefix(resource)}: the patched object must be a map")
     _check_decoding(resource, patched, options, prefix="", baseline=existing)
-    result = _store_update(ctx, resource, existing, patched, options, status=status)
+    result = _store_update(ctx, resource, existing, patched, options, subresource=subresource)
     return render(request, resource, result, output)
 
 
@@ -215,7 +228,7 @@ async def _server_side_apply(
     options: WriteOptions,
     output: Output,
     *,
-    status: bool,
+    subresource: str,
 ) -> web.Response:
     """`kubectl apply --server-side`: create when absent (201), else merge the applied configuration (200)."""
     applied = _checked_body(resource, await decode_off_loop(raw, "yaml"), namespace, name)
@@ -229,15 +242,27 @@ async def _server_side_apply(
         text = messages[0] if len(messages) == 1 else "errors:\n" + "\n".join(f"  {m}" for m in messages)
         where = f"{namespace or ''}/{name}; /v1, Kind={resource.kind}"
         raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+    existing: JSON | None
     try:
         existing = ctx.store.get(resource.name, namespace, name)
     except ApiError as error:
-        if error.code != 404 or status:
+        if error.code != 404 or subresource:
             raise
-        created = _create(ctx, resource, apply_patch(None, applied, resource.kind), options)
+        existing = None
+    merged = server_side_apply(
+        resource.kind,
+        existing,
+        applied,
+        options.field_manager,
+        force=bool(options.force),
+        has_status=resource.subresource("status") is not None,
+        subresource=subresource,
+        api_version=resource.api_version,
+    )
+    if existing is None:
+        created = _create(ctx, resource, merged, options, applied=True)
         return render(request, resource, created, output, status=201)
-    merged = apply_patch(existing, applied, resource.kind)
-    result = _store_update(ctx, resource, existing, merged, options, status=status)
+    result = _store_update(ctx, resource, existing, merged, options, subresource=subresource, applied=True)
     return render(request, resource, result, output)
 
 
@@ -248,20 +273,25 @@ def _store_update(
     obj: JSON,
     options: WriteOptions,
     *,
-    status: bool,
+    subresource: str,
+    applied: bool = False,
 ) -> JSON:
-    """Check the resourceVersion precondition, prepare the object and write it (skipped when nothing changed)."""
+    """Check the resourceVersion precondition, prepare the object, record its managers and write it (skipped
+    when nothing changed). `applied`: server-side apply already set the managedFields."""
     meta = obj.get("metadata")
     wanted = meta.get("resourceVersion") if isinstance(meta, dict) else None
     if wanted and wanted != existing["metadata"]["resourceVersion"]:
         raise conflict(resource.name, existing["metadata"]["name"])
-    if status:
+    if subresource == "status":
         new = prepare_status_update(resource, existing, obj)
+    elif subresource == "ephemeralcontainers":
+        new = prepare_ephemeral_containers_update(resource, existing, obj)
     else:
         prepared = prepare_update(resource, existing, obj, node_name=ctx.node_name, stored=lambda: _all(ctx, resource))
         for text in prepared.warnings:
             add_warning(text)
         new = prepared.obj
+    new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, subresource=subresource)
     if options.dry_run:
         return new
     result = ctx.store.update_if_changed(resource.name, new)
@@ -271,6 +301,36 @@ def _store_update(
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
+
+
+def _with_managed_fields(
+    resource: Resource,
+    existing: JSON | None,
+    new: JSON,
+    sent: JSON,
+    options: WriteOptions,
+    *,
+    applied: bool,
+    subresource: str = "",
+) -> JSON:
+    """The prepared object with its managedFields: those server-side apply computed (`sent` carries them), or
+    those after an Update operation by `options.updater` on what it sent (a subresource write: on the object
+    its strategy made)."""
+    if not applied:
+        sent = record_update(
+            resource.kind,
+            existing,
+            new if subresource else as_written(resource.kind, sent),
+            options.updater,
+            has_status=resource.subresource("status") is not None,
+            subresource=subresource,
+            api_version=resource.api_version,
+        )
+    entries = (sent.get("metadata") or {}).get("managedFields")
+    new["metadata"].pop("managedFields", None)
+    if entries:
+        new["metadata"]["managedFields"] = entries
+    return new
 
 
 def render(request: web.Request, resource: Resource, obj: JSON, output: Output, *, status: int = 200) -> web.Response:

@@ -85,6 +85,20 @@ def merge_kubeconfig(existing: Mapping[str, Any] | None, ours: Mapping[str, Any]
     return merged
 
 
+def podrun_entries(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A kubeconfig of just `config`'s `podrun` cluster, user and context (current), None if one is missing."""
+    picked: dict[str, Any] = {"apiVersion": "v1", "kind": "Config"}
+    for section in _SECTIONS:
+        entries = [
+            entry for entry in config.get(section) or [] if isinstance(entry, dict) and entry.get("name") == NAME
+        ]
+        if not entries:
+            return None
+        picked[section] = copy.deepcopy(entries[:1])
+    picked["current-context"] = NAME
+    return picked
+
+
 def read_kubeconfig(path: Path) -> dict[str, Any] | None:
     """The kubeconfig at `path`, None when there is no file (or it is empty); ValueError when it is not a map."""
     try:

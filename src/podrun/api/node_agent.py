@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from podrun import __version__
 from podrun.api.errors import ApiError
+from podrun.api.field_managers import record_object_write, record_update
 from podrun.api.followers import stop_following
 from podrun.api.registry import RESOURCES
 from podrun.api.store import Store, Watch
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 KUBELET_VERSION = "v1.32.4"
 HEARTBEAT_SECONDS = 10.0
+# The field manager of the kubelet's status updates (its User-Agent's program name).
+KUBELET = "kubelet"
 # The kubelet's token manager asks for a new token once 80% of the old one's lifetime has passed.
 TOKEN_REFRESH_FRACTION = 0.8
 T = TypeVar("T")
@@ -106,7 +109,10 @@ class StoreHost:
         current = self._get("pods", meta["namespace"], meta["name"])
         if current is None or current["metadata"].get("uid") != meta.get("uid"):
             return
-        self.store.update_if_changed("pods", dict(current, status=status))
+        updated = dict(current, status=status)
+        self.store.update_if_changed(
+            "pods", record_update("Pod", current, updated, KUBELET, has_status=True, subresource="status")
+        )
 
     async def record_event(self, action: Literal["create", "update"], event: JSON) -> None:
         """Create an event, or update the count, last time and message of a deduplicated one."""
@@ -116,10 +122,11 @@ class StoreHost:
             current = self._get("events", namespace, meta["name"])
             if current is not None:
                 changed = {k: event[k] for k in ("count", "lastTimestamp", "message") if k in event}
-                self.store.update("events", dict(current, **changed), check_resource_version=False)
+                updated = record_update("Event", current, dict(current, **changed), KUBELET, has_status=False)
+                self.store.update("events", updated, check_resource_version=False)
                 return
         with contextlib.suppress(ApiError):
-            self.store.create("events", event)
+            self.store.create("events", record_update("Event", None, event, KUBELET, has_status=False))
 
     async def pod_terminated(self, pod: JSON) -> None:
         """Everything of the pod has stopped: a pod being deleted is deleted again with no grace, as the status
@@ -327,10 +334,10 @@ class NodeAgent:
         try:
             current = self.store.get("nodes", None, self.node_name)
         except ApiError:
-            self.store.create("nodes", node)
+            self.store.create("nodes", record_object_write("Node", None, node, KUBELET))
             return
         node["metadata"] = dict(current["metadata"], labels=node["metadata"]["labels"])
-        self.store.update("nodes", node, check_resource_version=False)
+        self.store.update("nodes", record_object_write("Node", current, node, KUBELET), check_resource_version=False)
 
 
 def default_node_name() -> str:

@@ -1,4 +1,4 @@
-"""The three PATCH formats of the Kubernetes API, and server-side apply without managed fields.
+"""The three PATCH formats of the Kubernetes API (server-side apply is `podrun.api.apply`).
 
 * `json_merge_patch`: RFC 7386 (`application/merge-patch+json`).
 * `json_patch`: RFC 6902 (`application/json-patch+json`). As in the API server, a malformed patch document is a
@@ -11,8 +11,6 @@
   empty value (apimachinery drops it or, in older versions, stores it), and `$patch: merge` is accepted as the
   default it names instead of being an error. Malformed patches are 400s where Go returns an untyped error
   (which the API server turns into a 500).
-* `apply_patch`: `kubectl apply --server-side` for a single manager: create when absent, otherwise merge the
-  applied configuration into the live object as a strategic merge patch.
 """
 
 from __future__ import annotations
@@ -306,16 +304,6 @@ def strategic_merge_patch(original: dict[str, Any], patch: JSON, kind: str) -> d
         raise bad_request(f"json: cannot unmarshal {_go_type(patch)} into Go value of type map[string]interface {{}}")
     schema = _kind_fields(kind)
     return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), schema)
-
-
-def apply_patch(existing: dict[str, Any] | None, applied: dict[str, Any], kind: str) -> dict[str, Any]:
-    """Server-side apply for one field manager: the object to create (None: absent) or to store.
-
-    Without managed fields there is no ownership to compute, so the applied configuration is merged into the
-    live object as a strategic merge patch: fields it names take its values, lists with merge keys merge by
-    key, and fields it leaves out keep their live values.
-    """
-    return strategic_merge_patch(existing or {}, applied, kind)
 
 
 _DROP: Any = object()

@@ -190,6 +190,10 @@ def _message(data: bytes, fields: dict[int, tuple[str, str]]) -> JSON:
             obj.setdefault(name, []).append(value.decode())
         elif kind.startswith("*"):
             obj.setdefault(name, []).append(_message(value, _MESSAGES[kind[1:]]))
+        elif kind == "string" and not value:
+            # gogo-protobuf writes every string, empty or not; JSON leaves empty ones out (omitempty), and an
+            # empty `generateName` must not become a field someone owns.
+            continue
         else:
             obj[name] = _scalar(value, kind)
     return obj

@@ -116,6 +116,7 @@ RESOURCES: dict[str, Resource] = {
             categories=("all",),
             subresources=(
                 Subresource("attach", "PodAttachOptions", ("create", "get")),
+                Subresource("ephemeralcontainers", "Pod", ("get", "patch", "update")),
                 Subresource("exec", "PodExecOptions", ("create", "get")),
                 Subresource("lifecycle", "PodLifecycle", ("get",), ("podrun.dev", "v1alpha1")),  # docs/lifecycle.md
                 Subresource("log", "Pod", ("get",)),

@@ -305,13 +305,13 @@ async def _subresource(
     if resource.subresource(subresource) is None:
         raise web.HTTPNotFound()
     method = request.method
-    if subresource == "status":
+    if subresource in ("status", "ephemeralcontainers"):
         if method == "GET":
             return await handlers_rest.get(request, resource, namespace, name)
         if method == "PUT":
-            return await handlers_rest.update(request, resource, namespace, name, status=True)
+            return await handlers_rest.update(request, resource, namespace, name, subresource=subresource)
         if method == "PATCH":
-            return await handlers_rest.patch(request, resource, namespace, name, status=True)
+            return await handlers_rest.patch(request, resource, namespace, name, subresource=subresource)
         raise web.HTTPMethodNotAllowed(method, ["GET", "PUT", "PATCH"])
     assert namespace is not None  # every other subresource is a pod's
     if subresource == "log" and method == "GET":

@@ -32,6 +32,7 @@ from podrun.model.validation import (
     validate_configmap,
     validate_labels,
     validate_pod,
+    validate_pod_ephemeral_containers_update,
     validate_pod_update,
     validate_secret,
 )
@@ -142,6 +143,25 @@ def prepare_status_update(resource: Resource, old: JSON, obj: JSON) -> JSON:
         qos = (old.get("status") or {}).get("qosClass")
         if qos:
             new["status"]["qosClass"] = qos
+    return new
+
+
+def prepare_ephemeral_containers_update(resource: Resource, old: JSON, obj: JSON) -> JSON:
+    """The pod to store for a PUT or PATCH of `pods/ephemeralcontainers` (the `podEphemeralContainersStrategy`).
+
+    Only `spec.ephemeralContainers` is taken from the request (`dropNonEphemeralContainerUpdates`: the stored
+    pod with the request's name, namespace, uid, resourceVersion and ephemeral containers); existing ones may
+    not change or go (`ValidatePodEphemeralContainersUpdate`), ApiError 422 otherwise.
+    """
+    decoded = _decoded(resource, obj, default_pod)
+    new = copy.deepcopy(old)
+    for key in ("name", "namespace", "uid", "resourceVersion"):
+        _copy_key(decoded["metadata"], new["metadata"], key)
+    ephemeral = (decoded.get("spec") or {}).get("ephemeralContainers")
+    new["spec"]["ephemeralContainers"] = ephemeral
+    if ephemeral is None:
+        del new["spec"]["ephemeralContainers"]
+    _raise_invalid("Pod", new["metadata"], validate_pod_ephemeral_containers_update(old, new))
     return new
 
 

@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 
 from podrun.api.errors import ApiError
-from podrun.api.kubeconfig import build_kubeconfig, install_kubeconfig
+from podrun.api.kubeconfig import (
+    build_kubeconfig,
+    default_kubeconfig_path,
+    install_kubeconfig,
+    podrun_entries,
+    read_kubeconfig,
+)
 from podrun.api.node_agent import NodeAgent, StoreHost, default_node_name
 from podrun.api.node_backends import NodeLifecycle, NodeLogs, NodeStreams
 from podrun.api.server import create_app, ensure_defaults, run_server
@@ -68,8 +74,13 @@ async def _serve(args: argparse.Namespace) -> int:
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
     await runtime.recover()
     pods = Node(
-        runtime, StoreHost(store, node), root=args.root, image_store=runtime.images, strict_pull=args.strict_pull,
-        offline=args.offline, facts=NodeFacts.of_this_machine(node, network.config),
+        runtime,
+        StoreHost(store, node),
+        root=args.root,
+        image_store=runtime.images,
+        strict_pull=args.strict_pull,
+        offline=args.offline,
+        facts=NodeFacts.of_this_machine(node, network.config),
     )
     await pods.start()
     agent = NodeAgent(store, pods, node)
@@ -185,7 +196,33 @@ def kubeconfig_command(args: argparse.Namespace) -> int:
     """Print a kubeconfig for this root's server."""
     import yaml
 
-    credentials = ensure_credentials(_api_dir(args.root) / "pki", hostnames=[default_node_name()])
+    pki = _api_dir(args.root) / "pki"
+    if os.geteuid() != 0 and not os.access(pki.parent, os.X_OK):
+        return _print_written_kubeconfig(pki)
+    credentials = ensure_credentials(pki, hostnames=[default_node_name()])
     config = build_kubeconfig(_server_url(args.address, args.port), credentials.ca_pem(), credentials.token)
     sys.stdout.write(yaml.safe_dump(config, sort_keys=False))
+    return 0
+
+
+def _print_written_kubeconfig(pki: Path) -> int:
+    """Without root the credentials are out of reach (0700): print the entries `sudo podrun serve` wrote for
+    this user instead, so `podrun kubeconfig > file` works as it does for root."""
+    import yaml
+
+    path = default_kubeconfig_path()
+    try:
+        written = read_kubeconfig(path)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        print(f"error: {path}: {error}", file=sys.stderr)
+        return 1
+    entries = podrun_entries(written) if written is not None else None
+    if entries is None:
+        print(
+            f"error: podrun's credentials ({pki}) are readable by root only, and {path} has no podrun entries: "
+            "run `sudo podrun serve` once (it writes them there for you) or `sudo podrun kubeconfig`",
+            file=sys.stderr,
+        )
+        return 1
+    sys.stdout.write(yaml.safe_dump(entries, sort_keys=False))
     return 0

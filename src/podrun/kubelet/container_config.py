@@ -65,8 +65,12 @@ def container_config(
     mounts: Sequence[Mount],
     log_path: str,
     restart_count: int,
+    target_container_id: str = "",
 ) -> ContainerConfig:
-    """Everything the runtime needs to create this container, with `$(VAR)` expanded in command and args."""
+    """Everything the runtime needs to create this container, with `$(VAR)` expanded in command and args.
+
+    `target_container_id` (an ephemeral container's target) is the container whose PID namespace it shares.
+    """
     meta = pod["metadata"]
     command, args = expand_command(container.get("command") or [], container.get("args") or [], dict(env))
     return ContainerConfig(
@@ -83,6 +87,7 @@ def container_config(
         stdin=bool(container.get("stdin")),
         stdin_once=bool(container.get("stdinOnce")),
         tty=bool(container.get("tty")),
+        target_container_id=target_container_id,
         labels={
             labels.POD_NAME: meta["name"],
             labels.POD_NAMESPACE: meta.get("namespace", "default"),

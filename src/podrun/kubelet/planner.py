@@ -4,8 +4,9 @@
 with `computeInitContainerActions` (`kuberuntime_container.go`) and `ShouldContainerBeRestarted`
 (`pkg/kubelet/container/helpers.go`), as of v1.33/1.34 with default gates: every pod goes through
 `computeInitContainerActions` (the `LegacySidecarContainers` gate, off since v1.33, would send pods without
-sidecars through `findNextInitContainerToRun`). Left out: in-place resize, ephemeral containers and the
-alpha restart-rule gates.
+sidecars through `findNextInitContainerToRun`). Ephemeral containers are started once each, whether the pod
+has initialized or not, and never restarted: any runtime instance with the name means the container has had
+its run. Left out: in-place resize and the alpha restart-rule gates.
 
 It is a pure function of the pod spec (a Kubernetes API dict), what the runtime reports and the published
 probe results. It does no I/O, reads no clock and mutates none of its inputs. Two kubelet steps that look
@@ -66,8 +67,9 @@ class PodActions:
 
     If `kill_pod`, every container and the sandbox are stopped and `containers_to_kill` is not consulted;
     if `create_sandbox` as well, old init containers are purged and a sandbox is created with `attempt`.
-    Then `init_containers_to_start` (indexes into spec.initContainers, in spec order) and
-    `containers_to_start` (indexes into spec.containers) are started, one after the other.
+    Then `ephemeral_containers_to_start` (indexes into spec.ephemeralContainers), `init_containers_to_start`
+    (indexes into spec.initContainers, in spec order) and `containers_to_start` (indexes into spec.containers)
+    are started, one after the other.
     `sandbox_id` is the existing sandbox, or "" if there is none.
     """
 
@@ -75,6 +77,7 @@ class PodActions:
     create_sandbox: bool = False
     sandbox_id: str = ""
     attempt: int = 0
+    ephemeral_containers_to_start: list[int] = field(default_factory=list)
     init_containers_to_start: list[int] = field(default_factory=list)
     containers_to_start: list[int] = field(default_factory=list)
     containers_to_kill: dict[str, KillInfo] = field(default_factory=dict)  # runtime container ID -> why
@@ -101,6 +104,10 @@ def compute_pod_actions(
     if create_sandbox:
         return _plan_new_sandbox(pod, containers, latest, actions)
 
+    # Ephemeral containers may start before initialization completes; they are never restarted.
+    actions.ephemeral_containers_to_start = [
+        index for index, container in enumerate(_ephemeral_containers(pod)) if container["name"] not in latest
+    ]
     initialized = _compute_init_container_actions(pod, latest, probes, actions)
     if actions.kill_pod or not initialized:
         # Initialization failed or is still in progress: regular containers wait.
@@ -443,3 +450,7 @@ def _init_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _regular_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return pod.get("spec", {}).get("containers") or []
+
+
+def _ephemeral_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return pod.get("spec", {}).get("ephemeralContainers") or []

@@ -11,12 +11,19 @@ def is_sidecar(container: JSON) -> bool:
 
 
 def field_path(pod: JSON, name: str) -> str:
-    """The event `fieldPath` of a container: `spec.containers{app}` or `spec.initContainers{init}`."""
-    if any(c["name"] == name for c in pod["spec"].get("initContainers") or []):
-        return f"spec.initContainers{{{name}}}"
+    """The event `fieldPath` of a container: `spec.containers{app}`, `spec.initContainers{init}` or
+    `spec.ephemeralContainers{debugger}`."""
+    for key in ("initContainers", "ephemeralContainers"):
+        if any(c["name"] == name for c in pod["spec"].get(key) or []):
+            return f"spec.{key}{{{name}}}"
     return f"spec.containers{{{name}}}"
 
 
 def all_containers(pod: JSON) -> list[JSON]:
     """Init containers then regular containers, in spec order."""
     return [*(pod["spec"].get("initContainers") or []), *pod["spec"]["containers"]]
+
+
+def every_container(pod: JSON) -> list[JSON]:
+    """Init, regular and ephemeral containers, in the order `podutil.VisitContainers` visits them."""
+    return [*all_containers(pod), *(pod["spec"].get("ephemeralContainers") or [])]

@@ -93,8 +93,10 @@ def convert_container_statuses(
     reason_cache: Mapping[str, tuple[str, str]],
     previous: Mapping[str, JSON] | None,
     runtime_name: str = DEFAULT_RUNTIME_NAME,
+    ephemeral: bool = False,
 ) -> list[JSON]:
-    """The API statuses of the pod's init containers (`init=True`) or regular containers (§5.3).
+    """The API statuses of the pod's init containers (`init=True`), regular containers, or ephemeral containers
+    (`ephemeral=True`: converted as regular ones, but the prober sets neither `started` nor `ready`) (§5.3).
 
     `runtime_statuses` is everything the runtime holds for the pod, every instance of every container:
     per name the newest (by `created_at`) gives `state`, the second `lastState`. `reason_cache` maps a
@@ -105,7 +107,7 @@ def convert_container_statuses(
     its image); the spec's image for a container the runtime has no record of.
     Init statuses come in spec order, regular ones sorted by name.
     """
-    containers = _containers(pod, init=init)
+    containers = list(_spec(pod).get("ephemeralContainers") or []) if ephemeral else _containers(pod, init=init)
     history = _history_by_name(runtime_statuses)
     has_init_containers = bool(_spec(pod).get("initContainers"))
     old = previous or {}
@@ -118,7 +120,8 @@ def convert_container_statuses(
         else:
             status = _without_runtime_record(container, old.get(name), pod, has_init_containers)
         _apply_waiting_reason(container, status, pod, runtime_statuses, reason_cache, init)
-        _apply_probe_results(container, status, probe_state, init)
+        if not ephemeral:
+            _apply_probe_results(container, status, probe_state, init)
         statuses[name] = status
     if init:
         return [statuses[c["name"]] for c in containers]
@@ -632,6 +635,10 @@ def compute_pod_status(
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
     status["containerStatuses"] = statuses
+    if _spec(pod).get("ephemeralContainers"):
+        status["ephemeralContainerStatuses"] = convert(
+            init=False, ephemeral=True, previous=_index_by_name(previous.get("ephemeralContainerStatuses") or [])
+        )
     status["qosClass"] = qos_class(pod)
     return status
 

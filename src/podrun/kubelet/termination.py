@@ -17,7 +17,7 @@ from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.hooks import run_hook
 from podrun.kubelet.planner import KillInfo
-from podrun.kubelet.podspec import all_containers, field_path
+from podrun.kubelet.podspec import every_container, field_path
 from podrun.runtime.protocol import ContainerStatus, Runtime
 
 # (kind, reason, message, fieldPath): an event on the pod being killed.
@@ -65,7 +65,7 @@ async def kill_containers(
 
     `kill_override` replaces every grace period (0: kill at once, skipping preStop hooks).
     """
-    specs = {c["name"]: c for c in all_containers(pod)}
+    specs = {c["name"]: c for c in every_container(pod)}
     names = {c.id: c.labels.get(labels.CONTAINER_NAME, c.name) for c in running}
     stopped = {name: asyncio.Event() for name in specs}
     for name, event in stopped.items():

@@ -28,7 +28,7 @@ from podrun.kubelet.images import ImageError
 from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
-from podrun.kubelet.podspec import all_containers, field_path, is_sidecar
+from podrun.kubelet.podspec import all_containers, every_container, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
 from podrun.kubelet.termination import kill_containers
 from podrun.kubelet.volumes.etc_hosts import CONTAINER_PATH as ETC_HOSTS
@@ -140,7 +140,7 @@ class PodWorker:
         name = status.labels.get(labels.CONTAINER_NAME, status.name)
         run = int(status.annotations.get(labels.CONTAINER_RESTART_COUNT, "0"))
         self.lifecycle.exited(name, run, status.exit_code, status.reason, status.message)
-        spec = next((c for c in all_containers(self.pod) if c["name"] == name), {})
+        spec: JSON = next((c for c in every_container(self.pod) if c["name"] == name), {})
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
             message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
         if message:
@@ -363,6 +363,12 @@ class PodWorker:
             sandbox_id = await self._create_sandbox(containers)
             if not sandbox_id:
                 return SyncOutcome.DONE
+        # Ephemeral containers first, as SyncPod does, so that a failing init container cannot hold them back.
+        ephemeral_specs = self.pod["spec"].get("ephemeralContainers") or []
+        for index in actions.ephemeral_containers_to_start:
+            if self._deleting():
+                return SyncOutcome.RESYNC
+            await self._start_container(sandbox_id, ephemeral_specs[index], containers)
         init_specs = self.pod["spec"].get("initContainers") or []
         for index in actions.init_containers_to_start:
             spec = init_specs[index]
@@ -439,7 +445,8 @@ class PodWorker:
         built = await self._take_prepared(spec, restart_count)
         if built is None:
             try:
-                built = await self._build(sandbox_id, spec, restart_count, record)
+                target = _target_container_id(spec, containers)
+                built = await self._build(sandbox_id, spec, restart_count, record, target=target)
             except _StartFailure as f:
                 return self._start_failed(name, f.reason, f.message, ref, f.event)
         else:
@@ -485,9 +492,12 @@ class PodWorker:
 
     async def _build(
         self, sandbox_id: str, spec: JSON, restart_count: int, record: Callable[[str, str, str], None],
-        *, prepared: bool = False,
+        *, prepared: bool = False, target: str = "",
     ) -> _Built:  # fmt: skip
-        """Image, env, mounts and the runtime's create: everything of a start before the process runs."""
+        """Image, env, mounts and the runtime's create: everything of a start before the process runs.
+
+        `target` is the runtime ID of the container whose process namespace an ephemeral container joins.
+        """
         name = spec["name"]
         host, ns = self.deps.host, self.pod["metadata"].get("namespace", "default")
         try:
@@ -511,6 +521,7 @@ class PodWorker:
             config = container_config(
                 self.pod, spec, image_id=image_id, env=env, mounts=mounts,
                 log_path=str(self.deps.paths.log_path(self.pod, name, restart_count)), restart_count=restart_count,
+                target_container_id=target,
             )  # fmt: skip
             if prepared:
                 config = dataclasses.replace(config, annotations={**config.annotations, PREPARED_ANNOTATION: "true"})
@@ -619,6 +630,22 @@ class PodWorker:
     def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event on the pod (or on one of its containers, with `ref`)."""
         self.deps.record_event(self.pod, kind, reason, message, ref)
+
+
+def _target_container_id(spec: JSON, containers: list[ContainerStatus]) -> str:
+    """The running container an ephemeral container's `targetContainerName` names (the kubelet's getTargetID);
+    a target that is not running fails the start with CreateContainerConfigError."""
+    target = spec.get("targetContainerName") or ""
+    if not target:
+        return ""
+    newest = max(
+        (c for c in containers if c.labels.get(labels.CONTAINER_NAME, c.name) == target),
+        key=lambda c: c.created_at, default=None,
+    )  # fmt: skip
+    if newest is None or newest.state != ContainerState.RUNNING:
+        message = f"unable to find target container {target}"
+        raise _StartFailure("CreateContainerConfigError", message, f"Error: {message}")
+    return newest.id
 
 
 def port_mappings(pod: JSON) -> tuple[PortMapping, ...]:

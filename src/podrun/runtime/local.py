@@ -394,6 +394,7 @@ class LocalRuntime:
                 "CreateContainerError", f"image {config.image!r} not found in the local store"
             )
         paths = self.sandboxes.paths(sandbox_id)
+        pid_namespace = self._pid_namespace_of(config.target_container_id) if config.target_container_id else ""
         container_id = secrets.token_hex(32)
         d = self._dir(container_id)
         try:
@@ -410,7 +411,7 @@ class LocalRuntime:
             cgroups_path = cgroups.container_path(sandbox_id, container_id)
             spec = ocispec.generate(
                 config, image_config, rootfs=str(rootfs), user=user, sandbox=paths, cgroups_path=cgroups_path,
-                cgroup_mode=self.oci.cgroup_mode,
+                cgroup_mode=self.oci.cgroup_mode, pid_namespace=pid_namespace,
             )
             (d / "config.json").write_text(json.dumps(spec))
             log_path = config.log_path or str(d / "container.log")
@@ -431,6 +432,22 @@ class LocalRuntime:
         self._exited[container_id] = asyncio.Event()
         self._save(rec)
         return container_id
+
+    def _pid_namespace_of(self, container_id: str) -> str:
+        """The PID namespace of a running container, as a path the OCI runtime can join (containerd's
+        `/proc/<pid>/ns/pid` of the target's task)."""
+        rec = self._records.get(container_id)
+        try:
+            if rec is None or rec.state != ContainerState.RUNNING.value:
+                raise FileNotFoundError
+            pid = int((self._dir(container_id) / "container.pid").read_text())
+            path = Path(f"/proc/{pid}/ns/pid")
+            path.stat()
+        except (OSError, ValueError):
+            raise RuntimeError_(
+                "CreateContainerError", f"target container {container_id} is not running: no PID namespace to share"
+            ) from None
+        return str(path)
 
     def _mount_rootfs(self, d: Path, layers: list[Path]) -> Path:
         for sub in ("upper", "work", "rootfs"):

@@ -191,12 +191,15 @@ def resources(config: ContainerConfig, cgroup_mode: str) -> dict[str, object]:
     return res
 
 
-def namespaces(sandbox: SandboxPaths, privileged: bool, cgroup_mode: str) -> list[dict[str, str]]:
+def namespaces(
+    sandbox: SandboxPaths, privileged: bool, cgroup_mode: str, pid_namespace: str = ""
+) -> list[dict[str, str]]:
     """A private PID and mount namespace, the sandbox's network, IPC and UTS namespaces, and on cgroup v2 a
     private cgroup namespace unless privileged (containerd's rule: v1 hosts and privileged containers keep
-    the host's, for compatibility)."""
+    the host's, for compatibility). `pid_namespace` is the path of another container's PID namespace to join
+    instead (an ephemeral container's target)."""
     result = [
-        {"type": "pid"},
+        {"type": "pid", "path": pid_namespace} if pid_namespace else {"type": "pid"},
         {"type": "mount"},
         {"type": "network", "path": sandbox.netns},
         {"type": "ipc", "path": sandbox.ipcns},
@@ -216,13 +219,14 @@ def generate(
     sandbox: SandboxPaths,
     cgroups_path: str,
     cgroup_mode: str,
+    pid_namespace: str = "",
 ) -> dict[str, object]:
     """The complete OCI runtime config for one container on a host with this cgroup layout
-    (`oci_runtime.cgroup_mode()`: `unified`, `hybrid` or `legacy`)."""
+    (`oci_runtime.cgroup_mode()`: `unified`, `hybrid` or `legacy`); `pid_namespace` as for `namespaces`."""
     sec = config.security
     caps = capabilities(sec.capabilities_add, sec.capabilities_drop, sec.privileged)
     linux: dict[str, object] = {
-        "namespaces": namespaces(sandbox, sec.privileged, cgroup_mode),
+        "namespaces": namespaces(sandbox, sec.privileged, cgroup_mode, pid_namespace),
         "resources": resources(config, cgroup_mode),
         "cgroupsPath": cgroups_path,
     }

@@ -79,6 +79,9 @@ class ContainerConfig:
     stdin: bool = False
     stdin_once: bool = False
     tty: bool = False
+    # CRI's NamespaceMode TARGET: share the PID namespace of this running container (an ephemeral container's
+    # targetContainerName); empty for a PID namespace of its own.
+    target_container_id: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # recovered by `list_containers`
     annotations: dict[str, str] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from podrun.api.errors import ApiError
+from podrun.api.field_managers import record_update
 from podrun.api.followers import stop_following
 from podrun.api.store import DELETED, Store, Watch
 from podrun.json_types import JSON
@@ -110,9 +111,9 @@ class ServicesController:
         try:
             current = self.store.get("endpoints", meta["namespace"], meta["name"])
         except ApiError:
-            self.store.create("endpoints", desired)
+            self.store.create("endpoints", _managed("Endpoints", None, desired))
             return
-        self.store.update_if_changed("endpoints", _merged(current, desired))
+        self.store.update_if_changed("endpoints", _managed("Endpoints", current, _merged(current, desired)))
 
     def _write_slices(self, service: JSON, desired: list[JSON]) -> None:
         namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
@@ -122,10 +123,11 @@ class ServicesController:
         for endpoint_slice in desired:
             match = next((item for item in unmatched if slice_port_key(item) == slice_port_key(endpoint_slice)), None)
             if match is None:
-                self.store.create("endpointslices", endpoint_slice)
+                self.store.create("endpointslices", _managed("EndpointSlice", None, endpoint_slice))
                 continue
             unmatched.remove(match)
-            self.store.update_if_changed("endpointslices", _merged(match, endpoint_slice))
+            updated = _managed("EndpointSlice", match, _merged(match, endpoint_slice))
+            self.store.update_if_changed("endpointslices", updated)
         for leftover in unmatched:
             self._delete_quietly("endpointslices", namespace, leftover["metadata"]["name"])
 
@@ -133,7 +135,7 @@ class ServicesController:
         try:
             self.store.get(resource, namespace, name)
         except ApiError:
-            self.store.create(resource, obj)
+            self.store.create(resource, _managed(str(obj.get("kind") or ""), None, obj))
 
     def _delete_quietly(self, resource: str, namespace: str, name: str) -> None:
         with contextlib.suppress(ApiError):
@@ -141,6 +143,14 @@ class ServicesController:
 
 
 _MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+# The field manager of the controllers' writes, as kube-controller-manager's User-Agent names it.
+CONTROLLER_MANAGER = "kube-controller-manager"
+
+
+def _managed(kind: str, current: JSON | None, new: JSON) -> JSON:
+    """`new` with the managedFields of the controller's Update of `current` (None: a create)."""
+    api_version = str(new.get("apiVersion") or "v1")
+    return record_update(kind, current, new, CONTROLLER_MANAGER, has_status=False, api_version=api_version)
 
 
 def _merged(current: JSON, desired: JSON) -> JSON:

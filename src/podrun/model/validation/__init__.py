@@ -12,7 +12,7 @@ from podrun.model.validation.config import validate_configmap, validate_secret
 from podrun.model.validation.formats import is_label_value, is_qualified_name, name_is_dns_label, name_is_dns_subdomain
 from podrun.model.validation.meta import validate_annotations, validate_labels
 from podrun.model.validation.pod import validate_pod
-from podrun.model.validation.updates import validate_pod_update
+from podrun.model.validation.updates import validate_pod_ephemeral_containers_update, validate_pod_update
 from podrun.model.validation.warnings import pod_warnings
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "validate_configmap",
     "validate_labels",
     "validate_pod",
+    "validate_pod_ephemeral_containers_update",
     "validate_pod_update",
     "validate_secret",
 ]

@@ -529,3 +529,67 @@ def _validate_volume_devices(devices: list[JSON], mounts: list[JSON], volumes: d
         if name:
             names.add(name)
     return errors
+
+
+# EphemeralContainerCommon's fields that may not be set, in the struct's order (`allowedEphemeralContainerFields`
+# lists them false or leaves them out): an ephemeral container serves no traffic and reserves nothing.
+_EPHEMERAL_FORBIDDEN_FIELDS = (
+    "ports",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+)
+_EPHEMERAL_FORBIDDEN = "cannot be set for an Ephemeral Container"
+
+
+def validate_ephemeral_containers(
+    ephemeral: list[JSON],
+    containers: list[JSON],
+    init_containers: list[JSON],
+    volumes: dict[str, JSON],
+    restart_policy: str,
+    host_users: bool,
+) -> Errors:
+    """validateEphemeralContainers: names unique across every kind of container, a target that is an init or
+    regular container, and none of the fields that would make the pod depend on the container."""
+    errors: Errors = []
+    others = {as_str(container.get("name")) for container in [*containers, *init_containers]}
+    names = set(others)
+    for index, container in enumerate(ephemeral):
+        path = f"spec.ephemeralContainers[{index}]"
+        errors += _validate_container_common(container, path, volumes, restart_policy, host_users)
+        image = as_str(container.get("image"))
+        if image != image.strip():
+            errors.append(FieldError.invalid(f"{path}.image", image, "must not have leading or trailing whitespace"))
+        name = as_str(container.get("name"))
+        if name in names:
+            errors.append(FieldError.duplicate(f"{path}.name", name))
+        else:
+            names.add(name)
+        target = as_str(container.get("targetContainerName"))
+        if target and target not in others:
+            errors.append(FieldError.not_found(f"{path}.targetContainerName", target))
+        errors += [
+            FieldError.forbidden(f"{path}.{key}", _EPHEMERAL_FORBIDDEN)
+            for key in _EPHEMERAL_FORBIDDEN_FIELDS
+            if _is_set(container.get(key), struct=key == "resources")
+        ]
+        for mount_index, mount in enumerate(as_dicts(container.get("volumeMounts"))):
+            for key in ("subPath", "subPathExpr"):
+                if as_str(mount.get(key)):
+                    errors.append(
+                        FieldError.forbidden(f"{path}.volumeMounts[{mount_index}].{key}", _EPHEMERAL_FORBIDDEN)
+                    )
+    return errors
+
+
+def _is_set(value: Any, *, struct: bool) -> bool:
+    """Whether a field differs from Go's zero value: null for pointers, slices and maps; for a struct (resources)
+    also an object whose fields are all null, such as the `resources: {}` kubectl debug sends."""
+    if struct and isinstance(value, dict):
+        return any(item is not None for item in value.values())
+    return value is not None

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
-from podrun.model.validation.containers import enum_errors, validate_containers, validate_init_containers
+from podrun.model.validation.containers import (
+    enum_errors,
+    validate_containers,
+    validate_ephemeral_containers,
+    validate_init_containers,
+)
 from podrun.model.validation.formats import (
     DNS_SUBDOMAIN_UNDERSCORE,
     INVALID_IP,
@@ -39,8 +44,10 @@ def _validate_pod_spec(spec: JSON) -> Errors:
     errors += volume_errors
     containers = as_dicts(spec.get("containers"))
     errors += validate_containers(containers, volumes, grace, restart_policy, host_users)
-    errors += validate_init_containers(
-        as_dicts(spec.get("initContainers")), containers, volumes, grace, restart_policy, host_users
+    init_containers = as_dicts(spec.get("initContainers"))
+    errors += validate_init_containers(init_containers, containers, volumes, grace, restart_policy, host_users)
+    errors += validate_ephemeral_containers(
+        as_dicts(spec.get("ephemeralContainers")), containers, init_containers, volumes, restart_policy, host_users
     )
     if spec.get("hostNetwork") is True:
         errors += _host_network_ports(containers)

@@ -29,15 +29,7 @@ def validate_pod_update(old: JSON, new: JSON) -> list[FieldError]:
     with a diff that lists each changed spec field as `- path: old` / `+ path: new` (JSON values)
     instead of Go's cmp.Diff of the internal struct.
     """
-    old_meta, new_meta = as_dict(old.get("metadata")), as_dict(new.get("metadata"))
-    errors: Errors = []
-    for key in ("name", "namespace", "uid"):
-        if key == "uid" and not new_meta.get(key):
-            continue
-        if new_meta.get(key) != old_meta.get(key):
-            errors.append(FieldError.invalid(f"metadata.{key}", new_meta.get(key), "field is immutable"))
-    errors += validate_pod_metadata_and_spec(new)
-    errors += validate_pod_annotations(new_meta, as_dict(new.get("spec")))
+    errors = _metadata_and_spec_update(old, new)
     old_spec, new_spec = as_dict(old.get("spec")), as_dict(new.get("spec"))
     for key in ("containers", "initContainers"):
         container_errors, stop = _container_updates(as_dicts(new_spec.get(key)), as_dicts(old_spec.get(key)), key)
@@ -58,6 +50,43 @@ def validate_pod_update(old: JSON, new: JSON) -> list[FieldError]:
         diff = "".join(line + "\n" for line in _diff(old_semantic, munged, "spec"))
         detail = f"pod updates may not change fields other than {','.join(UPDATABLE_POD_SPEC_FIELDS)}\n{diff}"
         errors.append(FieldError.forbidden("spec", detail))
+    return errors
+
+
+def validate_pod_ephemeral_containers_update(old: JSON, new: JSON) -> list[FieldError]:
+    """ValidatePodEphemeralContainersUpdate: the new pod must be valid, and its ephemeral containers may only grow.
+
+    Existing ephemeral containers are matched by name (a patch need not keep their order) and may be neither
+    removed nor changed; the change is shown as the `- path: old` / `+ path: new` lines of `validate_pod_update`.
+    """
+    errors = _metadata_and_spec_update(old, new)
+    path = "spec.ephemeralContainers"
+    new_by_name = {as_str(c.get("name")): c for c in as_dicts(as_dict(new.get("spec")).get("ephemeralContainers"))}
+    for existing in as_dicts(as_dict(old.get("spec")).get("ephemeralContainers")):
+        name = as_str(existing.get("name"))
+        quoted = json.dumps(name)
+        if name not in new_by_name:
+            errors.append(FieldError.forbidden(path, f"existing ephemeral containers {quoted} may not be removed\n"))
+            continue
+        before, after = _semantic(existing), _semantic(new_by_name[name])
+        if before != after:
+            diff = "".join(line + "\n" for line in _diff(before, after, name))
+            detail = f"existing ephemeral containers {quoted} may not be changed\n{diff}"
+            errors.append(FieldError.forbidden(path, detail))
+    return errors
+
+
+def _metadata_and_spec_update(old: JSON, new: JSON) -> Errors:
+    """What every pod update checks first: immutable metadata, then the whole new pod and its annotations."""
+    old_meta, new_meta = as_dict(old.get("metadata")), as_dict(new.get("metadata"))
+    errors: Errors = []
+    for key in ("name", "namespace", "uid"):
+        if key == "uid" and not new_meta.get(key):
+            continue
+        if new_meta.get(key) != old_meta.get(key):
+            errors.append(FieldError.invalid(f"metadata.{key}", new_meta.get(key), "field is immutable"))
+    errors += validate_pod_metadata_and_spec(new)
+    errors += validate_pod_annotations(new_meta, as_dict(new.get("spec")))
     return errors
 
 

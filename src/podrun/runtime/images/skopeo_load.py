@@ -6,10 +6,12 @@ and nothing is tagged unless the whole image arrived (the layout is removed what
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from podrun.runtime.images.importer import ArchiveError, import_archive
@@ -58,6 +60,20 @@ def _skopeo_message(done: subprocess.CompletedProcess[str]) -> str:
     return re.sub(r"\\(.)", r"\1", wrapped[1]) if wrapped else lines[-1]
 
 
+def skopeo_copy_command(skopeo: str, source: str, destination: str, environ: Mapping[str, str]) -> list[str]:
+    """The skopeo command that copies `source` to `destination`.
+
+    skopeo ignores `DOCKER_HOST`, which the docker CLI honours (rootless Docker, a remote or second daemon), so
+    a `docker-daemon:` source is read from the daemon `docker images` lists only with it passed on by hand.
+    """
+    # No signature policy: the source is on this machine, and `image import` of the same archive checks none.
+    command = [skopeo, "--insecure-policy", "copy", "--quiet"]
+    docker_host = environ.get("DOCKER_HOST", "")
+    if source.startswith("docker-daemon:") and docker_host:
+        command += ["--src-daemon-host", docker_host]
+    return [*command, source, destination]
+
+
 def load_image(store: ImageStore, source: str, *, name: str | None = None, skopeo: str = "skopeo") -> list[ImageRecord]:
     """Copy `source` (a skopeo transport reference) into `store` under `name` (or its own name).
 
@@ -75,8 +91,7 @@ def load_image(store: ImageStore, source: str, *, name: str | None = None, skope
         raise LoadError(f"{skopeo} not found: image load copies images with skopeo (Debian: apt install skopeo)")
     with tempfile.TemporaryDirectory(dir=store.tmp, prefix="load-") as tmp:
         layout = Path(tmp) / "layout"
-        # No signature policy: the source is on this machine, and `image import` of the same archive checks none.
-        command = [executable, "--insecure-policy", "copy", "--quiet", source, f"oci:{layout}"]
+        command = skopeo_copy_command(executable, source, f"oci:{layout}", os.environ)
         copied = subprocess.run(command, capture_output=True, text=True, check=False)
         if copied.returncode != 0:
             raise LoadError(f"{source}: skopeo could not copy the image: {_skopeo_message(copied)}")
