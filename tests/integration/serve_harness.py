@@ -280,7 +280,9 @@ def run_in_pty(command: list[str], env: dict[str, str], keys: bytes, prompt: byt
     """Run `command` with a pseudo-terminal as stdin, stdout and stderr, as a user at a terminal would.
 
     Once `prompt` appears in the output, `keys` are typed. Returns everything the terminal showed, after the
-    command exited (it must, within `timeout`).
+    command exited (it must, within `timeout`), with `\r\r\n` read as `\r\n`: kubectl makes this terminal raw
+    only after the first output may have arrived and restores it before the last is written, so this side's
+    line discipline may add a `\r` of its own to those lines (seen under load); only the remote side is podrun's.
     """
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
@@ -306,7 +308,7 @@ def run_in_pty(command: list[str], env: dict[str, str], keys: bytes, prompt: byt
             if process.poll() is not None and not readable:
                 break
         process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        return shown.decode(errors="replace")
+        return shown.decode(errors="replace").replace("\r\r\n", "\r\n")
     finally:
         os.close(controller)
         if process.poll() is None:

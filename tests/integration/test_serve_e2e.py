@@ -479,6 +479,16 @@ def test_core_commands_with_each_installed_kubectl(serve: ServeProcess, minor: i
     assert serve.kubectl("get", "pod", name, "--ignore-not-found", binary=kubectl).stdout == ""
 
 
+def test_a_container_with_a_pod_ip_reports_what_it_wrote_to_its_termination_log(serve: ServeProcess) -> None:
+    writer = {"name": "c", "image": "busybox", "command": ["sh", "-c", "printf 'all done' > /dev/termination-log"]}
+    serve.kubectl("apply", "-f", "-", stdin=manifest("last-words", [writer], restartPolicy="Never"))
+
+    pod = pod_when(serve, "last-words", lambda pod: pod["status"].get("phase") == "Succeeded")
+
+    assert pod["status"]["podIP"]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == "all done"
+
+
 # -- 8. service accounts -------------------------------------------------------------------------------------
 
 READ_ACCOUNT = (

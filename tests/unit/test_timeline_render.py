@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from podrun.json_types import JSON
-from podrun.printers.timeline import render_html, render_text, timeline_rows
+from podrun.printers.timeline import render_html, render_svg, render_text, timeline_rows
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "timeline"
 
@@ -77,3 +77,13 @@ def test_html_page_needs_no_script_and_no_network() -> None:
     page = render_html(history())
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page
+
+
+def test_a_back_off_wait_is_drawn_up_to_the_run_it_delayed() -> None:
+    svg = render_svg(history())
+    runs = [line for line in svg.splitlines() if 'data-container="app-container"' in line]
+    waits = [line for line in svg.splitlines() if line.startswith('<line class="backoff"')]
+    assert waits, svg
+    ends = {line.split('x2="', 1)[1].split('"', 1)[0] for line in waits}
+    starts = {line.split(' x="', 1)[1].split('"', 1)[0] for line in runs}
+    assert ends <= starts, (ends, starts)

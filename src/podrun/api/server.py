@@ -12,10 +12,11 @@ from __future__ import annotations
 import hmac
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from podrun.api import handlers_auth, handlers_delete, handlers_lifecycle, handlers_pods, handlers_rest
 from podrun.api.context import API_CONTEXT, ApiContext, LifecycleBackend, LogBackend, context_of
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A front middleware that vouched for a request itself (the web UI's session cookie) sets this key to True.
+AUTHENTICATED = web.RequestKey("podrun.authenticated", bool)
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # The API server's limit on request bodies (3 MiB): a 1 MiB ConfigMap must fit, with its encoding.
@@ -52,7 +55,7 @@ _METHOD_NOT_ALLOWED = "the server does not allow this method on the requested re
 _OPENAPI_KEY = web.AppKey("podrun.openapi", OpenAPI)
 _OPENAPI_V2_KEY = web.AppKey("podrun.openapi.v2", OpenAPIV2)
 
-__all__ = ["LogBackend", "create_app", "ensure_defaults", "run_server"]
+__all__ = ["AUTHENTICATED", "LogBackend", "create_app", "ensure_defaults", "run_server"]
 
 
 def create_app(
@@ -64,14 +67,17 @@ def create_app(
     logs: LogBackend,
     lifecycle: LifecycleBackend | None = None,
     kubernetes_version: str = "v1.32.4",
+    front: Sequence[Middleware] = (),
 ) -> web.Application:
     """The API server as an aiohttp application over `store`.
 
     `token`, when set, is the bearer token every request must carry. `node_name` is the node pods are bound to.
     `kubernetes_version` is what `/version` reports (so, through the gcloud dispatcher, which kubectl runs).
+    `front` middlewares run after errors become `Status` bodies and before the bearer token is checked (the web UI's
+    sessions, `podrun.ui`).
     """
     version_info(kubernetes_version)  # fail early on a malformed version
-    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(middlewares=[_errors, *front, _authenticate], client_max_size=MAX_REQUEST_BYTES)
     app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token, lifecycle)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
     app[_OPENAPI_V2_KEY] = OpenAPIV2(kubernetes_version)
@@ -170,7 +176,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     """With a token configured, every request needs `Authorization: Bearer <token>` (even `/version`): the admin
     token may do anything; a pod's service account token only read its own namespace (403 otherwise)."""
     ctx = context_of(request)
-    if ctx.token is not None:
+    if ctx.token is not None and request.get(AUTHENTICATED) is not True:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         given = given.strip()
         if scheme.lower() != "bearer":

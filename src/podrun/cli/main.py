@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--address", default="127.0.0.1", help="address to listen on (default %(default)s)")
         p.add_argument("--port", type=int, default=6443, help="port to listen on (default %(default)s)")
     serve.add_argument("--kubeconfig", type=Path, help="kubeconfig to write the 'podrun' context into")
+    serve.add_argument(
+        "--ui-port", type=int, help="port of the web UI (default 6444, or any free port when that one is taken)"
+    )
     serve.add_argument("--detach", "-d", action="store_true", help="run in the background")
     serve.add_argument("--node-name", help="the node's name (default: this host's name)")
     serve.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
@@ -105,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--namespace", "-n", default="default", help="the pod's namespace (default %(default)s)")
     timeline.add_argument("--output", "-o", choices=("text", "json", "html"), default="text")
     timeline.add_argument("--kubeconfig", type=Path, help="kubeconfig with the 'podrun' context (default: kubectl's)")
+
+    dashboard = sub.add_parser("dashboard", help="print (or --open) a one-time login URL of podrun serve's web UI")
+    dashboard.add_argument("--open", action="store_true", help="open the URL in a browser instead of printing it")
+    dashboard.add_argument("--kubeconfig", type=Path, help="kubeconfig with the 'podrun' context (default: kubectl's)")
 
     info = sub.add_parser("info", help="show which OCI runtime and cgroup mode podrun uses")
     _common(info)
@@ -207,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from podrun.cli.timeline import timeline_command
 
         return timeline_command(args)
+    if args.command == "dashboard":
+        from podrun.cli.dashboard import dashboard_command
+
+        return dashboard_command(args)
     if args.command == "info":
         from podrun.cli.info import info_command
 

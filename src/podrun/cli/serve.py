@@ -1,8 +1,8 @@
 """`podrun serve`, `podrun stop` and `podrun kubeconfig`: the Kubernetes-compatible API server.
 
-`serve` runs the API server (TLS, bearer token, SQLite store under the root), the kubelet with
-its node agent, and writes a `podrun` context into the user's kubeconfig. Stopping it leaves
-the pods' containers running (conmon keeps them); the next `serve` adopts them.
+`serve` runs the API server (TLS, bearer token, SQLite store under the root), the web UI on its own TLS port
+(`podrun.ui`), the kubelet with its node agent, and writes a `podrun` context into the user's kubeconfig.
+Stopping it leaves the pods' containers running (conmon keeps them); the next `serve` adopts them.
 """
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from aiohttp import web
 
 from podrun.api.errors import ApiError
 from podrun.api.kubeconfig import (
@@ -40,8 +44,12 @@ from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
 from podrun.services.controller import ServicesController
 from podrun.services.proxy import ServiceProxy
+from podrun.ui.routes import add_login_codes, create_ui_app
+from podrun.ui.sessions import Sessions
 
 READY_TIMEOUT_SECONDS = 30.0
+# The web UI's port unless --ui-port says otherwise; when it is taken, any free port (serve prints the URL).
+DEFAULT_UI_PORT = 6444
 
 
 def _api_dir(root: Path) -> Path:
@@ -93,12 +101,21 @@ async def _serve(args: argparse.Namespace) -> int:
         store, token=credentials.token, node_name=node,
         streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
     )  # fmt: skip
+    sessions = Sessions(credentials.token)
+    ui_app = create_ui_app(
+        store, sessions=sessions, node_name=node,
+        streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
+    )  # fmt: skip
+    ui_runner, ui_port = await _serve_ui(ui_app, args.address, args.ui_port, server_ssl_context(api_dir / "pki"))
+    ui_url = _server_url(args.address, ui_port) + "/ui/"
+    add_login_codes(app, sessions, ui_url)
     runner = await run_server(app, args.address, args.port, server_ssl_context(api_dir / "pki"))
     url = _server_url(args.address, args.port)
     path = install_kubeconfig(url, credentials.ca_pem(), credentials.token, path=args.kubeconfig)
     _pid_file(args.root).write_text(str(os.getpid()))
     print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
     print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
+    print(f"podrun serve: web UI at {ui_url} (log in with: podrun dashboard)", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -107,6 +124,7 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
     await runner.cleanup()
+    await ui_runner.cleanup()
     await agent.stop()
     await services.stop()
     await proxy.stop()
@@ -118,6 +136,19 @@ async def _serve(args: argparse.Namespace) -> int:
     store.close()
     _pid_file(args.root).unlink(missing_ok=True)
     return 0
+
+
+async def _serve_ui(
+    app: web.Application, address: str, port: int | None, tls: ssl.SSLContext
+) -> tuple[web.AppRunner, int]:
+    """Serve the web UI on `port`, or on `DEFAULT_UI_PORT` (any free port when that one is taken)."""
+    try:
+        runner = await run_server(app, address, DEFAULT_UI_PORT if port is None else port, tls)
+    except OSError as e:
+        if port is not None or e.errno != errno.EADDRINUSE:
+            raise
+        runner = await run_server(app, address, 0, tls)
+    return runner, int(runner.addresses[0][1])
 
 
 def serve_command(args: argparse.Namespace) -> int:

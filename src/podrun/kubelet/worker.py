@@ -514,7 +514,8 @@ class PodWorker:
             mounts = volumes.container_mounts(
                 self.pod, spec, self.volume_paths or {}, pod_dir=self.pod_dir, env=dict(env)
             )
-            mounts.append(volumes.termination_log_mount(self.pod_dir, spec))
+            termination_log = volumes.termination_log_mount(self.pod_dir, spec)
+            mounts.append(termination_log)
             if self.pod_ips and not any(m.container_path == ETC_HOSTS for m in mounts):
                 hosts = self.deps.node.hosts_file(self.pod, "", self.pod_ips)
                 mounts.append(etc_hosts_mount(self.pod_dir, hosts))
@@ -531,7 +532,7 @@ class PodWorker:
         except RuntimeError_ as e:
             reason = e.reason if e.reason == "CreateContainerConfigError" else "CreateContainerError"
             raise _StartFailure(reason, e.message) from None
-        return _Built(container_id, env, mounts[-1].host_path, [], config.annotations[labels.CONTAINER_HASH])
+        return _Built(container_id, env, termination_log.host_path, [], config.annotations[labels.CONTAINER_HASH])
 
     # -- preparing the next start -------------------------------------------------------------------
 

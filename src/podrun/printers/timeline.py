@@ -1,8 +1,8 @@
 """A pod's lifecycle history (a `PodLifecycle` document, docs/lifecycle.md) drawn as a Gantt chart.
 
 `timeline_rows` turns the records into one row per container with its runs on a common time axis;
-`render_text` draws them for a terminal (rich, 80 columns) and `render_html` as one self-contained
-HTML/SVG page (no script, no network). Both are pure.
+`render_text` draws them for a terminal (rich, 80 columns), `render_svg` as one SVG element (the web UI's chart)
+and `render_html` as one self-contained HTML/SVG page (no script, no network). All are pure.
 """
 
 from __future__ import annotations
@@ -152,12 +152,15 @@ h1 { font-size: 1.3em; } table { border-collapse: collapse; margin-top: 1.5em; f
 td, th { border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 .run { fill: #3a9d5d; } .run.failed { fill: #c94040; } .run.going { fill: #7cc593; }
 .label { font-size: 12px; } .axis { font-size: 11px; fill: #777; } .mark { font-size: 12px; fill: #b07000; }
+.backoff { stroke: #b07000; stroke-width: 2; stroke-dasharray: 4 3; }
 """
 
 
-def render_html(doc: JSON, *, now: float | None = None) -> str:
-    """One self-contained page: the chart as inline SVG (a `<rect class="run">` per run) and every record in a
-    table."""
+def render_svg(doc: JSON, *, now: float | None = None) -> str:
+    """The chart as one `<svg>` element: a row per container, a `<rect class="run">` per run (its state in the
+    class: `going`, `done`, `failed`; `data-container` and `data-run` name it), exit codes, marks with titles, and
+    each back-off wait as a dashed `<line class="backoff">` up to the run it delayed.
+    The web UI shows it as it is, with the page's CSS."""
     chart = timeline_rows(doc, now)
     left, bar_width, row_height = 220, 760, 26
     height = row_height * (len(chart.rows) + 1) + 10
@@ -166,7 +169,7 @@ def render_html(doc: JSON, *, now: float | None = None) -> str:
         return left + (when - chart.origin) / chart.span * bar_width
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + bar_width + 60}" height="{height}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{left + bar_width + 60}" height="{height}">',
         f'<text class="axis" x="{left}" y="14">0s</text>',
         f'<text class="axis" x="{left + bar_width}" y="14" text-anchor="end">{_seconds(chart.span)}</text>',
     ]
@@ -189,16 +192,30 @@ def render_html(doc: JSON, *, now: float | None = None) -> str:
             if run.exit_code is not None:
                 parts.append(f'<text class="label" x="{x(end) + 3:.1f}" y="{y + 16}">{run.exit_code}</text>')
         for when, mark, what in row.marks:
+            if mark == BACKOFF_MARK:
+                # The wait itself, dashed: from the back-off to the run it delayed (or the chart's end: still waiting).
+                resumed = min((run.start for run in row.runs if run.start > when), default=chart.end)
+                parts.append(
+                    f'<line class="backoff" x1="{x(when):.1f}" y1="{y + 13}" x2="{x(resumed):.1f}" y2="{y + 13}">'
+                    f"<title>{esc(what)}</title></line>"
+                )
             mark_x = f"{x(when):.1f}"
             parts.append(f'<text class="mark" x="{mark_x}" y="{y + 4}"><title>{esc(what)}</title>{esc(mark)}</text>')
     parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def render_html(doc: JSON, *, now: float | None = None) -> str:
+    """One self-contained page: the chart as inline SVG (`render_svg`) and every record in a table."""
+    parts = [render_svg(doc, now=now)]
     table = ["<table><tr><th>time</th><th>container</th><th>run</th><th>type</th><th>details</th></tr>"]
     for record in doc.get("records") or []:
         details = ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("time", "container", "run", "type"))
         cells = (record["time"], record.get("container") or "", record.get("run", 0), record["type"], details)
         table.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     table.append("</table>")
-    title = html.escape(f"{chart.namespace}/{chart.name}")
+    meta = doc.get("metadata") or {}
+    title = html.escape(f"{meta.get('namespace', '')}/{meta.get('name', '')}")
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Lifecycle of {title}</title>'
         f"<style>{_PAGE_STYLE}</style></head><body><h1>Lifecycle of pod {title}</h1>\n"
