@@ -177,29 +177,42 @@ def sandbox_spy(env: BenchEnv) -> Iterator[None]:
         thread.join()
 
 
-def cli(env: BenchEnv, runs: int) -> list[float]:
-    """One warm-up run (it also fills the bytecode cache), then `runs` timed runs of `podrun run`."""
+def cli(env: BenchEnv, runs: int, baseline: str | None = None) -> tuple[list[float], list[float]]:
+    """One warm-up run (it also fills the bytecode cache), then `runs` timed runs of `podrun run`; with a
+    `baseline` podrun (another installation's script), each timed run is followed by one of the baseline's, so
+    both see the same load. Returns (this podrun's seconds, the baseline's seconds)."""
     manifest = env.work / "cli-pod.yaml"
     manifest.write_text(CLI_MANIFEST)
-    command = [*podrun_command(), "run", "-f", str(manifest), "--root", str(env.root),
-               "--run-root", str(env.run_root), "--quiet"]  # fmt: skip
+    flags = ["run", "-f", str(manifest), "--root", str(env.root), "--run-root", str(env.run_root), "--quiet"]
+    command = [*podrun_command(), *flags]
+    other = [baseline, *flags] if baseline else None
     environ = dict(os.environ, PYTHONPYCACHEPREFIX=str(env.work / "pycache"))
     environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    ours: list[float] = []
+    theirs: list[float] = []
     with sandbox_spy(env):
         run_cli(command, environ)
-        return [run_cli(command, environ) for _ in range(runs)]
+        if other:
+            run_cli(other, environ)
+        for _ in range(runs):
+            ours.append(run_cli(command, environ))
+            if other:
+                theirs.append(run_cli(other, environ))
+    return ours, theirs
 
 
 # -- report --------------------------------------------------------------------------------------------------
 
 
-def pod_start_bench(runs: int, cli_runs: int) -> Callable[[BenchEnv], JSON]:
+def pod_start_bench(runs: int, cli_runs: int, baseline: str | None = None) -> Callable[[BenchEnv], JSON]:
     """The benchmark body for `run_guarded`: in-process runs, then CLI runs, on the same root."""
 
     def bench(env: BenchEnv) -> JSON:
         ready, initialized, oci = asyncio.run(in_process(env, runs))
-        cli_s = cli(env, cli_runs)
-        ready_ms, initialized_ms, cli_ms = ([s * 1000 for s in xs] for xs in (ready, initialized, cli_s))
+        cli_s, baseline_s = cli(env, cli_runs, baseline)
+        ready_ms, initialized_ms, cli_ms, baseline_ms = (
+            [s * 1000 for s in xs] for xs in (ready, initialized, cli_s, baseline_s)
+        )
         median = summarize(ready_ms)["median"]
         print(f"pod start: init `true` + app `sleep 3600` to Ready, {runs} runs, in-process Node ({oci})")
         print(describe("add_pod -> Initialized True", initialized_ms))
@@ -208,6 +221,9 @@ def pod_start_bench(runs: int, cli_runs: int) -> Callable[[BenchEnv], JSON]:
         print(f"  target median <= {TARGET_MS:.0f} ms: {verdict}")
         print(f"podrun run (CLI): init `true` + app `true`, restartPolicy Never, {cli_runs} runs")
         print(describe("process start -> exit", cli_ms))
+        if baseline:
+            print(f"  baseline {baseline}, alternating with the runs above (load {os.getloadavg()[0]:.2f} at the end)")
+            print(describe("baseline: process start -> exit", baseline_ms))
         return {
             "benchmark": "pod_start",
             "oci_runtime": oci,
@@ -220,6 +236,9 @@ def pod_start_bench(runs: int, cli_runs: int) -> Callable[[BenchEnv], JSON]:
             "cli_runs": cli_runs,
             "cli_ms": cli_ms,
             "cli_summary_ms": summarize(cli_ms),
+            "baseline": baseline,
+            "baseline_ms": baseline_ms,
+            "baseline_summary_ms": summarize(baseline_ms) if baseline_ms else None,
         }
 
     return bench
@@ -232,11 +251,15 @@ def main() -> int:
     parser.add_argument("--cli-runs", type=int, default=5, help="timed `podrun run` runs (default 5)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each: checks that the benchmark works")
     parser.add_argument("--json", metavar="PATH", help="write the raw numbers to PATH")
+    parser.add_argument(
+        "--baseline", metavar="PODRUN",
+        help="another podrun script (e.g. /work/main/.venv/bin/podrun) whose `podrun run` alternates with this one's",
+    )  # fmt: skip
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (overlay mounts, namespaces, runc)")
     runs, cli_runs = (3, 3) if args.quick else (args.runs, args.cli_runs)
-    return run_guarded(pod_start_bench(runs, cli_runs), args.json)
+    return run_guarded(pod_start_bench(runs, cli_runs, args.baseline), args.json)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from podrun import __version__
 from podrun.cli.run_image import add_image_flags
@@ -249,5 +252,24 @@ def _pods_without_server(args: argparse.Namespace) -> int:
         return 1
 
 
+def console() -> NoReturn:
+    """The `podrun` console script: `main`, then an exit that skips the interpreter's teardown.
+
+    Freeing every object and module of a finished command costs a `podrun run` 30-50 ms and does nothing the
+    operating system does not do at exit. Only when the main thread is the last one left (nothing else is
+    still working) and once the standard streams and logging handlers are flushed.
+    """
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    logging = sys.modules.get("logging")  # loaded by asyncio; not imported here only to be shut down
+    if logging is not None:
+        logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 
-class _Console(Console):
-    """A console that goes quiet when its reader goes away, instead of rich's SystemExit(1)."""
+def _escape(text: str) -> str:
+    """rich's markup escape (rich is imported with the first line printed)."""
+    from rich.markup import escape
 
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(devnull, self.file.fileno())  # so the interpreter's final flush does not fail either
-        os.close(devnull)
+    return escape(text)
 
 
 class RunOutput:
@@ -30,15 +25,21 @@ class RunOutput:
     def __init__(self, *, quiet: bool, multiple_pods: bool) -> None:
         self.quiet = quiet
         self.multiple_pods = multiple_pods
-        self._out = _Console(file=sys.stdout, highlight=False, soft_wrap=True)
-        self._err = _Console(file=sys.stderr, highlight=False, soft_wrap=True)
+        self._consoles: tuple[Console, Console] | None = None  # stdout's and stderr's, made at the first line
         self._colours: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
 
-    def _print(self, console: Console, text: str) -> None:
+    def _print(self, stderr: bool, text: str) -> None:
+        if self._consoles is None:
+            from podrun.cli.rich_console import QuietOnBrokenPipe
+
+            self._consoles = (
+                QuietOnBrokenPipe(file=sys.stdout, highlight=False, soft_wrap=True),
+                QuietOnBrokenPipe(file=sys.stderr, highlight=False, soft_wrap=True),
+            )
         # A reader that went away (`podrun run ... | head`) must not stop the pods' clean-up.
         with contextlib.suppress(OSError):
-            console.print(text)
+            self._consoles[1 if stderr else 0].print(text)
 
     def _colour(self, key: str) -> str:
         return self._colours.setdefault(key, PALETTE[len(self._colours) % len(PALETTE)])
@@ -49,15 +50,15 @@ class RunOutput:
             return
         name = f"{pod}/{container}" if self.multiple_pods else container
         style = self._colour(name)
-        line = f"[{style}]\\[{escape(name)}][/{style}] {escape(text)}"
-        self._print(self._err if stream == "stderr" else self._out, line)
+        line = f"[{style}]\\[{_escape(name)}][/{style}] {_escape(text)}"
+        self._print(stream == "stderr", line)
 
     def transition(self, pod: str, ready: str, status: str, restarts: str) -> None:
         """A change of the pod's READY or STATUS column."""
         if self.quiet:
             return
         extra = f"  restarts {restarts}" if restarts != "0" else ""
-        self._print(self._err, f"[bold]pod/{escape(pod)}[/bold]  {escape(ready)}  {escape(status)}{escape(extra)}")
+        self._print(True, f"[bold]pod/{_escape(pod)}[/bold]  {_escape(ready)}  {_escape(status)}{_escape(extra)}")
 
     def warning(self, event: dict[str, Any]) -> None:
         """A Warning event as it happens; the same warning again (for another container) is not repeated."""
@@ -69,14 +70,14 @@ class RunOutput:
         where = obj.get("name", "")
         if obj.get("fieldPath"):
             where += f" {obj['fieldPath']}"
-        self._print(self._err, f"[yellow]Warning[/yellow] {escape(event.get('reason', ''))} ({escape(where)}): "
-                    f"{escape(event.get('message', ''))}")  # fmt: skip
+        self._print(True, f"[yellow]Warning[/yellow] {_escape(event.get('reason', ''))} ({_escape(where)}): "
+                    f"{_escape(event.get('message', ''))}")  # fmt: skip
 
     def summary(self, table: str) -> None:
         """The end-of-run table of every container's outcome (not with --quiet)."""
         if not self.quiet:
-            self._print(self._err, "\n" + escape(table.rstrip("\n")))
+            self._print(True, "\n" + _escape(table.rstrip("\n")))
 
     def notice(self, text: str) -> None:
         """A message from podrun itself."""
-        self._print(self._err, escape(text))
+        self._print(True, _escape(text))

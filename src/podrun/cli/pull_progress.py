@@ -8,19 +8,14 @@ how much was downloaded when it is unpacked, so nothing is redrawn into a file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from podrun.runtime.images.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 @dataclass
@@ -44,11 +39,26 @@ class PullProgress:
     def __init__(self, console: Console | None = None) -> None:
         self._console = console or Console(stderr=True)
         self._live = self._console.is_terminal
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=self._console, transient=True,
-        )  # fmt: skip
+        self._bars: Progress | None = None  # made at the first bar: most runs pull nothing
         self._pulls: dict[str, _Pull] = {}
+
+    @property
+    def _progress(self) -> Progress:
+        if self._bars is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bars = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                TimeRemainingColumn(), console=self._console, transient=True,
+            )  # fmt: skip
+        return self._bars
 
     def update(self, image: str, event: ProgressEvent) -> None:
         """One blob of `image` got `event.done` of `event.total` bytes."""
@@ -72,8 +82,8 @@ class PullProgress:
         pull = self._pulls.pop(image, None)
         if pull is not None and pull.task is not None:
             self._progress.remove_task(pull.task)
-        if self._live and not self._pulls_shown():
-            self._progress.stop()
+        if self._live and self._bars is not None and not self._pulls_shown():
+            self._bars.stop()
 
     def _pulls_shown(self) -> bool:
         return any(pull.task is not None for pull in self._pulls.values())

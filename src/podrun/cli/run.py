@@ -25,11 +25,9 @@ import yaml
 
 from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
-from podrun.cli.pull_progress import PullProgress
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
 from podrun.cli.run_image import image_pod_sources
-from podrun.cli.timeline import show_run_timelines
 from podrun.json_types import JSON
 from podrun.kubelet import labels
 from podrun.kubelet.admission import admit_pod
@@ -40,6 +38,7 @@ from podrun.kubelet.worker import PodWorker
 from podrun.model.errors import InvalidError, go_quote
 from podrun.model.manifest import ManifestError, load_manifests
 from podrun.network.config import NetworkConfig
+from podrun.network.nftables import NftError
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.printers.run_summary import run_summary
 from podrun.runtime.local import LocalRuntime
@@ -128,10 +127,13 @@ class PodRun:
 
     async def run(self) -> int:
         network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
-        await network.start()
+        await network.start(lazy_table=True)
         services = InMemoryServices(self.services, network)
         try:
-            await services.start()
+            try:
+                await services.start()
+            except NftError as e:  # the first Service rules, the first `nft` of a new node namespace
+                raise NetworkError(f"the pod network could not be set up: {e}") from e
             self.host.on_pod_status = services.pod_changed
             return await self._run(network)
         finally:
@@ -141,11 +143,17 @@ class PodRun:
     async def _run(self, network: NodeNetwork) -> int:
         runtime = LocalRuntime(self.args.root, self.args.run_root, self.args.oci_runtime, network=network)
         await runtime.recover()
+        pull_observer = None
+        if not self.args.quiet:
+            # Imported only when shown: `--quiet` runs load no rich at all.
+            from podrun.cli.pull_progress import PullProgress
+
+            pull_observer = PullProgress()
         node = Node(
             runtime, self.host, root=self.args.root, image_store=runtime.images, strict_pull=self.args.strict_pull,
             keep=self.args.keep, offline=self.args.offline,
             facts=NodeFacts.of_this_machine(self.host.node_name, network.config),
-            pull_observer=None if self.args.quiet else PullProgress(),
+            pull_observer=pull_observer,
         )  # fmt: skip
         await node.start()
         await self._remove_leftovers(node)
@@ -181,7 +189,11 @@ class PodRun:
             for worker in workers:
                 shutil.rmtree(node.paths.pod_log_dir(worker.pod), ignore_errors=True)
         self.output.summary(run_summary([w.pod for w in workers]))
-        show_run_timelines(workers, self.args)
+        if self.args.timeline or self.args.timeline_file:
+            # Imported only when asked for: the module also holds `podrun timeline`'s kubeconfig and HTTP client.
+            from podrun.cli.timeline import show_run_timelines
+
+            show_run_timelines(workers, self.args)
         return self._outcome([w.pod for w in workers])
 
     async def _remove_leftovers(self, node: Node) -> None:

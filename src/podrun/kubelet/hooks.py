@@ -20,14 +20,16 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from podrun.kubelet.backoff import format_pod
-from podrun.kubelet.probing.http import URL, HTTPBodyError, HTTPClientError, HTTPRequest, http_get, http_request_for
 from podrun.kubelet.probing.target import Dial, ProbeActionError, runtime_dial
 from podrun.kubelet.probing.worker import RecordEvent
 from podrun.model.errors import go_quote
 from podrun.runtime.protocol import Runtime, RuntimeError_
+
+if TYPE_CHECKING:
+    from podrun.kubelet.probing.http import HTTPRequest
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,9 @@ async def _run_http(
     record_event: RecordEvent | None,
 ) -> str | None:
     """runHTTPHandler: the client's error, or None. The response itself is read and discarded."""
+    # Imported here: most pods have no HTTP hook, and `podrun run` should not load the HTTP client for them.
+    from podrun.kubelet.probing.http import URL, http_request_for
+
     try:
         request = http_request_for(action, container, purpose="lifecycle")
     except ProbeActionError as exc:
@@ -152,6 +157,8 @@ async def _run_http(
 
 
 async def _get(request: HTTPRequest, dial: Dial) -> str | None:
+    from podrun.kubelet.probing.http import HTTPBodyError, HTTPClientError, http_get
+
     try:
         await http_get(request, dial, timeout=None, keep_alives=True, compression=True)
     except HTTPClientError as exc:

@@ -18,11 +18,12 @@ from typing import Any
 
 from podrun.kubelet.backoff import Backoff, format_duration, image_pull_backoff
 from podrun.runtime.images.auth import DockerAuth
+from podrun.runtime.images.endpoints import PullError, first_failure, refusal
 from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.registries_conf import load_containers_registries
 from podrun.runtime.images.registry_config import RegistryConfig
-from podrun.runtime.images.store import ImageStore
-from podrun.runtime.reference import InvalidReference
+from podrun.runtime.images.store import ImageRecord, ImageStore
+from podrun.runtime.reference import InvalidReference, Reference
 
 RecordEvent = Callable[[str, str, str], None]  # (type, reason, message) on the container's ref
 GetSecret = Callable[[str], dict[str, Any] | None]
@@ -77,20 +78,10 @@ class ImageManager:
             record("Normal", "BackOff", f'Back-off pulling image "{image}"')
             last = self.last_errors.get(key, "")
             raise ImageError("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {last}')
-        # Imported here: the HTTP stack costs a tenth of a second to load, and most starts never pull.
-        from podrun.runtime.images.registry import PullError, pull_first
-
         record("Normal", "Pulling", f'Pulling image "{image}"')
         started = time.monotonic()
         try:
-            secrets = self._pull_secrets(pod, get_secret)
-            observer = self.observer
-            progress = (lambda event: observer.update(image, event)) if observer is not None else None
-            try:
-                pulled = await pull_first(self.store, candidates, self.registry, progress=progress, extra_auth=secrets)
-            finally:
-                if observer is not None:
-                    observer.finished(image)
+            pulled = await self._pull(pod, image, candidates, get_secret)
         except PullError as e:
             if present and not self.strict_pull and e.kind in ("unreachable", "timeout") and self.registry.offline:
                 # The user asked for no registry: using the local image is the plan, not a problem.
@@ -113,6 +104,26 @@ class ImageManager:
         record("Normal", "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including waiting). {size}')
         self.backoff.gc()
         return pulled.id
+
+    async def _pull(
+        self, pod: dict[str, Any], image: str, candidates: list[Reference], get_secret: GetSecret
+    ) -> ImageRecord:
+        """Pull the first candidate that pulls; raises `PullError`."""
+        refusals = [refusal(ref, self.registry) for ref in candidates]
+        if all(refusals):
+            # Nowhere to ask (no upstream, offline, blocked): fail without loading the HTTP stack.
+            raise first_failure(candidates, [e for e in refusals if e is not None])
+        # Imported here: the HTTP stack costs a tenth of a second to load, and most starts never pull.
+        from podrun.runtime.images.registry import pull_first
+
+        secrets = self._pull_secrets(pod, get_secret)
+        observer = self.observer
+        progress = (lambda event: observer.update(image, event)) if observer is not None else None
+        try:
+            return await pull_first(self.store, candidates, self.registry, progress=progress, extra_auth=secrets)
+        finally:
+            if observer is not None:
+                observer.finished(image)
 
     @staticmethod
     def _pull_secrets(pod: dict[str, Any], get_secret: GetSecret) -> Sequence[DockerAuth]:

@@ -458,16 +458,16 @@ class PodWorker:
             return False
         self._termination_paths[built.container_id] = built.termination_path
         record("Normal", "Created", f"Created container: {name}")
+        # The next containers' creates (conmon and the OCI runtime's `create`, tens of ms each) overlap with this
+        # one's, which `start_container` runs unless it was prepared.
+        self._prepare_next(sandbox_id, spec)
         try:
             await self.deps.runtime.start_container(built.container_id)
         except RuntimeError_ as e:
             return self._start_failed(name, "RunContainerError", e.message, ref)
         record("Normal", "Started", f"Started container {name}")
         self.reason_cache.pop(name, None)
-        if not await self._post_start(sandbox_id, spec, built):
-            return False
-        self._prepare_next(sandbox_id, spec)
-        return True
+        return await self._post_start(sandbox_id, spec, built)
 
     async def _post_start(self, sandbox_id: str, spec: JSON, built: _Built) -> bool:
         """Run the postStart hook, blocking as the kubelet does; kill the container when it fails."""
@@ -537,7 +537,7 @@ class PodWorker:
     # -- preparing the next start -------------------------------------------------------------------
 
     def _prepare_next(self, sandbox_id: str, started: JSON) -> None:
-        """While a regular init container runs, prepare the containers that start after it.
+        """As a regular init container starts, prepare the containers that start after it.
 
         Creating a container (conmon and the OCI runtime's `create`) is most of a start; done
         ahead, the hand-off after the init container's exit is only the runtime's `start`. The

@@ -30,8 +30,8 @@ def exists(pin: Path) -> bool:
     return linux.is_mountpoint(pin) if pin.exists() else False
 
 
-def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
-    """Create (or adopt, when already pinned) the node namespace and configure it.
+def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> bool:
+    """Create (or adopt, when already pinned) the node namespace and configure it; True when it was created.
 
     Inside: loopback up, forwarding on, reverse-path filtering off (masqueraded hairpin traffic need not come
     back on the interface its route names), and the fixed
@@ -41,7 +41,8 @@ def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     No default route is ever added.
     """
     pin.parent.mkdir(parents=True, exist_ok=True)
-    if not exists(pin):
+    created = not exists(pin)
+    if created:
         pin.touch()
         _run(["unshare", f"--net={pin}", "true"])
     try:
@@ -49,20 +50,32 @@ def create(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
     except BaseException:
         remove(pin)
         raise
+    return created
+
+
+# Written from a thread inside the namespace: /proc/sys/net shows the namespace of the thread that opens it.
+_SYSCTLS = {
+    "/proc/sys/net/ipv4/ip_forward": "1",
+    "/proc/sys/net/ipv4/conf/all/rp_filter": "0",
+    "/proc/sys/net/ipv4/conf/default/rp_filter": "0",
+}
 
 
 def _configure(pin: Path, service_cidr: str, service_addresses: list[str]) -> None:
-    script = "\n".join([
-        "set -e",
-        "ip link set lo up",
-        *(f"ip addr replace {address}/32 dev lo" for address in service_addresses),
-        f"ip route replace local {service_cidr} dev lo",
-        # /proc/sys/net shows the namespace of the process that opens it: these are the node namespace's own.
-        "echo 1 > /proc/sys/net/ipv4/ip_forward",
-        "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter",
-        "echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter",
-    ])  # fmt: skip
-    _run(["nsenter", f"--net={pin}", "sh", "-c", script])
+    # One `ip -batch` from this thread inside the namespace (the child inherits it): no nsenter, shell and
+    # `ip` per line, which cost every `podrun run` about 10 ms.
+    commands = [
+        "link set lo up",
+        *(f"addr replace {address}/32 dev lo" for address in service_addresses),
+        f"route replace local {service_cidr} dev lo",
+    ]
+    with linux.in_netns(pin):
+        _run(["ip", "-batch", "-"], stdin="\n".join(commands) + "\n")
+        for path, value in _SYSCTLS.items():
+            try:
+                Path(path).write_text(value + "\n")
+            except OSError as e:
+                raise NodeNetnsError(f"writing {path} in the node namespace: {e}") from e
 
 
 def remove(pin: Path) -> None:
@@ -84,7 +97,9 @@ def socket_inside(pin: Path, family: int, kind: int) -> socket.socket:
     return run_inside(pin, lambda: socket.socket(family, kind))
 
 
-def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"})
+def _run(argv: list[str], stdin: str | None = None) -> None:
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, check=False, env={**os.environ, "LC_ALL": "C"}
+    )
     if done.returncode != 0:
         raise NodeNetnsError(f"{' '.join(argv[:2])}: {done.stderr.strip() or done.returncode}")

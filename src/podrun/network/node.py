@@ -42,6 +42,7 @@ class NodeNetwork:
         self._dns: DnsServer | None = None
         self._relays: set[Relay] = set()
         self._ports: dict[str, list[Relay]] = {}
+        self._rules: list[ServiceRule] | None = None  # what podrun's table now carries, once applied
 
     @property
     def netns_path(self) -> Path:
@@ -53,27 +54,33 @@ class NodeNetwork:
         """The node's address in its namespace: the pods' gateway, and host-network pods' address."""
         return self.config.node_gateway
 
-    async def start(self, live_sandbox_ids: set[str] | None = None) -> None:
+    async def start(self, live_sandbox_ids: set[str] | None = None, *, lazy_table: bool = False) -> None:
         """Create (or adopt) the node namespace, reclaim addresses of sandboxes not in the set, start DNS.
 
-        Raises `NetworkError` with what failed; nothing is left half-made then.
+        `lazy_table`: in a namespace made now, podrun's nftables table is made by the first Service rules (without
+        Services, by nobody: `podrun run` of pods alone runs no `nft`); else it is (re)made empty here, which also
+        proves `nft` works. Raises `NetworkError` with what failed; nothing is left half-made then.
         """
         try:
-            await self._start(live_sandbox_ids)
+            await self._start(live_sandbox_ids, lazy_table)
         except (CniError, netns.NodeNetnsError, nftables.NftError) as e:
             await self.stop(remove=False)
             raise NetworkError(f"the pod network could not be set up: {e}") from e
 
-    async def _start(self, live_sandbox_ids: set[str] | None) -> None:
+    async def _start(self, live_sandbox_ids: set[str] | None, lazy_table: bool) -> None:
         pin = self.netns_path
         # The node's own address (the pods' gateway) is on loopback too, so that it exists before the first pod
         # and host-network pods, which share this namespace, have it.
         addresses = [self.config.dns_ip, self.config.node_gateway]
-        await asyncio.to_thread(netns.create, pin, self.config.service_cidr, addresses)
+        created = await asyncio.to_thread(netns.create, pin, self.config.service_cidr, addresses)
         self.cni.write_conflist()
         if live_sandbox_ids is not None:
             await asyncio.to_thread(self.cni.reclaim, live_sandbox_ids)
-        await asyncio.to_thread(nftables.apply, pin, [])
+        if not (created and lazy_table):
+            # An adopted namespace may still carry an earlier podrun's Service rules: back to none.
+            await asyncio.to_thread(nftables.apply, pin, [])
+        # A new namespace without the table rewrites and filters nothing, as the table without rules does.
+        self._rules = []
         self._dns = DnsServer(pin, self.config.dns_ip, self.resolver)
         await self._dns.start()
 
@@ -92,16 +99,20 @@ class NodeNetwork:
     def _remove(self) -> None:
         pin = self.netns_path
         if netns.exists(pin):
-            with contextlib.suppress(nftables.NftError):
-                nftables.remove(pin)
+            # No `nft` to delete the table: it lives in the namespace, and goes with it.
             self.cni.reclaim(set())
+        self._rules = None
         netns.remove(pin)
         shutil.rmtree(self.config.ipam_dir, ignore_errors=True)
         shutil.rmtree(self.cni.results, ignore_errors=True)
 
     async def sync_services(self, rules: list[ServiceRule], records: DnsRecords) -> None:
         """Make the Service rules and DNS answers exactly these snapshots."""
-        await asyncio.to_thread(nftables.apply, self.netns_path, rules)
+        if rules != self._rules:
+            # The table is podrun's alone: a ruleset it already carries (a run without Services) needs no `nft`.
+            self._rules = None
+            await asyncio.to_thread(nftables.apply, self.netns_path, rules)
+            self._rules = list(rules)
         self.resolver.update(records)
 
     async def publish(self, host_ip: str, host_port: int, target: tuple[str, int]) -> Relay:

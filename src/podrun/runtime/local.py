@@ -20,7 +20,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,14 @@ async def _wait_for_exit(pids: list[int], timeout: float) -> None:
             await _wait_readable(fd, max(0.0, deadline - time.monotonic()))
         finally:
             os.close(fd)
+
+
+async def _all(aws: Iterable[Awaitable[None]]) -> None:
+    """Await every one of `aws` concurrently, all to their end; then raise the first failure, if any."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _stdio_flags(rec: _Record) -> list[str]:
@@ -358,12 +366,16 @@ class LocalRuntime:
     async def remove_sandbox(self, sandbox_id: str) -> None:
         """Kill and remove what is left of the pod's containers, then the sandbox and its cgroups."""
         try:
-            for rec in [r for r in self._records.values() if r.sandbox_id == sandbox_id]:
-                await self.stop_container(rec.id, 0)
-                await self.remove_container(rec.id)
+            ids = [r.id for r in self._records.values() if r.sandbox_id == sandbox_id]
+            await _all(self.stop_container(container_id, 0) for container_id in ids)
             if self.sandboxes.network is not None:
                 await self.sandboxes.network.unpublish_ports(sandbox_id)
-            await asyncio.to_thread(self.sandboxes.remove, sandbox_id)
+            # Nothing runs in the sandbox any more: its containers' files and the sandbox itself (CNI DEL, the
+            # namespaces) go at the same time.
+            await _all([
+                *(self.remove_container(container_id) for container_id in ids),
+                asyncio.to_thread(self.sandboxes.remove, sandbox_id),
+            ])  # fmt: skip
         finally:
             # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
             cgroups.remove_sandbox_cgroups(sandbox_id)

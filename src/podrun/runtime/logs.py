@@ -6,6 +6,7 @@ A `P` (partial) line continues in the next entry; `F` ends a line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,14 @@ def tail_log_lines(path: str | Path, max_lines: int, max_bytes: int) -> str:
     return text[-max_bytes:] if len(text) > max_bytes else text
 
 
+async def _poll_pause(stop: asyncio.Event) -> None:
+    """Wait for the next poll, or less when `stop` is set: the last read then follows at once, so that whoever
+    waits for the follower (`podrun run` at its end) does not wait out a pause."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(FOLLOW_POLL_SECONDS):
+            await stop.wait()
+
+
 async def follow(path: str | Path, stop: asyncio.Event) -> AsyncIterator[LogLine]:
     """Complete lines as conmon writes them, until `stop` is set and the file is read to its end."""
     assembler = LineAssembler()
@@ -86,7 +95,7 @@ async def follow(path: str | Path, stop: asyncio.Event) -> AsyncIterator[LogLine
                 except FileNotFoundError:
                     if stop.is_set():
                         return
-                    await asyncio.sleep(FOLLOW_POLL_SECONDS)
+                    await _poll_pause(stop)
                     continue
             chunk = fh.read(65536)
             if chunk:
@@ -99,7 +108,7 @@ async def follow(path: str | Path, stop: asyncio.Event) -> AsyncIterator[LogLine
                 continue
             if stop.is_set():
                 return
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+            await _poll_pause(stop)
     finally:
         if fh is not None:
             fh.close()

@@ -151,16 +151,13 @@ class Sandboxes:
             # The pin of a shared namespace is a bind mount of the node's pin: the sandbox looks the same to
             # every reader (ready check, containers joining by path), and unmounting it leaves the node's.
             linux.mount(str(share_net), ns_dir / "net", "", linux.MS_BIND, "")
-            unshare = ["unshare", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}", "sh", "-c", 'hostname "$1"']
+            unshare = ["unshare", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}"]
         else:
-            # One short-lived process makes all three namespaces, names the host and raises loopback;
-            # unshare(1) bind-mounts each namespace onto its file so it outlives that process.
-            unshare = [
-                "unshare", f"--net={ns_dir / 'net'}", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}",
-                "sh", "-c", 'hostname "$1" && ip link set lo up',
-            ]  # fmt: skip
+            # One short-lived process makes all three namespaces and names the host; unshare(1) bind-mounts each
+            # namespace onto its file so it outlives that process. Loopback is raised from here, by an ioctl.
+            unshare = ["unshare", f"--net={ns_dir / 'net'}", f"--ipc={ns_dir / 'ipc'}", f"--uts={ns_dir / 'uts'}"]
         proc = await asyncio.create_subprocess_exec(
-            *unshare, "sh", hostname,
+            *unshare, "hostname", hostname,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await proc.communicate()
@@ -169,6 +166,11 @@ class Sandboxes:
                 "FailedCreatePodSandBox",
                 f"creating namespaces failed: {out.decode(errors='replace').strip()}",
             )
+        if share_net is None:
+            try:
+                await asyncio.to_thread(linux.loopback_up, ns_dir / "net")
+            except OSError as e:
+                raise RuntimeError_("FailedCreatePodSandBox", f"raising the pod's loopback failed: {e}") from None
 
     def status(self, sandbox_id: str, mounts: set[str] | None = None) -> SandboxStatus:
         """The sandbox as it is now: ready while its namespaces are still pinned.

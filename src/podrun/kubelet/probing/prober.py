@@ -7,8 +7,6 @@ from typing import Any
 
 from podrun.kubelet.expansion import expand, mapping_for
 from podrun.kubelet.probing.exec import exec_probe
-from podrun.kubelet.probing.grpc import grpc_probe
-from podrun.kubelet.probing.http import http_probe, http_request_for
 from podrun.kubelet.probing.outcome import ProbeOutcome
 from podrun.kubelet.probing.target import POD_IP, ProbeActionError, resolve_port, runtime_dial
 from podrun.kubelet.probing.tcp import tcp_probe
@@ -43,6 +41,9 @@ async def run_probe(
     dial = runtime_dial(runtime, sandbox_id)
     http_action = probe.get("httpGet")
     if isinstance(http_action, Mapping):
+        # The HTTP and gRPC (h2) clients are imported by the probes that use them: most pods have neither.
+        from podrun.kubelet.probing.http import http_probe, http_request_for
+
         try:
             request = http_request_for(http_action, container, purpose="probe")
         except ProbeActionError as exc:
@@ -57,6 +58,8 @@ async def run_probe(
         return await tcp_probe(dial, str(tcp_action.get("host") or POD_IP), port, timeout)
     grpc_action = probe.get("grpc")
     if isinstance(grpc_action, Mapping):
+        from podrun.kubelet.probing.grpc import grpc_probe
+
         try:
             port = resolve_port(grpc_action.get("port"), container)
         except ProbeActionError as exc:

@@ -17,13 +17,20 @@ import json
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from podrun.runtime.images.auth import AuthConfigError, Challenge, DockerAuth, parse_www_authenticate
+from podrun.runtime.images.endpoints import (
+    Endpoint,
+    PullError,
+    PullErrorKind,
+    endpoints,
+    first_failure,
+    refusal,
+)
 from podrun.runtime.images.layers import LayerError
 from podrun.runtime.images.progress import ProgressEvent
 from podrun.runtime.images.registry_config import RegistryConfig
@@ -40,9 +47,8 @@ from podrun.runtime.images.store import (
     ImageStoreError,
     sha256_hex,
 )
-from podrun.runtime.reference import DEFAULT_DOMAIN, Reference, is_digest
+from podrun.runtime.reference import Reference, is_digest
 
-DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 DEFAULT_TIMEOUT = 30.0
 CONCURRENT_DOWNLOADS = 3
 MAX_MANIFEST_BYTES = 4 << 20  # containerd's limit; real manifests are a few KiB
@@ -63,55 +69,11 @@ LAYER_TYPES = frozenset(
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "i386": "386"}
 _DENIED = "pull access denied, repository does not exist or may require authorization"
 
-PullErrorKind = Literal["unauthorized", "not_found", "unreachable", "timeout", "invalid", "digest"]
-
-
-class PullError(Exception):
-    """A pull failed. `kind` says why; the message is the registry's answer, fit for `ErrImagePull`."""
-
-    def __init__(self, kind: PullErrorKind, message: str) -> None:
-        super().__init__(message)
-        self.kind: PullErrorKind = kind
-
 
 def host_architecture() -> str:
     """This machine's architecture as image platforms name it (`amd64`, `arm64`, ...)."""
     machine = platform.machine()
     return _ARCHITECTURES.get(machine, machine)
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    base: str  # scheme://host[:port][/prefix], without a trailing slash
-    host: str  # host[:port], for credentials
-    verify_tls: bool
-    mirror: bool
-
-
-def _host_endpoints(host: str, insecure: bool, mirror: bool) -> list[_Endpoint]:
-    if not insecure:
-        return [_Endpoint(f"https://{host}", host, True, mirror)]
-    return [
-        _Endpoint(f"https://{host}", host, False, mirror),
-        _Endpoint(f"http://{host}", host, False, mirror),
-    ]
-
-
-def _endpoints(domain: str, config: RegistryConfig) -> list[_Endpoint]:
-    endpoints: list[_Endpoint] = []
-    for mirror in config.mirrors.get(domain, []):
-        if "://" not in mirror:
-            endpoints += _host_endpoints(mirror, mirror in config.insecure, mirror=True)
-            continue
-        parts = urlsplit(mirror)
-        verify = parts.scheme == "https" and parts.netloc not in config.insecure
-        endpoints.append(_Endpoint(mirror.rstrip("/"), parts.netloc, verify, mirror=True))
-    if config.offline or domain in config.no_upstream:
-        return endpoints
-    host = DOCKER_HUB_REGISTRY if domain == DEFAULT_DOMAIN else domain
-    return endpoints + _host_endpoints(
-        host, domain in config.insecure or host in config.insecure, mirror=False
-    )
 
 
 class _TokenCache:
@@ -228,7 +190,7 @@ class _Puller:
         http: aiohttp.ClientSession,
         store: ImageStore,
         ref: Reference,
-        endpoint: _Endpoint,
+        endpoint: Endpoint,
         credentials: DockerAuth | None,
         insecure: set[str],
         timeout: float,
@@ -356,9 +318,7 @@ class _Puller:
 
     # -- manifests -----------------------------------------------------------------------------------
 
-    async def _fetch_manifest(
-        self, reference: str, what: str, not_found: str
-    ) -> tuple[bytes, dict[str, Any]]:
+    async def _fetch_manifest(self, reference: str, what: str, not_found: str) -> tuple[bytes, dict[str, Any]]:
         """A manifest or index by tag or digest, checked against its digest, with its parsed body."""
         url = f"{self._repo_url}/manifests/{reference}"
         response = await self._get(url, {"Accept": _MANIFEST_ACCEPT}, what)
@@ -485,12 +445,13 @@ async def pull_image(
 
     Raises `PullError`; nothing unverified or half-written is left in the store.
     """
-    if ref.domain in config.blocked:
-        raise PullError("invalid", f'registry {ref.domain} is blocked in registries.conf: not pulling "{ref}"')
+    refused = refusal(ref, config)
+    if refused is not None:
+        raise refused
     client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as http:
         error: PullError | None = None
-        for endpoint in _endpoints(ref.domain, config):
+        for endpoint in endpoints(ref.domain, config):
             try:
                 # A credential helper is a program that may take a while: keep the event loop free.
                 credentials = await asyncio.to_thread(config.auth.lookup, endpoint.host, extra_auth)
@@ -505,11 +466,7 @@ async def pull_image(
                 if not (endpoint.mirror or e.kind == "unreachable"):
                     raise
                 error = e
-        if error is None:
-            why = "podrun is offline (--offline)" if config.offline else f"{ref.domain} is configured with no upstream"
-            raise PullError(
-                "unreachable", f'failed to resolve reference "{ref}": {why} and no mirror answered'
-            )
+        assert error is not None  # `refusal` saw at least one endpoint
         raise error
 
 
@@ -531,9 +488,4 @@ async def pull_first(
             return await pull_image(store, ref, config, progress=progress, extra_auth=extra_auth)
         except PullError as e:
             errors.append(e)
-    if len(errors) == 1:
-        raise errors[0]
-    tried = "; ".join(f"{ref}: {e}" for ref, e in zip(candidates, errors, strict=True))
-    # The most telling kind: unreachable only if every registry was; otherwise what a reachable one said.
-    kind = next((e.kind for e in errors if e.kind not in ("unreachable", "timeout")), errors[-1].kind)
-    raise PullError(kind, f"every search registry failed: {tried}")
+    raise first_failure(candidates, errors)
