@@ -12,10 +12,12 @@ which `json.loads` makes faster than a deep copy), so a write costs one encode, 
 
 Watches follow `staging/src/k8s.io/apiserver/pkg/storage/cacher`: a watch from resourceVersion "" or "0"
 starts with a synthetic ADDED for every matching object, a watch from "N" replays the changes after N from a
-bounded history per resource and fails with 410 `too old resource version: N (M)` when N is older than what
-the history still holds, and selector transitions are reported as the cacher does (an object that stops
-matching is DELETED, one that starts matching is ADDED). Everything runs on one event loop: a write hands its
-event to every watcher synchronously, so nothing is lost between `watch()` returning and the first write.
+history per resource bounded as the watch cache's is (the last `HISTORY_SIZE` changes, none older than
+`HISTORY_AGE` seconds) and fails with 410 `too old resource version: N (M)` when N is older than what the
+history still holds (clients then list again), and selector transitions are reported as the cacher does (an
+object that stops matching is DELETED, one that starts matching is ADDED). Everything runs on one event loop:
+a write hands its event to every watcher synchronously, so nothing is lost between `watch()` returning and the
+first write.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,8 +57,12 @@ KINDS = {
     "configmaps": "ConfigMap",
     "secrets": "Secret",
 }
-# Changes kept per resource for watches resumed from a resourceVersion.
-HISTORY_SIZE = 10_000
+# Changes kept per resource for watches resumed from a resourceVersion: at most this many, none older than
+# HISTORY_AGE seconds. The watch cache keeps 100 to 102,400 events per resource and sizes itself for 75 s of
+# history (`eventFreshDuration`); each kept change holds the object twice (old and new), so a fixed cap of
+# 1,000 bounds memory where the cache's growth would not, and 75 s is the window a lagging client may resume in.
+HISTORY_SIZE = 1_000
+HISTORY_AGE = 75.0
 # Seconds without an event after which a watch that allows bookmarks sends one.
 BOOKMARK_INTERVAL = 1.0
 
@@ -121,6 +128,7 @@ class _Change:
     namespace: str
     current: _Stored
     previous: _Stored | None
+    at: float
 
 
 def _make_private(path: Path) -> None:
@@ -135,6 +143,15 @@ def _make_private(path: Path) -> None:
         sibling = path.with_name(path.name + suffix)
         if sibling.exists():
             sibling.chmod(0o600)
+
+
+def _enable_incremental_vacuum(db: sqlite3.Connection) -> None:
+    """Free pages can then be given back to the file system (`Store.compact`). A new file takes the mode at its
+    first table; a store made before needs one full VACUUM to switch (2 = INCREMENTAL)."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("VACUUM")
 
 
 def _encode(obj: dict[str, Any]) -> str:
@@ -167,14 +184,18 @@ def _metadata(resource: str, obj: Any) -> dict[str, Any]:
 class Store:
     """Kubernetes objects by resource, namespace and name, with a global resourceVersion and watches."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` (seconds, monotonic) dates the watch history's changes; tests pass their own."""
         if path is not None:
             _make_private(path)
         # Transactions are explicit (BEGIN … COMMIT), so that a write and its counter commit together.
         self._db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None)
+        self._clock = clock
+        self._on_disk = path is not None
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            _enable_incremental_vacuum(self._db)
         self._db.executescript(_SCHEMA)
         self._rv: int = self._db.execute("SELECT value FROM meta WHERE key = 'resourceVersion'").fetchone()[0]
         self._objects: dict[str, dict[str, dict[str, _Stored]]] = {}
@@ -412,7 +433,7 @@ class Store:
                 del by_namespace[namespace]
         else:
             by_namespace.setdefault(namespace, {})[name] = current
-        self._record(resource, _Change(rv, change_type, namespace, current, previous))
+        self._record(resource, _Change(rv, change_type, namespace, current, previous, self._clock()))
         return json.loads(text)
 
     # -- watches -------------------------------------------------------------------------------------------------
@@ -456,12 +477,41 @@ class Store:
     def _record(self, resource: str, change: _Change) -> None:
         """Keep the change for resumed watches and hand it to the current ones."""
         history = self._history.setdefault(resource, deque())
-        if len(history) >= HISTORY_SIZE:
-            # Watches from before the dropped change can no longer be resumed.
-            self._history_start[resource] = history.popleft().rv
         history.append(change)
+        self._trim(resource, history, change.at)
         for watch in self._watches.get(resource, ()):
             watch._offer(change)
+
+    def expire_history(self) -> int:
+        """Drop the changes older than `HISTORY_AGE` from every resource's history (writes do it for their own
+        resource; this covers the resources nobody writes to any more); how many were dropped."""
+        now = self._clock()
+        dropped = 0
+        for resource, history in list(self._history.items()):
+            dropped += self._trim(resource, history, now)
+            if not history:
+                del self._history[resource]
+        return dropped
+
+    def _trim(self, resource: str, history: deque[_Change], now: float) -> int:
+        dropped = 0
+        while history and (len(history) > HISTORY_SIZE or now - history[0].at > HISTORY_AGE):
+            # Watches from before the dropped change can no longer be resumed.
+            self._history_start[resource] = history.popleft().rv
+            dropped += 1
+        return dropped
+
+    def history_length(self, resource: str) -> int:
+        """How many changes of the resource the history holds."""
+        return len(self._history.get(resource, ()))
+
+    def compact(self) -> None:
+        """Give the file's free pages back (incremental vacuum) and empty the write-ahead log into the database
+        (a truncating checkpoint), so that deleted objects do not leave the files growing; nothing in memory."""
+        if not self._on_disk:
+            return
+        self._db.execute("PRAGMA incremental_vacuum").fetchall()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _forget(self, watch: Watch) -> None:
         self._watches.get(watch.resource, set()).discard(watch)
