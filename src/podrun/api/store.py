@@ -510,7 +510,8 @@ class Store:
         (a truncating checkpoint), so that deleted objects do not leave the files growing; nothing in memory."""
         if not self._on_disk:
             return
-        self._db.execute("PRAGMA incremental_vacuum").fetchall()
+        # executescript steps the pragma to the end; execute() would free a single page.
+        self._db.executescript("PRAGMA incremental_vacuum;")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _forget(self, watch: Watch) -> None:
