@@ -6,6 +6,7 @@ The store's clock is injected, so ageing takes no time.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def test_compacting_gives_the_space_of_deleted_objects_back(tmp_path: Path) -> N
     store = Store(path)
     try:
         for i in range(200):
-            store.create("configmaps", {"metadata": {"name": f"c{i}", "namespace": "default"}, "data": {"k": "x" * 4000}})
+            store.create("configmaps", dict(configmap(f"c{i}"), data={"k": "x" * 4000}))
         store.compact()
         full = path.stat().st_size
         for i in range(200):
@@ -119,8 +120,6 @@ def test_compacting_gives_the_space_of_deleted_objects_back(tmp_path: Path) -> N
 
 
 def test_a_store_made_before_incremental_vacuum_is_switched_to_it(tmp_path: Path) -> None:
-    import sqlite3
-
     path = tmp_path / "store.db"
     old = sqlite3.connect(path)
     old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
