@@ -131,3 +131,19 @@ def test_a_store_made_before_incremental_vacuum_is_switched_to_it(tmp_path: Path
         assert reopened.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
     finally:
         reopened.close()
+
+
+async def test_a_resumed_watch_with_a_selector_sees_replayed_transitions() -> None:
+    store = Store()
+    start = store.create("configmaps", configmap("before"))["metadata"]["resourceVersion"]
+    labelled = store.create(
+        "configmaps", dict(configmap("a"), metadata={**configmap("a")["metadata"], "labels": {"app": "web"}})
+    )
+    store.create("configmaps", configmap("b"))
+    relabelled = dict(labelled, metadata={**labelled["metadata"], "labels": {"app": "db"}})
+    store.update("configmaps", relabelled)
+    watch = store.watch("configmaps", None, resource_version=start, label_selector="app=web")
+    added, left = await next_event(watch), await next_event(watch)
+    assert (added.type, added.object["metadata"]["name"]) == ("ADDED", "a")
+    assert (left.type, left.object["metadata"]["labels"]) == ("DELETED", {"app": "web"})
+    assert left.object["metadata"]["resourceVersion"] == str(store.resource_version)

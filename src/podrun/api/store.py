@@ -121,13 +121,15 @@ class _Stored:
 
 @dataclass(frozen=True, slots=True)
 class _Change:
-    """One write as the watch cache keeps it: the new version and, for updates and deletes, the previous one."""
+    """One write as the watch history keeps it: the new version and, for updates and deletes, the previous one,
+    encoded only. A decoded pod costs several times its JSON text; the history decodes again only to replay a
+    change to a watch with selectors, and consecutive changes share the text of the version between them."""
 
     rv: int
     type: str
     namespace: str
-    current: _Stored
-    previous: _Stored | None
+    current: str
+    previous: str | None
     at: float
 
 
@@ -433,7 +435,8 @@ class Store:
                 del by_namespace[namespace]
         else:
             by_namespace.setdefault(namespace, {})[name] = current
-        self._record(resource, _Change(rv, change_type, namespace, current, previous, self._clock()))
+        change = _Change(rv, change_type, namespace, text, previous.text if previous else None, self._clock())
+        self._record(resource, change, current, previous)
         return json.loads(text)
 
     # -- watches -------------------------------------------------------------------------------------------------
@@ -474,13 +477,13 @@ class Store:
         self._watches.setdefault(resource, set()).add(watch)
         return watch
 
-    def _record(self, resource: str, change: _Change) -> None:
-        """Keep the change for resumed watches and hand it to the current ones."""
+    def _record(self, resource: str, change: _Change, current: _Stored, previous: _Stored | None) -> None:
+        """Keep the change for resumed watches and hand it to the current ones (with both versions decoded)."""
         history = self._history.setdefault(resource, deque())
         history.append(change)
         self._trim(resource, history, change.at)
         for watch in self._watches.get(resource, ()):
-            watch._offer(change)
+            watch._offer(change, current.obj, previous.obj if previous else None)
 
     def expire_history(self) -> int:
         """Drop the changes older than `HISTORY_AGE` from every resource's history (writes do it for their own
@@ -595,28 +598,32 @@ class Watch:
     def _fail(self, error: Exception) -> None:
         self._error = error
 
-    def _offer(self, change: _Change) -> None:
-        """Queue what this watcher sees of a change, if anything (cacheWatcher.convertToWatchEvent)."""
+    def _offer(
+        self, change: _Change, current: dict[str, Any] | None = None, previous: dict[str, Any] | None = None
+    ) -> None:
+        """Queue what this watcher sees of a change, if anything (cacheWatcher.convertToWatchEvent). The decoded
+        versions are given for a live change; a replayed one is decoded here, and only for a selector."""
         if self._namespace is not None and change.namespace != self._namespace:
             return
-        current, previous = change.current, change.previous
         if change.type == ADDED:
-            if self._selects(current.obj):
-                self._push((ADDED, current.text, None))
+            if self._selects(change.current, current):
+                self._push((ADDED, change.current, None))
         elif change.type == DELETED:
-            if previous is not None and self._selects(previous.obj):
-                self._push((DELETED, current.text, None))
+            if change.previous is not None and self._selects(change.previous, previous):
+                self._push((DELETED, change.current, None))
         else:
-            now = self._selects(current.obj)
-            before = previous is not None and self._selects(previous.obj)
+            now = self._selects(change.current, current)
+            before = change.previous is not None and self._selects(change.previous, previous)
             if now:
-                self._push((MODIFIED if before else ADDED, current.text, None))
-            elif before and previous is not None:
+                self._push((MODIFIED if before else ADDED, change.current, None))
+            elif before and change.previous is not None:
                 # The object left the selection: DELETED with its previous content at this change's version.
-                self._push((DELETED, previous.text, change.rv))
+                self._push((DELETED, change.previous, change.rv))
 
-    def _selects(self, obj: dict[str, Any]) -> bool:
-        return self._everything or _matches(obj, self._labels, self._fields)
+    def _selects(self, text: str, obj: dict[str, Any] | None) -> bool:
+        if self._everything:
+            return True
+        return _matches(obj if obj is not None else json.loads(text), self._labels, self._fields)
 
     def _push(self, event: tuple[str, str, int | None]) -> None:
         self._events.append(event)
