@@ -120,6 +120,9 @@ class Kubelet:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(worker.finished.wait(), FORGET_TIMEOUT_SECONDS)
         shutil.rmtree(self.paths.pod_log_dir(pod), ignore_errors=True)
+        # The kubelet's housekeeping collects expired crash-loop back-offs: entries of pods long gone would
+        # otherwise stay for good (one per container that ever restarted).
+        self.deps.crash_backoff.gc()
 
     # -- events from the runtime --------------------------------------------------------------------
 
