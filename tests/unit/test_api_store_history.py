@@ -147,3 +147,28 @@ async def test_a_resumed_watch_with_a_selector_sees_replayed_transitions() -> No
     assert (added.type, added.object["metadata"]["name"]) == ("ADDED", "a")
     assert (left.type, left.object["metadata"]["labels"]) == ("DELETED", {"app": "web"})
     assert left.object["metadata"]["resourceVersion"] == str(store.resource_version)
+
+
+async def test_a_watch_whose_client_stopped_reading_ends_instead_of_queueing_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(store_module, "WATCH_BACKLOG", 3)
+    store = Store()
+    stalled = store.watch("configmaps", None, resource_version=str(store.resource_version))
+    reading = store.watch("configmaps", None, resource_version=str(store.resource_version))
+    for name in "abcd":
+        store.create("configmaps", configmap(name))
+        assert (await next_event(reading)).object["metadata"]["name"] == name
+    with pytest.raises(StopAsyncIteration):
+        await next_event(stalled)
+
+
+async def test_the_backlog_allowance_comes_on_top_of_the_initial_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "WATCH_BACKLOG", 2)
+    store = Store()
+    for name in "abc":
+        store.create("configmaps", configmap(name))
+    watch = store.watch("configmaps", None)
+    store.create("configmaps", configmap("d"))
+    names = [(await next_event(watch)).object["metadata"]["name"] for _ in range(4)]
+    assert names == ["a", "b", "c", "d"]

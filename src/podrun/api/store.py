@@ -65,6 +65,10 @@ HISTORY_SIZE = 1_000
 HISTORY_AGE = 75.0
 # Seconds without an event after which a watch that allows bookmarks sends one.
 BOOKMARK_INTERVAL = 1.0
+# Changes queued for one watch that its client has not taken yet. Past this the watch ends, as the cacher ends a
+# watcher whose buffer stays full (`cacheWatcher.add`): the client watches again from the last version it saw
+# (or lists again, if that is gone), and a client that stopped reading cannot make the server hold every change.
+WATCH_BACKLOG = 10_000
 
 # apiserver/pkg/storage/names: generateName appends five characters from this alphabet (no vowels, no 0/1/3).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -465,6 +469,7 @@ class Store:
             for _key, stored in self._sorted(resource, scope):
                 if _matches(stored.obj, labels, fields):
                     watch._events.append((ADDED, stored.text, None))
+            watch._backlog_limit += len(watch._events)
         else:
             since = _parse_version(resource_version)
             oldest = self._history_start.get(resource, self._opened_rv)
@@ -482,7 +487,8 @@ class Store:
         history = self._history.setdefault(resource, deque())
         history.append(change)
         self._trim(resource, history, change.at)
-        for watch in self._watches.get(resource, ()):
+        # A copy: a watch that falls too far behind closes itself, and leaves the set, while being offered.
+        for watch in list(self._watches.get(resource, ())):
             watch._offer(change, current.obj, previous.obj if previous else None)
 
     def expire_history(self) -> int:
@@ -557,6 +563,7 @@ class Watch:
         self._ready = asyncio.Event()
         self._error: Exception | None = None
         self._closed = False
+        self._backlog_limit = WATCH_BACKLOG
 
     def __aiter__(self) -> Watch:
         return self
@@ -626,6 +633,9 @@ class Watch:
         return _matches(obj if obj is not None else json.loads(text), self._labels, self._fields)
 
     def _push(self, event: tuple[str, str, int | None]) -> None:
+        if len(self._events) >= self._backlog_limit:
+            self.close()
+            return
         self._events.append(event)
         self._ready.set()
 
