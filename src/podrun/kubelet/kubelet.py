@@ -123,6 +123,7 @@ class Kubelet:
         # The kubelet's housekeeping collects expired crash-loop back-offs: entries of pods long gone would
         # otherwise stay for good (one per container that ever restarted).
         self.deps.crash_backoff.gc()
+        self.recorder.forget(pod["metadata"]["uid"])
 
     # -- events from the runtime --------------------------------------------------------------------
 
