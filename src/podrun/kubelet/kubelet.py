@@ -124,6 +124,9 @@ class Kubelet:
         # otherwise stay for good (one per container that ever restarted).
         self.deps.crash_backoff.gc()
         self.recorder.forget(pod["metadata"]["uid"])
+        # The worker dropped the pod's probe state when it finished, but runtime events that came after (the
+        # removal of its containers) recorded container views again.
+        self.deps.probes.remove_pod(pod["metadata"]["uid"])
 
     # -- events from the runtime --------------------------------------------------------------------
 
