@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from podrun.api.housekeeping import EVENT_TTL, Housekeeping, last_written, sweep_interval
+from podrun.api.housekeeping import EVENT_TTL, Housekeeping, last_written, release_free_heap, sweep_interval
 from podrun.api.store import Store
 from podrun.services.tokens import TOKEN_RESOURCE, issue_token
 from podrun.timestamps import format_micro_time, format_time
@@ -102,3 +102,7 @@ def test_token_records_of_a_replaced_pod_with_the_same_name_are_forgotten(store:
 @pytest.mark.parametrize(("ttl", "interval"), [(3600, 60), (60, 15), (2, 1)])
 def test_sweeps_run_every_minute_or_four_times_per_ttl(ttl: float, interval: float) -> None:
     assert sweep_interval(ttl) == interval
+
+
+def test_the_c_allocators_free_pages_are_released_on_linux() -> None:
+    assert release_free_heap()

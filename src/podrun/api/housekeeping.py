@@ -3,13 +3,16 @@
 Every sweep deletes the Events whose TTL has passed (kube-apiserver's `--event-ttl`, 1 h: etcd drops an Event
 that long after its last write through a lease; here the newest of the Event's own timestamps stands for that
 write, so the TTL holds across restarts too), forgets the service-account token records of pods that are gone,
-drops watch history older than the window a watch may resume in, and compacts the SQLite files.
+drops watch history older than the window a watch may resume in, compacts the SQLite files, and hands the C
+allocator's free pages back to the system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -58,6 +61,29 @@ def last_written(event: JSON) -> float | None:
     return max(times, default=None)
 
 
+def release_free_heap() -> bool:
+    """Give the C allocator's free pages back to the system (glibc's `malloc_trim`); False where there is none.
+
+    Objects larger than pymalloc's 512 bytes (every encoded object) come from malloc, and a churn of them leaves
+    free pages inside the heap that glibc keeps: without this RSS creeps up by several KiB per pod churned while
+    the Python heap stays flat (measured with tracemalloc over `bench/soak.py`)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
 class Housekeeping:
     """Periodic sweeps over a store; `sweep()` runs one now, `start()`/`stop()` the periodic task."""
 
@@ -69,11 +95,13 @@ class Housekeeping:
         self._task: asyncio.Task[None] | None = None
 
     def sweep(self) -> Swept:
-        """Delete expired Events and orphaned token records, expire watch history, compact the files."""
+        """Delete expired Events and orphaned token records, expire watch history, compact the files, release the
+        allocator's free pages."""
         events = self.delete_expired_events()
         tokens = forget_orphaned_tokens(self.store)
         history = self.store.expire_history()
         self.store.compact()
+        release_free_heap()
         return Swept(events, tokens, history)
 
     def delete_expired_events(self) -> int:
