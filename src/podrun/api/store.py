@@ -59,8 +59,8 @@ KINDS = {
 }
 # Changes kept per resource for watches resumed from a resourceVersion: at most this many, none older than
 # HISTORY_AGE seconds. The watch cache keeps 100 to 102,400 events per resource and sizes itself for 75 s of
-# history (`eventFreshDuration`); each kept change holds the object twice (old and new), so a fixed cap of
-# 1,000 bounds memory where the cache's growth would not, and 75 s is the window a lagging client may resume in.
+# history (`eventFreshDuration`); a fixed cap of 1,000 bounds memory where the cache's growth would not (each
+# kept change holds an object's JSON text), and 75 s is the window a lagging client may resume in.
 HISTORY_SIZE = 1_000
 HISTORY_AGE = 75.0
 # Seconds without an event after which a watch that allows bookmarks sends one.
