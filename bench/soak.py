@@ -27,6 +27,7 @@ Ctrl-C or SIGTERM, as `api_server.py` does.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -227,6 +228,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if min(args.pods, args.batch, args.sample_every) < 1 or args.warm_up < 0:
         parser.error("--pods, --batch and --sample-every must be positive, --warm-up not negative")
+    if args.png and importlib.util.find_spec("matplotlib") is None:
+        # Said before the churn, not after it: a long run must not end in an ImportError.
+        parser.error("--png needs matplotlib: .venv/bin/pip install -e '.[bench]'")
     return args
 
 
