@@ -21,7 +21,7 @@ from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.cli.dashboard import dashboard_command
-from podrun.ui.routes import SESSION_COOKIE, add_login_codes, create_ui_app
+from podrun.ui.routes import add_login_codes, create_ui_app, session_cookie
 from podrun.ui.sessions import Sessions
 
 
@@ -30,6 +30,10 @@ class Servers:
     kubeconfig: Path
     ui_url: str
     tls: ssl.SSLContext
+
+    @property
+    def ui_port(self) -> int:
+        return int(self.ui_url.rsplit(":", 1)[1].split("/", 1)[0])
 
     def api_on_ui_port(self, resource: str) -> str:
         return self.ui_url.removesuffix("/ui/") + f"/api/v1/namespaces/default/{resource}"
@@ -84,7 +88,7 @@ async def test_dashboards_url_logs_a_browser_in_through_the_fragment(servers: Se
         pods = await browser.get(servers.api_on_ui_port("pods"), ssl=servers.tls)
         assert pods.status == 200
         assert (await pods.json())["kind"] == "PodList"
-        assert SESSION_COOKIE in {cookie.key for cookie in browser.cookie_jar}
+        assert session_cookie(servers.ui_port) in {cookie.key for cookie in browser.cookie_jar}
 
 
 async def test_a_used_url_logs_no_one_in(servers: Servers) -> None:
