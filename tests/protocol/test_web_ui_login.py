@@ -104,3 +104,20 @@ async def test_the_ui_port_refuses_the_api_without_a_session(servers: Servers) -
         pods = await browser.get(servers.api_on_ui_port("pods"), ssl=servers.tls)
         status = await pods.json()
     assert (pods.status, status["reason"]) == (401, "Unauthorized")
+
+
+async def test_dashboard_open_hands_the_browser_a_private_page_not_the_code(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    args = argparse.Namespace(kubeconfig=servers.kubeconfig, open=True)
+    assert await asyncio.to_thread(dashboard_command, args) == 0
+    page = Path(opened[0].removeprefix("file://"))
+    code = page.read_text().partition("#code=")[2].partition('"')[0]
+    assert "code=" not in opened[0]
+    assert page.stat().st_mode & 0o777 == 0o600 and page.parent.stat().st_mode & 0o777 == 0o700
+    async with aiohttp.ClientSession() as browser:
+        login = await browser.post(servers.ui_url + "session", json={"code": code}, ssl=servers.tls)
+    assert login.status == 204
