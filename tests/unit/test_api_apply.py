@@ -21,7 +21,7 @@ from podrun.api.field_managers import (
 )
 from podrun.api.fieldpath import field, key, value
 from podrun.api.store import Store
-from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
+from podrun.api.typed_value import compare, duplicate_entries, field_set, kind_type, merge, remove
 from podrun.services.controller import ServicesController
 
 JSON = dict[str, Any]
@@ -352,3 +352,49 @@ def test_an_atomic_struct_is_owned_as_a_whole() -> None:
     paths = field_set(obj, POD)
     assert (*env, field("configMapKeyRef")) in paths
     assert (*env, field("configMapKeyRef"), field("key")) not in paths
+
+
+# --- nulls and duplicates in an applied configuration ------------------------------------------------------------
+
+
+def test_null_fields_in_an_applied_configuration_are_not_stored() -> None:
+    live = apply(None, configmap({"owner": "a"}, key="v"), manager="first")
+    config = configmap(key="v")
+    config["metadata"]["labels"] = None
+    config["data"] = None
+    applied = apply(live, config, manager="second")
+    assert applied["metadata"]["labels"] == {"owner": "a"} and applied["data"] == {"key": "v"}
+
+
+def test_an_object_created_with_null_labels_has_none() -> None:
+    config = configmap()
+    config["metadata"]["labels"] = None
+    assert "labels" not in apply(None, config)["metadata"]
+
+
+def test_a_null_label_value_stays_for_the_strategy_to_make_empty() -> None:
+    config = configmap({"a": None})  # type: ignore[dict-item]
+    assert apply(None, config)["metadata"]["labels"] == {"a": None}
+
+
+def test_reapplying_a_configuration_with_nulls_changes_nothing() -> None:
+    config = configmap(key="v")
+    config["metadata"]["labels"] = None
+    live = apply(None, config)
+    assert apply(copy.deepcopy(live), copy.deepcopy(config)) == live
+
+
+def test_duplicate_keys_of_an_associative_list_are_named_with_their_list() -> None:
+    env = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    config = pod({"name": "a", "image": "x", "env": env})
+    assert duplicate_entries(config, POD) == ['.spec.containers[name="a"].env: duplicate entries for key [name="A"]']
+
+
+def test_duplicate_values_of_a_set_are_named_by_value() -> None:
+    config = configmap()
+    config["metadata"]["finalizers"] = ["a/b", "a/b"]
+    assert duplicate_entries(config, CONFIGMAP) == ['.metadata.finalizers: duplicate entries for key [="a/b"]']
+
+
+def test_atomic_lists_may_repeat_elements() -> None:
+    assert duplicate_entries(pod({"name": "a", "image": "x", "args": ["-v", "-v"]}), POD) == []

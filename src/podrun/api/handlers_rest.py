@@ -33,6 +33,7 @@ from podrun.api.strategy import (
     timestamp,
 )
 from podrun.api.tables import include_object, partial_metadata, partial_metadata_list, table
+from podrun.api.typed_value import duplicate_entries, kind_type
 from podrun.api.watch import serve_watch
 from podrun.api.wire import (
     METADATA,
@@ -235,13 +236,14 @@ async def _server_side_apply(
     mistyped = type_error(resource.kind, applied)
     if mistyped:
         raise bad_request(mistyped)
-    unknown = apply_unknown_fields(resource.kind, applied)
-    if unknown:
-        # structured-merge-diff's typed conversion error, which the API server passes on as a plain 500.
-        messages = [f"{path}: field not declared in schema" for path in unknown]
+    messages = [f"{path}: field not declared in schema" for path in apply_unknown_fields(resource.kind, applied)]
+    messages += duplicate_entries(applied, kind_type(resource.kind))
+    if messages:
+        # structured-merge-diff's typed conversion error. The API server passes it on as a 500 (kubernetes
+        # #122480); it is the request's fault, so podrun answers 400 as kubernetes PR #139255 proposes.
         text = messages[0] if len(messages) == 1 else "errors:\n" + "\n".join(f"  {m}" for m in messages)
         where = f"{namespace or ''}/{name}; /v1, Kind={resource.kind}"
-        raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+        raise bad_request(f"failed to create typed patch object ({where}): {text}")
     existing: JSON | None
     try:
         existing = ctx.store.get(resource.name, namespace, name)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 
+
 async def serve_watch(
     request: web.Request, ctx: ApiContext, resource: Resource, namespace: str | None, output: Output
 ) -> web.StreamResponse:
