@@ -252,3 +252,23 @@ def test_an_unknown_field_in_an_applied_manifest_is_a_bad_request(server: Server
         "Error from server (BadRequest): failed to create typed patch object (default/unknown; /v1, Kind=ConfigMap):"
         " .foo: field not declared in schema"
     ) in result.stderr
+
+
+def test_reapplying_non_canonical_quantities_keeps_the_resource_version(server: Server) -> None:
+    resources = {"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+    manifest = yaml.safe_load(pod_manifest("quantities"))
+    manifest["spec"]["containers"][0]["resources"] = resources
+    apply(server, yaml.safe_dump(manifest))
+    assert get(server, "pod", "quantities")["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1",
+        "memory": "1Gi",
+    }
+    # An old time on the Apply entry, so that a re-apply recording a new one would show.
+    old_time = json.dumps(
+        [{"op": "replace", "path": "/metadata/managedFields/0/time", "value": "2020-01-01T00:00:00Z"}]
+    )
+    server.kubectl("patch", "pod", "quantities", "--type=json", "-p", old_time)
+    first = get(server, "pod", "quantities")
+    assert entry(first, "kubectl", "Apply")["time"] == "2020-01-01T00:00:00Z"
+    apply(server, yaml.safe_dump(manifest))
+    assert get(server, "pod", "quantities")["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]

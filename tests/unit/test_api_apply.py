@@ -15,6 +15,7 @@ from podrun.api.errors import ApiError
 from podrun.api.field_managers import (
     decode,
     field_manager_errors,
+    keeping_timestamps_of_a_no_op,
     manager_from_user_agent,
     record_object_write,
     record_update,
@@ -398,3 +399,22 @@ def test_duplicate_values_of_a_set_are_named_by_value() -> None:
 
 def test_atomic_lists_may_repeat_elements() -> None:
     assert duplicate_entries(pod({"name": "a", "image": "x", "args": ["-v", "-v"]}), POD) == []
+
+
+def test_a_write_changing_only_entry_times_keeps_the_stored_entries() -> None:
+    stored = apply(None, configmap({"owner": "a"}, key="v"))
+    stored["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
+    stored["metadata"]["resourceVersion"] = "7"
+    rewritten = copy.deepcopy(stored)
+    rewritten["metadata"]["managedFields"][0]["time"] = "2026-12-06T01:00:00Z"
+    assert (
+        keeping_timestamps_of_a_no_op(rewritten, stored)["metadata"]["managedFields"]
+        == (stored["metadata"]["managedFields"])
+    )
+
+
+def test_a_write_changing_a_value_keeps_its_new_entry_times() -> None:
+    stored = apply(None, configmap({"owner": "a"}, key="v"))
+    stored["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
+    changed = apply(copy.deepcopy(stored), configmap({"owner": "a"}, key="w"))
+    assert keeping_timestamps_of_a_no_op(changed, stored) == changed

@@ -21,7 +21,13 @@ from aiohttp import web
 from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.field_managers import as_written, field_manager_errors, manager_from_user_agent, record_update
+from podrun.api.field_managers import (
+    as_written,
+    field_manager_errors,
+    keeping_timestamps_of_a_no_op,
+    manager_from_user_agent,
+    record_update,
+)
 from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
@@ -294,6 +300,7 @@ def _store_update(
             add_warning(text)
         new = prepared.obj
     new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, subresource=subresource)
+    new = keeping_timestamps_of_a_no_op(new, existing)
     if options.dry_run:
         return new
     result = ctx.store.update_if_changed(resource.name, new)

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 
-
 async def serve_watch(
     request: web.Request, ctx: ApiContext, resource: Resource, namespace: str | None, output: Output
 ) -> web.StreamResponse:
