@@ -263,11 +263,13 @@ def test_reapplying_non_canonical_quantities_keeps_the_resource_version(server: 
         "cpu": "1",
         "memory": "1Gi",
     }
-    # An old time on the Apply entry, so that a re-apply recording a new one would show.
-    old_time = json.dumps(
-        [{"op": "replace", "path": "/metadata/managedFields/0/time", "value": "2020-01-01T00:00:00Z"}]
-    )
-    server.kubectl("patch", "pod", "quantities", "--type=json", "-p", old_time)
+    # An old time on the Apply entry, so that a re-apply recording a new one would show (with another change, as
+    # a write changing only times is itself a no-op).
+    old_time = [
+        {"op": "replace", "path": "/metadata/managedFields/0/time", "value": "2020-01-01T00:00:00Z"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"note": "x"}},
+    ]
+    server.kubectl("patch", "pod", "quantities", "--type=json", "-p", json.dumps(old_time))
     first = get(server, "pod", "quantities")
     assert entry(first, "kubectl", "Apply")["time"] == "2020-01-01T00:00:00Z"
     apply(server, yaml.safe_dump(manifest))
