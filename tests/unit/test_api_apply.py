@@ -418,3 +418,14 @@ def test_a_write_changing_a_value_keeps_its_new_entry_times() -> None:
     stored["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
     changed = apply(copy.deepcopy(stored), configmap({"owner": "a"}, key="w"))
     assert keeping_timestamps_of_a_no_op(changed, stored) == changed
+
+
+def test_a_non_canonical_quantity_differs_from_the_stored_canonical_one_as_upstream() -> None:
+    # structured-merge-diff compares the configuration's text with the stored (normalised) object, so a second
+    # manager applying `1000m` over `1` conflicts, as on a real API server.
+    owned = pod({"name": "a", "image": "x", "resources": {"limits": {"cpu": "1000m"}}})
+    live = apply(None, owned, manager="first")
+    live["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1"
+    with pytest.raises(ApiError) as raised:
+        apply(live, owned, manager="second")
+    assert raised.value.code == 409
