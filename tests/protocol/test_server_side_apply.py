@@ -216,3 +216,61 @@ def test_a_namespaces_creator_owns_its_defaulted_name_label(server: Server) -> N
     server.kubectl("create", "namespace", "owned-ns")
     created = entry(get(server, "namespace", "owned-ns"), "kubectl-create", "Update")
     assert created["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}}
+
+
+def test_null_fields_in_an_applied_manifest_are_not_stored(server: Server) -> None:
+    apply(server, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nulls\n  labels: null\ndata: null\n")
+    stored = get(server, "configmap", "nulls")
+    assert "labels" not in stored["metadata"] and "data" not in stored
+
+
+def test_duplicate_env_names_in_an_applied_pod_are_a_bad_request(server: Server) -> None:
+    manifest = yaml.safe_load(pod_manifest("dup"))
+    manifest["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    result = apply(server, yaml.safe_dump(manifest), check=False)
+    container = manifest["spec"]["containers"][0]["name"]
+    assert result.returncode == 1
+    assert "Error from server (BadRequest): failed to create typed patch object (default/dup; /v1, Kind=Pod)" in (
+        result.stderr
+    )
+    assert f'.spec.containers[name="{container}"].env: duplicate entries for key [name="A"]' in result.stderr
+
+
+def test_duplicate_finalizers_in_an_applied_manifest_are_a_bad_request(server: Server) -> None:
+    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fin\n  finalizers: [a/b, a/b]\n"
+    result = apply(server, manifest, check=False)
+    assert result.returncode == 1 and "(BadRequest)" in result.stderr
+    assert '.metadata.finalizers: duplicate entries for key [="a/b"]' in result.stderr
+    assert server.kubectl("get", "configmap", "fin", check=False).returncode == 1
+
+
+def test_an_unknown_field_in_an_applied_manifest_is_a_bad_request(server: Server) -> None:
+    manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unknown\nfoo: bar\n"
+    result = apply(server, manifest, check=False)
+    assert result.returncode == 1
+    assert (
+        "Error from server (BadRequest): failed to create typed patch object (default/unknown; /v1, Kind=ConfigMap):"
+        " .foo: field not declared in schema"
+    ) in result.stderr
+
+
+def test_reapplying_non_canonical_quantities_keeps_the_resource_version(server: Server) -> None:
+    resources = {"requests": {"cpu": "0.5", "memory": "1024Mi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}
+    manifest = yaml.safe_load(pod_manifest("quantities"))
+    manifest["spec"]["containers"][0]["resources"] = resources
+    apply(server, yaml.safe_dump(manifest))
+    assert get(server, "pod", "quantities")["spec"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1",
+        "memory": "1Gi",
+    }
+    # An old time on the Apply entry, so that a re-apply recording a new one would show (with another change, as
+    # a write changing only times is itself a no-op).
+    old_time = [
+        {"op": "replace", "path": "/metadata/managedFields/0/time", "value": "2020-01-01T00:00:00Z"},
+        {"op": "add", "path": "/metadata/annotations", "value": {"note": "x"}},
+    ]
+    server.kubectl("patch", "pod", "quantities", "--type=json", "-p", json.dumps(old_time))
+    first = get(server, "pod", "quantities")
+    assert entry(first, "kubectl", "Apply")["time"] == "2020-01-01T00:00:00Z"
+    apply(server, yaml.safe_dump(manifest))
+    assert get(server, "pod", "quantities")["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]

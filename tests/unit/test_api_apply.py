@@ -15,13 +15,14 @@ from podrun.api.errors import ApiError
 from podrun.api.field_managers import (
     decode,
     field_manager_errors,
+    keeping_timestamps_of_a_no_op,
     manager_from_user_agent,
     record_object_write,
     record_update,
 )
 from podrun.api.fieldpath import field, key, value
 from podrun.api.store import Store
-from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
+from podrun.api.typed_value import compare, duplicate_entries, field_set, kind_type, merge, remove
 from podrun.services.controller import ServicesController
 
 JSON = dict[str, Any]
@@ -352,3 +353,79 @@ def test_an_atomic_struct_is_owned_as_a_whole() -> None:
     paths = field_set(obj, POD)
     assert (*env, field("configMapKeyRef")) in paths
     assert (*env, field("configMapKeyRef"), field("key")) not in paths
+
+
+# --- nulls and duplicates in an applied configuration ------------------------------------------------------------
+
+
+def test_null_fields_in_an_applied_configuration_are_not_stored() -> None:
+    live = apply(None, configmap({"owner": "a"}, key="v"), manager="first")
+    config = configmap(key="v")
+    config["metadata"]["labels"] = None
+    config["data"] = None
+    applied = apply(live, config, manager="second")
+    assert applied["metadata"]["labels"] == {"owner": "a"} and applied["data"] == {"key": "v"}
+
+
+def test_an_object_created_with_null_labels_has_none() -> None:
+    config = configmap()
+    config["metadata"]["labels"] = None
+    assert "labels" not in apply(None, config)["metadata"]
+
+
+def test_a_null_label_value_stays_for_the_strategy_to_make_empty() -> None:
+    config = configmap({"a": None})  # type: ignore[dict-item]
+    assert apply(None, config)["metadata"]["labels"] == {"a": None}
+
+
+def test_reapplying_a_configuration_with_nulls_changes_nothing() -> None:
+    config = configmap(key="v")
+    config["metadata"]["labels"] = None
+    live = apply(None, config)
+    assert apply(copy.deepcopy(live), copy.deepcopy(config)) == live
+
+
+def test_duplicate_keys_of_an_associative_list_are_named_with_their_list() -> None:
+    env = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    config = pod({"name": "a", "image": "x", "env": env})
+    assert duplicate_entries(config, POD) == ['.spec.containers[name="a"].env: duplicate entries for key [name="A"]']
+
+
+def test_duplicate_values_of_a_set_are_named_by_value() -> None:
+    config = configmap()
+    config["metadata"]["finalizers"] = ["a/b", "a/b"]
+    assert duplicate_entries(config, CONFIGMAP) == ['.metadata.finalizers: duplicate entries for key [="a/b"]']
+
+
+def test_atomic_lists_may_repeat_elements() -> None:
+    assert duplicate_entries(pod({"name": "a", "image": "x", "args": ["-v", "-v"]}), POD) == []
+
+
+def test_a_write_changing_only_entry_times_keeps_the_stored_entries() -> None:
+    stored = apply(None, configmap({"owner": "a"}, key="v"))
+    stored["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
+    stored["metadata"]["resourceVersion"] = "7"
+    rewritten = copy.deepcopy(stored)
+    rewritten["metadata"]["managedFields"][0]["time"] = "2026-12-06T01:00:00Z"
+    assert (
+        keeping_timestamps_of_a_no_op(rewritten, stored)["metadata"]["managedFields"]
+        == (stored["metadata"]["managedFields"])
+    )
+
+
+def test_a_write_changing_a_value_keeps_its_new_entry_times() -> None:
+    stored = apply(None, configmap({"owner": "a"}, key="v"))
+    stored["metadata"]["managedFields"][0]["time"] = "2020-01-01T00:00:00Z"
+    changed = apply(copy.deepcopy(stored), configmap({"owner": "a"}, key="w"))
+    assert keeping_timestamps_of_a_no_op(changed, stored) == changed
+
+
+def test_a_non_canonical_quantity_differs_from_the_stored_canonical_one_as_upstream() -> None:
+    # structured-merge-diff compares the configuration's text with the stored (normalised) object, so a second
+    # manager applying `1000m` over `1` conflicts, as on a real API server.
+    owned = pod({"name": "a", "image": "x", "resources": {"limits": {"cpu": "1000m"}}})
+    live = apply(None, owned, manager="first")
+    live["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "1"
+    with pytest.raises(ApiError) as raised:
+        apply(live, owned, manager="second")
+    assert raised.value.code == 409

@@ -24,7 +24,7 @@ from podrun.api.field_managers import (
     without_managed_fields,
 )
 from podrun.api.fieldpath import FieldSet
-from podrun.api.typed_value import compare, field_set, kind_type, merge, remove
+from podrun.api.typed_value import compare, field_set, kind_type, merge, remove, without_nulls
 
 JSON = dict[str, Any]
 
@@ -58,7 +58,8 @@ def server_side_apply(
     applied = ownable(configured, has_status=has_status, subresource=subresource)
     identity = ManagerId(manager, APPLY, subresource)
     previous = managers.get(identity)
-    merged = merge(current, applied_config, kind_of)
+    # The stored object is the Go type's encoding, where a null field is no field (omitempty).
+    merged = without_nulls(merge(current, applied_config, kind_of), kind_of)
     # The configuration's own metadata.name keeps metadata itself from being pruned, as upstream.
     dropped = _dropped(previous.fields if previous else fieldpath.EMPTY, configured, managers, identity)
     if dropped:

@@ -342,6 +342,30 @@ def _store(obj: JSON, managers: Managers) -> None:
         meta.pop("managedFields", None)
 
 
+def keeping_timestamps_of_a_no_op(new: JSON, existing: JSON) -> JSON:
+    """`new` with `existing`'s managedFields when the two differ in nothing but the times of those entries
+    (IgnoreManagedFieldsTimestampsTransformer): an apply of values the strategy normalises back to the stored
+    ones, such as `cpu: 1000m` over `1`, then writes nothing."""
+
+    def untimed(obj: JSON) -> JSON:
+        clean = copy.deepcopy(obj)
+        meta = clean.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("resourceVersion", None)
+            for entry in meta.get("managedFields") or []:
+                if isinstance(entry, dict):
+                    entry.pop("time", None)
+        return clean
+
+    if untimed(new) != untimed(existing):
+        return new
+    result = copy.deepcopy(new)
+    previous = existing["metadata"].get("managedFields")
+    if previous is not None:
+        result["metadata"]["managedFields"] = copy.deepcopy(previous)
+    return result
+
+
 # --- conflicts -------------------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,13 @@ from aiohttp import web
 from podrun.api.apply import server_side_apply
 from podrun.api.context import ApiContext, context_of
 from podrun.api.errors import ApiError, bad_request, conflict, forbidden, invalid_from, not_found
-from podrun.api.field_managers import as_written, field_manager_errors, manager_from_user_agent, record_update
+from podrun.api.field_managers import (
+    as_written,
+    field_manager_errors,
+    keeping_timestamps_of_a_no_op,
+    manager_from_user_agent,
+    record_update,
+)
 from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
@@ -33,6 +39,7 @@ from podrun.api.strategy import (
     timestamp,
 )
 from podrun.api.tables import include_object, partial_metadata, partial_metadata_list, table
+from podrun.api.typed_value import duplicate_entries, kind_type
 from podrun.api.watch import serve_watch
 from podrun.api.wire import (
     METADATA,
@@ -235,13 +242,14 @@ async def _server_side_apply(
     mistyped = type_error(resource.kind, applied)
     if mistyped:
         raise bad_request(mistyped)
-    unknown = apply_unknown_fields(resource.kind, applied)
-    if unknown:
-        # structured-merge-diff's typed conversion error, which the API server passes on as a plain 500.
-        messages = [f"{path}: field not declared in schema" for path in unknown]
+    messages = [f"{path}: field not declared in schema" for path in apply_unknown_fields(resource.kind, applied)]
+    messages += duplicate_entries(applied, kind_type(resource.kind))
+    if messages:
+        # structured-merge-diff's typed conversion error. The API server passes it on as a 500 (kubernetes
+        # #122480); it is the request's fault, so podrun answers 400 as kubernetes PR #139255 proposes.
         text = messages[0] if len(messages) == 1 else "errors:\n" + "\n".join(f"  {m}" for m in messages)
         where = f"{namespace or ''}/{name}; /v1, Kind={resource.kind}"
-        raise ApiError(500, "", f"failed to create typed patch object ({where}): {text}")
+        raise bad_request(f"failed to create typed patch object ({where}): {text}")
     existing: JSON | None
     try:
         existing = ctx.store.get(resource.name, namespace, name)
@@ -292,6 +300,7 @@ def _store_update(
             add_warning(text)
         new = prepared.obj
     new = _with_managed_fields(resource, existing, new, obj, options, applied=applied, subresource=subresource)
+    new = keeping_timestamps_of_a_no_op(new, existing)
     if options.dry_run:
         return new
     result = ctx.store.update_if_changed(resource.name, new)

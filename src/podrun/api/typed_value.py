@@ -7,7 +7,11 @@ atomic (the default, a single leaf, as are scalars and free-form values). On tha
 * `field_set`: the paths a configuration sets (`ToFieldSet`);
 * `compare`: the paths added, modified and removed between two objects (`Compare`);
 * `merge`: a configuration merged into a live object, the configuration winning (`Merge`);
-* `remove`: an object without the values at some paths (`RemoveItems`).
+* `remove`: an object without the values at some paths (`RemoveItems`);
+* `duplicate_entries`: the keyed or set lists holding an element twice, which an applied configuration may not
+  (the validation of `ObjectToTyped` without `AllowDuplicates`);
+* `without_nulls`: an object without its null struct fields, as decoding into the Go type and encoding it again
+  with `omitempty` leaves it.
 
 Kinds without a schema are walked as structured-merge-diff's deduced type: maps granular, lists atomic.
 """
@@ -170,6 +174,53 @@ def _to_set(item: Any, kind: Type, at: Path, found: set[Path]) -> None:
             found.add(child_at)
 
 
+# --- duplicates and nulls --------------------------------------------------------------------------------------
+
+
+def duplicate_entries(obj: Any, kind: Type) -> list[str]:
+    """structured-merge-diff's errors for elements of keyed or set lists met again, in walk order:
+    `.spec.containers[name="a"].env: duplicate entries for key [name="A"]`."""
+    found: list[str] = []
+    _duplicates(obj, kind, (), found)
+    return found
+
+
+def _duplicates(item: Any, kind: Type, at: Path, found: list[str]) -> None:
+    shape = _shape(kind, item)
+    if shape == "leaf":
+        return
+    if shape == "list":
+        element_type = Type(kind.ref[1:-1])
+        seen: set[str] = set()
+        for element, child in _elements(kind, item):
+            if element in seen:
+                where, key = fieldpath.path_string(at), fieldpath.path_string((element,))
+                found.append(f"{where}: duplicate entries for key {key}")
+            seen.add(element)
+            _duplicates(child, element_type, (*at, element), found)
+        return
+    for name, child in item.items():
+        _duplicates(child, _child_type(kind, name)[0], (*at, fieldpath.field(name)), found)
+
+
+def without_nulls(obj: Any, kind: Type) -> Any:
+    """A copy of `obj` without the struct fields that are null (entries of maps, whose nulls the strategies
+    make empty strings, stay)."""
+    shape = _shape(kind, obj)
+    if shape == "list":
+        element_type = Type(kind.ref[1:-1])
+        return [without_nulls(child, element_type) for child in obj]
+    if shape == "leaf":
+        return copy.deepcopy(obj)
+    kept: dict[str, Any] = {}
+    for name, child in obj.items():
+        child_type, is_field = _child_type(kind, name)
+        if child is None and is_field:
+            continue
+        kept[name] = without_nulls(child, child_type)
+    return kept
+
+
 # --- Compare ---------------------------------------------------------------------------------------------------
 
 
@@ -250,6 +301,9 @@ def _merge(live: Any, config: Any, kind: Type) -> Any:
         return copy.deepcopy(live)
     if live is _MISSING:
         return copy.deepcopy(config)
+    if config is None and live and _shape(kind, live) != "leaf":
+        # A null granular value is an empty one: it merges nothing into the live value's elements.
+        return copy.deepcopy(live)
     shape = _shape(kind, config)
     if shape != _shape(kind, live) or shape == "leaf":
         return copy.deepcopy(config)
