@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from api_harness import MINORS, Server
+from kubernetes import client, config
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, minor: int) -> Iterator[Server]:
@@ -30,3 +31,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def versioned_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server per installed kubectl minor version."""
     yield from _serve(tmp_path_factory, request.param)
+
+
+@pytest.fixture
+def core(server: Server) -> Iterator[client.CoreV1Api]:
+    """The official Python client's CoreV1Api, configured from the server's kubeconfig."""
+    api = config.new_client_from_config(config_file=str(server.kubeconfig))
+    try:
+        yield client.CoreV1Api(api)
+    finally:
+        api.close()

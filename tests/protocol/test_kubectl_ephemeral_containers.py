@@ -7,12 +7,11 @@ The fake node does not run the containers; the kubelet's side is tested in tests
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import yaml
 from api_harness import Server, pod_manifest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 PATH = "/api/v1/namespaces/default/pods/{}/ephemeralcontainers"
@@ -135,15 +134,6 @@ def test_a_pod_update_cannot_add_ephemeral_containers(server: Server) -> None:
     answer = server.api("PATCH", "/api/v1/namespaces/default/pods/plain", patch, STRATEGIC)
     assert answer.status == 422
     assert answer.json()["details"]["causes"][0]["field"] == "spec"
-
-
-@pytest.fixture
-def core(server: Server) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(config_file=str(server.kubeconfig))
-    try:
-        yield client.CoreV1Api(api)
-    finally:
-        api.close()
 
 
 def test_official_client_patches_and_reads_ephemeral_containers(server: Server, core: client.CoreV1Api) -> None:

@@ -5,13 +5,12 @@ stops applying, and the Update entries of kubectl's other commands."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 from api_harness import KUBECTL, Server, pod_manifest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from podrun.json_types import JSON
@@ -150,15 +149,6 @@ def test_kubectl_commands_record_update_entries_under_their_names(server: Server
     assert entry(obj, "kubectl-label", "Update")["fieldsV1"] == {"f:metadata": {"f:labels": {".": {}, "f:owner": {}}}}
     result = apply(server, configmap("made", {"owner": "b"}), check=False)
     assert 'conflict with "kubectl-label" using v1: .metadata.labels.owner' in result.stderr
-
-
-@pytest.fixture
-def core(server: Server) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(config_file=str(server.kubeconfig))
-    try:
-        yield client.CoreV1Api(api)
-    finally:
-        api.close()
 
 
 def test_the_python_client_applies_with_its_field_manager_and_gets_conflicts(core: client.CoreV1Api) -> None:

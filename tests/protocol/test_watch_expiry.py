@@ -9,12 +9,11 @@ out of it, as 1,000 writes or 75 s do in `podrun serve`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from api_harness import Server
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from podrun.api import store as store_module
@@ -25,15 +24,6 @@ NAMESPACE = "default"
 @pytest.fixture(autouse=True)
 def short_history(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "HISTORY_SIZE", 3)
-
-
-@pytest.fixture
-def core(server: Server) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(config_file=str(server.kubeconfig))
-    try:
-        yield client.CoreV1Api(api)
-    finally:
-        api.close()
 
 
 def create_configmap(core: client.CoreV1Api, name: str) -> Any:
