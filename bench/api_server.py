@@ -131,8 +131,10 @@ def _on_signal(signum: int, _frame: object) -> NoReturn:
 class Server:
     """`podrun serve` as a child process, and kubectl against it."""
 
-    def __init__(self, work: Path, port: int) -> None:
+    def __init__(self, work: Path, port: int, serve_args: tuple[str, ...] = ()) -> None:
+        """`serve_args` are added to `podrun serve`'s command line."""
         self.work = work
+        self.serve_args = serve_args
         self.root, self.run_root = work / "root", work / "run"
         self.port = port
         self.kubeconfig = work / "kubeconfig"
@@ -148,7 +150,7 @@ class Server:
         command = [
             sys.executable, "-m", "podrun.cli.main", "serve", "--root", str(self.root), "--run-root",
             str(self.run_root), "--address", "127.0.0.1", "--port", str(self.port),
-            "--kubeconfig", str(self.kubeconfig),
+            "--kubeconfig", str(self.kubeconfig), *self.serve_args,
         ]  # fmt: skip
         with open(self.work / "serve.log", "ab") as log:
             self.process = subprocess.Popen(
@@ -577,9 +579,9 @@ def image_archives() -> dict[str, Path]:
     return {Path(line).name.rsplit("-", 1)[0]: Path(line) for line in out.split()}
 
 
-def prepare(work: Path) -> Server:
+def prepare(work: Path, serve_args: tuple[str, ...] = ()) -> Server:
     """The roots with both images and registries.json, and a server object (not started)."""
-    server = Server(work, free_port())
+    server = Server(work, free_port(), serve_args)
     archives = image_archives()
     store = ImageStore(server.root)
     import_archive(store, archives["busybox"])

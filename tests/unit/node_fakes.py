@@ -16,6 +16,7 @@ from fake_runtime import FakeRuntime
 
 from podrun.json_types import JSON
 from podrun.kubelet.admission import admit_pod
+from podrun.kubelet.backoff import Backoff
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
 from podrun.model.manifest import load_manifests
@@ -107,11 +108,16 @@ def simple_pod(
 
 
 @contextlib.asynccontextmanager
-async def fake_node(tmp_path: Path) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:
+async def fake_node(
+    tmp_path: Path, crash_backoff: Backoff | None = None
+) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:
     """A started node over a fresh in-memory runtime; stopped on leaving."""
     runtime, host = FakeRuntime(), MemoryHost()
     facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
-    kubelet = Node(runtime, host, root=tmp_path, image_store=_PresentImages(), facts=facts)  # type: ignore[arg-type]
+    kubelet = Node(
+        runtime, host, root=tmp_path, image_store=_PresentImages(), facts=facts,  # type: ignore[arg-type]
+        crash_backoff=crash_backoff,
+    )  # fmt: skip
     await kubelet.start()
     try:
         yield kubelet, runtime, host

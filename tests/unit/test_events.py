@@ -213,3 +213,16 @@ def test_the_scheduled_event_reads_back_like_an_events_v1_event() -> None:
         "reportingComponent": "default-scheduler",
         "reportingInstance": "default-scheduler-node-1",
     }
+
+
+def test_forgetting_a_deleted_pod_drops_what_the_caches_held_about_it() -> None:
+    events, _ = recorder()
+    other = {"metadata": {**POD["metadata"], "name": "db", "uid": "77aa-uid"}}
+    args = ("Normal", "Started", "Started container app", "spec.containers{app}")
+    kept(events.record(POD, *args))
+    kept(events.record(other, *args))
+
+    events.forget("6f1c-uid")
+
+    assert kept(events.record(POD, *args))[0] == "create"
+    assert kept(events.record(other, *args))[0] == "update"

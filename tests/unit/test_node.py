@@ -7,6 +7,8 @@ from pathlib import Path
 from node_fakes import NODE_NAME, fake_node, simple_pod
 
 from podrun.kubelet.admission import admit_pod, deletion_grace_period, marked_for_deletion
+from podrun.kubelet.backoff import Backoff
+from podrun.runtime.protocol import EventKind
 from podrun.timestamps import parse_unix
 
 NOW = 1_700_000_000.0
@@ -98,3 +100,33 @@ async def test_a_pod_adopted_with_a_start_time_gets_no_new_scheduled_event(tmp_p
         await node.forget_pod(pod)
 
     assert "Scheduled" not in host.reasons()
+
+
+async def test_forgetting_a_pod_drops_expired_crash_loop_backoffs(tmp_path: Path) -> None:
+    now = [NOW]
+    backoff = Backoff(clock=lambda: now[0])
+    backoff.next("long-gone", NOW)
+    now[0] = NOW + 500
+    backoff.next("recent", NOW + 500)
+    now[0] = NOW + 601  # 600 s after its last update an entry has expired (the kubelet's 2 x 300 s)
+    async with fake_node(tmp_path, crash_backoff=backoff) as (node, _runtime, _host):
+        await node.forget_pod(simple_pod("app"))
+
+    assert (backoff.get("long-gone"), backoff.get("recent")) == (0.0, 10.0)
+
+
+async def test_a_forgotten_pod_leaves_no_probe_state_even_after_late_runtime_events(tmp_path: Path) -> None:
+    async with fake_node(tmp_path) as (node, runtime, host):
+        pod = simple_pod("app")
+        node.run_pod(pod)
+        await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
+        runtime.exit("app")
+        await host.wait_until(host.terminated.is_set)
+        [app] = runtime.named("app")
+        runtime._emit(EventKind.EXITED, app)  # an event the runtime sends after the worker finished
+        probes = node._kubelet.deps.probes
+        await host.wait_until(lambda: probes.holds_pod(pod["metadata"]["uid"]))
+
+        await node.forget_pod(pod)
+
+        assert not probes.holds_pod(pod["metadata"]["uid"])

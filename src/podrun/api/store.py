@@ -12,10 +12,12 @@ which `json.loads` makes faster than a deep copy), so a write costs one encode, 
 
 Watches follow `staging/src/k8s.io/apiserver/pkg/storage/cacher`: a watch from resourceVersion "" or "0"
 starts with a synthetic ADDED for every matching object, a watch from "N" replays the changes after N from a
-bounded history per resource and fails with 410 `too old resource version: N (M)` when N is older than what
-the history still holds, and selector transitions are reported as the cacher does (an object that stops
-matching is DELETED, one that starts matching is ADDED). Everything runs on one event loop: a write hands its
-event to every watcher synchronously, so nothing is lost between `watch()` returning and the first write.
+history per resource bounded as the watch cache's is (the last `HISTORY_SIZE` changes, none older than
+`HISTORY_AGE` seconds) and fails with 410 `too old resource version: N (M)` when N is older than what the
+history still holds (clients then list again), and selector transitions are reported as the cacher does (an
+object that stops matching is DELETED, one that starts matching is ADDED). Everything runs on one event loop:
+a write hands its event to every watcher synchronously, so nothing is lost between `watch()` returning and the
+first write.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,10 +57,18 @@ KINDS = {
     "configmaps": "ConfigMap",
     "secrets": "Secret",
 }
-# Changes kept per resource for watches resumed from a resourceVersion.
-HISTORY_SIZE = 10_000
+# Changes kept per resource for watches resumed from a resourceVersion: at most this many, none older than
+# HISTORY_AGE seconds. The watch cache keeps 100 to 102,400 events per resource and sizes itself for 75 s of
+# history (`eventFreshDuration`); a fixed cap of 1,000 bounds memory where the cache's growth would not (each
+# kept change holds an object's JSON text), and 75 s is the window a lagging client may resume in.
+HISTORY_SIZE = 1_000
+HISTORY_AGE = 75.0
 # Seconds without an event after which a watch that allows bookmarks sends one.
 BOOKMARK_INTERVAL = 1.0
+# Changes queued for one watch that its client has not taken yet. Past this the watch ends, as the cacher ends a
+# watcher whose buffer stays full (`cacheWatcher.add`): the client watches again from the last version it saw
+# (or lists again, if that is gone), and a client that stopped reading cannot make the server hold every change.
+WATCH_BACKLOG = 10_000
 
 # apiserver/pkg/storage/names: generateName appends five characters from this alphabet (no vowels, no 0/1/3).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -114,13 +125,16 @@ class _Stored:
 
 @dataclass(frozen=True, slots=True)
 class _Change:
-    """One write as the watch cache keeps it: the new version and, for updates and deletes, the previous one."""
+    """One write as the watch history keeps it: the new version and, for updates and deletes, the previous one,
+    encoded only. A decoded pod costs several times its JSON text; the history decodes again only to replay a
+    change to a watch with selectors, and consecutive changes share the text of the version between them."""
 
     rv: int
     type: str
     namespace: str
-    current: _Stored
-    previous: _Stored | None
+    current: str
+    previous: str | None
+    at: float
 
 
 def _make_private(path: Path) -> None:
@@ -135,6 +149,15 @@ def _make_private(path: Path) -> None:
         sibling = path.with_name(path.name + suffix)
         if sibling.exists():
             sibling.chmod(0o600)
+
+
+def _enable_incremental_vacuum(db: sqlite3.Connection) -> None:
+    """Free pages can then be given back to the file system (`Store.compact`). A new file takes the mode at its
+    first table; a store made before needs one full VACUUM to switch (2 = INCREMENTAL)."""
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+        return
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    db.execute("VACUUM")
 
 
 def _encode(obj: dict[str, Any]) -> str:
@@ -167,14 +190,18 @@ def _metadata(resource: str, obj: Any) -> dict[str, Any]:
 class Store:
     """Kubernetes objects by resource, namespace and name, with a global resourceVersion and watches."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` (seconds, monotonic) dates the watch history's changes; tests pass their own."""
         if path is not None:
             _make_private(path)
         # Transactions are explicit (BEGIN … COMMIT), so that a write and its counter commit together.
         self._db = sqlite3.connect(str(path) if path is not None else ":memory:", isolation_level=None)
+        self._clock = clock
+        self._on_disk = path is not None
         if path is not None:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            _enable_incremental_vacuum(self._db)
         self._db.executescript(_SCHEMA)
         self._rv: int = self._db.execute("SELECT value FROM meta WHERE key = 'resourceVersion'").fetchone()[0]
         self._objects: dict[str, dict[str, dict[str, _Stored]]] = {}
@@ -412,7 +439,8 @@ class Store:
                 del by_namespace[namespace]
         else:
             by_namespace.setdefault(namespace, {})[name] = current
-        self._record(resource, _Change(rv, change_type, namespace, current, previous))
+        change = _Change(rv, change_type, namespace, text, previous.text if previous else None, self._clock())
+        self._record(resource, change, current, previous)
         return json.loads(text)
 
     # -- watches -------------------------------------------------------------------------------------------------
@@ -441,6 +469,7 @@ class Store:
             for _key, stored in self._sorted(resource, scope):
                 if _matches(stored.obj, labels, fields):
                     watch._events.append((ADDED, stored.text, None))
+            watch._backlog_limit += len(watch._events)
         else:
             since = _parse_version(resource_version)
             oldest = self._history_start.get(resource, self._opened_rv)
@@ -453,15 +482,46 @@ class Store:
         self._watches.setdefault(resource, set()).add(watch)
         return watch
 
-    def _record(self, resource: str, change: _Change) -> None:
-        """Keep the change for resumed watches and hand it to the current ones."""
+    def _record(self, resource: str, change: _Change, current: _Stored, previous: _Stored | None) -> None:
+        """Keep the change for resumed watches and hand it to the current ones (with both versions decoded)."""
         history = self._history.setdefault(resource, deque())
-        if len(history) >= HISTORY_SIZE:
+        history.append(change)
+        self._trim(resource, history, change.at)
+        # A copy: a watch that falls too far behind closes itself, and leaves the set, while being offered.
+        for watch in list(self._watches.get(resource, ())):
+            watch._offer(change, current.obj, previous.obj if previous else None)
+
+    def expire_history(self) -> int:
+        """Drop the changes older than `HISTORY_AGE` from every resource's history (writes do it for their own
+        resource; this covers the resources nobody writes to any more); how many were dropped."""
+        now = self._clock()
+        dropped = 0
+        for resource, history in list(self._history.items()):
+            dropped += self._trim(resource, history, now)
+            if not history:
+                del self._history[resource]
+        return dropped
+
+    def _trim(self, resource: str, history: deque[_Change], now: float) -> int:
+        dropped = 0
+        while history and (len(history) > HISTORY_SIZE or now - history[0].at > HISTORY_AGE):
             # Watches from before the dropped change can no longer be resumed.
             self._history_start[resource] = history.popleft().rv
-        history.append(change)
-        for watch in self._watches.get(resource, ()):
-            watch._offer(change)
+            dropped += 1
+        return dropped
+
+    def history_length(self, resource: str) -> int:
+        """How many changes of the resource the history holds."""
+        return len(self._history.get(resource, ()))
+
+    def compact(self) -> None:
+        """Give the file's free pages back (incremental vacuum) and empty the write-ahead log into the database
+        (a truncating checkpoint), so that deleted objects do not leave the files growing; nothing in memory."""
+        if not self._on_disk:
+            return
+        # executescript steps the pragma to the end; execute() would free a single page.
+        self._db.executescript("PRAGMA incremental_vacuum;")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _forget(self, watch: Watch) -> None:
         self._watches.get(watch.resource, set()).discard(watch)
@@ -503,6 +563,7 @@ class Watch:
         self._ready = asyncio.Event()
         self._error: Exception | None = None
         self._closed = False
+        self._backlog_limit = WATCH_BACKLOG
 
     def __aiter__(self) -> Watch:
         return self
@@ -544,30 +605,37 @@ class Watch:
     def _fail(self, error: Exception) -> None:
         self._error = error
 
-    def _offer(self, change: _Change) -> None:
-        """Queue what this watcher sees of a change, if anything (cacheWatcher.convertToWatchEvent)."""
+    def _offer(
+        self, change: _Change, current: dict[str, Any] | None = None, previous: dict[str, Any] | None = None
+    ) -> None:
+        """Queue what this watcher sees of a change, if anything (cacheWatcher.convertToWatchEvent). The decoded
+        versions are given for a live change; a replayed one is decoded here, and only for a selector."""
         if self._namespace is not None and change.namespace != self._namespace:
             return
-        current, previous = change.current, change.previous
         if change.type == ADDED:
-            if self._selects(current.obj):
-                self._push((ADDED, current.text, None))
+            if self._selects(change.current, current):
+                self._push((ADDED, change.current, None))
         elif change.type == DELETED:
-            if previous is not None and self._selects(previous.obj):
-                self._push((DELETED, current.text, None))
+            if change.previous is not None and self._selects(change.previous, previous):
+                self._push((DELETED, change.current, None))
         else:
-            now = self._selects(current.obj)
-            before = previous is not None and self._selects(previous.obj)
+            now = self._selects(change.current, current)
+            before = change.previous is not None and self._selects(change.previous, previous)
             if now:
-                self._push((MODIFIED if before else ADDED, current.text, None))
-            elif before and previous is not None:
+                self._push((MODIFIED if before else ADDED, change.current, None))
+            elif before and change.previous is not None:
                 # The object left the selection: DELETED with its previous content at this change's version.
-                self._push((DELETED, previous.text, change.rv))
+                self._push((DELETED, change.previous, change.rv))
 
-    def _selects(self, obj: dict[str, Any]) -> bool:
-        return self._everything or _matches(obj, self._labels, self._fields)
+    def _selects(self, text: str, obj: dict[str, Any] | None) -> bool:
+        if self._everything:
+            return True
+        return _matches(obj if obj is not None else json.loads(text), self._labels, self._fields)
 
     def _push(self, event: tuple[str, str, int | None]) -> None:
+        if len(self._events) >= self._backlog_limit:
+            self.close()
+            return
         self._events.append(event)
         self._ready.set()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from podrun import __version__
+from podrun.cli.durations import parse_duration
 from podrun.cli.run_image import add_image_flags
 
 DEFAULT_ROOT = Path(os.environ.get("PODRUN_ROOT", "/var/lib/podrun"))
@@ -44,6 +45,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--oci-runtime", choices=("auto", "crun", "runc"), default="auto",
         help="OCI runtime: crun where it works, else runc (default %(default)s)",
     )  # fmt: skip
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f'"{text}" is not a positive duration')
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--strict-pull", action="store_true",
         help="fail when a pull is required and the registry is unreachable, even if the image is present",
+    )  # fmt: skip
+    serve.add_argument(
+        "--event-ttl", type=_duration, default="1h", metavar="DURATION",
+        help="how long Events are kept after their last update, as kube-apiserver's (default %(default)s)",
     )  # fmt: skip
     for p in (serve, stop, kubeconfig):
         _common(p)

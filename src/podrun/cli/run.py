@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from podrun.cli.durations import parse_duration
 from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
@@ -52,20 +52,6 @@ from podrun.services.registry import allocate_for_create
 
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_duration(text: str) -> float:
-    """Go-style durations (`90s`, `5m`, `1h30m`, `500ms`) or plain seconds."""
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f'invalid duration "{text}"')
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
 MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
 
 

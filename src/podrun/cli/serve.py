@@ -1,8 +1,9 @@
 """`podrun serve`, `podrun stop` and `podrun kubeconfig`: the Kubernetes-compatible API server.
 
 `serve` runs the API server (TLS, bearer token, SQLite store under the root), the web UI on its own TLS port
-(`podrun.ui`), the kubelet with its node agent, and writes a `podrun` context into the user's kubeconfig.
-Stopping it leaves the pods' containers running (conmon keeps them); the next `serve` adopts them.
+(`podrun.ui`), the kubelet with its node agent, the store's housekeeping (Events expire after `--event-ttl`),
+and writes a `podrun` context into the user's kubeconfig. Stopping it leaves the pods' containers running
+(conmon keeps them); the next `serve` adopts them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from podrun.api.errors import ApiError
+from podrun.api.housekeeping import Housekeeping
 from podrun.api.kubeconfig import (
     build_kubeconfig,
     default_kubeconfig_path,
@@ -75,6 +77,8 @@ async def _serve(args: argparse.Namespace) -> int:
     ensure_defaults(store, ca_pem=ca_pem)
     services = ServicesController(store, ca_pem=ca_pem)
     services.start()
+    housekeeping = Housekeeping(store, event_ttl=args.event_ttl)
+    housekeeping.start()
     network = NodeNetwork(NetworkConfig.for_roots(args.root, args.run_root))
     await network.start()
     proxy = ServiceProxy(store, network, api_port=args.port, api_host=args.address)
@@ -126,6 +130,7 @@ async def _serve(args: argparse.Namespace) -> int:
     await runner.cleanup()
     await ui_runner.cleanup()
     await agent.stop()
+    await housekeeping.stop()
     await services.stop()
     await proxy.stop()
     await pods.stop()

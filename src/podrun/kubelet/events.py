@@ -71,6 +71,10 @@ class _LRU(Generic[_K, _V]):
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
+    def drop_where(self, dead: Callable[[_K], bool]) -> None:
+        for key in [key for key in self._entries if dead(key)]:
+            del self._entries[key]
+
 
 @dataclass
 class _AggregateRecord:
@@ -141,6 +145,18 @@ class EventRecorder:
         if not self._spam_accepts(event, now):
             return None
         return action, event
+
+    def forget(self, uid: str) -> None:
+        """Drop what the caches hold about the object with this UID (a deleted pod). Every cache key holds the
+        object's UID, so nothing recorded later can match these entries; client-go leaves them to age out of its
+        4,096-entry LRUs, which keeps ~10 KiB per pod for the last several hundred pods."""
+
+        def about_it(key: tuple[str, ...]) -> bool:
+            return uid in key
+
+        self._aggregates.drop_where(about_it)
+        self._observed.drop_where(about_it)
+        self._spam.drop_where(about_it)
 
     def _make_event(
         self,

@@ -120,6 +120,13 @@ class Kubelet:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(worker.finished.wait(), FORGET_TIMEOUT_SECONDS)
         shutil.rmtree(self.paths.pod_log_dir(pod), ignore_errors=True)
+        # The kubelet's housekeeping collects expired crash-loop back-offs: entries of pods long gone would
+        # otherwise stay for good (one per container that ever restarted).
+        self.deps.crash_backoff.gc()
+        self.recorder.forget(pod["metadata"]["uid"])
+        # The worker dropped the pod's probe state when it finished, but runtime events that came after (the
+        # removal of its containers) recorded container views again.
+        self.deps.probes.remove_pod(pod["metadata"]["uid"])
 
     # -- events from the runtime --------------------------------------------------------------------
 

@@ -73,6 +73,23 @@ def authenticate_token(store: Store, token: str) -> ServiceAccountUser | None:
     return ServiceAccountUser(namespace, record["serviceAccountName"])
 
 
+def forget_orphaned_tokens(store: Store) -> int:
+    """Delete the records of tokens whose pod is gone (or was replaced by a pod of the same name): they can never
+    authenticate again, and a churn of pods would otherwise keep one record per pod forever. How many."""
+    orphaned = []
+    for record in store.list(TOKEN_RESOURCE, None)[0]:
+        meta, bound = record["metadata"], record.get("pod") or {}
+        try:
+            pod = store.get("pods", meta["namespace"], bound.get("name", ""))
+        except ApiError:
+            pod = None
+        if pod is None or pod["metadata"].get("uid") != bound.get("uid"):
+            orphaned.append(meta)
+    for meta in orphaned:
+        store.delete(TOKEN_RESOURCE, meta["namespace"], meta["name"])
+    return len(orphaned)
+
+
 @dataclass(frozen=True)
 class RequestAttributes:
     """What the authorizer decides on: `GET /api/v1/namespaces/ns/pods?watch=1` is watch pods in ns."""

@@ -157,6 +157,14 @@ class ProbeManager:
         for view_key in [view_key for view_key in self._containers if view_key[0] == uid]:
             del self._containers[view_key]
 
+    def holds_pod(self, uid: str) -> bool:
+        """Whether anything of the pod is still kept: its spec, a container view or a probe worker."""
+        return (
+            uid in self._pods
+            or any(key[0] == uid for key in self._containers)
+            or any(key[0] == uid for key in self._workers)
+        )
+
     def stop(self) -> None:
         """Stop every worker of every pod (kubelet shutdown); `join` waits for them."""
         for worker in list(self._workers.values()):
