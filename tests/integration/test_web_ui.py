@@ -24,7 +24,7 @@ from serve_harness import EXAMPLES, KUBECTL, REPO, ServeProcess, serving
 
 selenium = pytest.importorskip("selenium", reason="needs selenium (the test extra)")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -91,9 +91,13 @@ def dashboard_url(serve: ServeProcess) -> str:
 
 
 def wait(driver: webdriver.Chrome, condition: Callable[[Any], Any], what: str) -> Any:
-    """`condition`'s first true value; failing after `TIMEOUT` seconds with what the page's console said."""
+    """`condition`'s first true value; failing after `TIMEOUT` seconds with what the page's console said. An element
+    that went stale (the page reloaded after its login) is looked up again at the next poll."""
+    ignored = (NoSuchElementException, StaleElementReferenceException)
     try:
-        return WebDriverWait(driver, TIMEOUT, poll_frequency=0.1).until(condition, message=what)
+        return WebDriverWait(driver, TIMEOUT, poll_frequency=0.1, ignored_exceptions=ignored).until(
+            condition, message=what
+        )
     except TimeoutException:
         console = "\n".join(entry["message"] for entry in driver.get_log("browser"))
         raise AssertionError(f"not shown within {TIMEOUT} s: {what}\nbrowser console:\n{console}") from None

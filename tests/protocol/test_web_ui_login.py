@@ -21,7 +21,7 @@ from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
 from podrun.api.tls import ensure_credentials, server_ssl_context
 from podrun.cli.dashboard import dashboard_command
-from podrun.ui.routes import SESSION_COOKIE, add_login_codes, create_ui_app
+from podrun.ui.routes import add_login_codes, create_ui_app, session_cookie
 from podrun.ui.sessions import Sessions
 
 
@@ -30,6 +30,10 @@ class Servers:
     kubeconfig: Path
     ui_url: str
     tls: ssl.SSLContext
+
+    @property
+    def ui_port(self) -> int:
+        return int(self.ui_url.rsplit(":", 1)[1].split("/", 1)[0])
 
     def api_on_ui_port(self, resource: str) -> str:
         return self.ui_url.removesuffix("/ui/") + f"/api/v1/namespaces/default/{resource}"
@@ -84,7 +88,7 @@ async def test_dashboards_url_logs_a_browser_in_through_the_fragment(servers: Se
         pods = await browser.get(servers.api_on_ui_port("pods"), ssl=servers.tls)
         assert pods.status == 200
         assert (await pods.json())["kind"] == "PodList"
-        assert SESSION_COOKIE in {cookie.key for cookie in browser.cookie_jar}
+        assert session_cookie(servers.ui_port) in {cookie.key for cookie in browser.cookie_jar}
 
 
 async def test_a_used_url_logs_no_one_in(servers: Servers) -> None:
@@ -100,3 +104,20 @@ async def test_the_ui_port_refuses_the_api_without_a_session(servers: Servers) -
         pods = await browser.get(servers.api_on_ui_port("pods"), ssl=servers.tls)
         status = await pods.json()
     assert (pods.status, status["reason"]) == (401, "Unauthorized")
+
+
+async def test_dashboard_open_hands_the_browser_a_private_page_not_the_code(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    args = argparse.Namespace(kubeconfig=servers.kubeconfig, open=True)
+    assert await asyncio.to_thread(dashboard_command, args) == 0
+    page = Path(opened[0].removeprefix("file://"))
+    code = page.read_text().partition("#code=")[2].partition('"')[0]
+    assert "code=" not in opened[0]
+    assert page.stat().st_mode & 0o777 == 0o600 and page.parent.stat().st_mode & 0o777 == 0o700
+    async with aiohttp.ClientSession() as browser:
+        login = await browser.post(servers.ui_url + "session", json={"code": code}, ssl=servers.tls)
+    assert login.status == 204

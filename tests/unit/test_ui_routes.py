@@ -18,7 +18,7 @@ from podrun.api.server import create_app
 from podrun.api.store import Store
 from podrun.json_types import JSON
 from podrun.services.tokens import issue_token
-from podrun.ui.routes import SESSION_COOKIE, add_login_codes, create_ui_app
+from podrun.ui.routes import add_login_codes, create_ui_app, session_cookie
 from podrun.ui.sessions import LOGIN_CODES_PATH, Sessions
 
 TOKEN = "admin-token"
@@ -57,7 +57,12 @@ async def client(store: Store) -> AsyncIterator[TestClient[web.Request, web.Appl
 async def log_in(client: TestClient[Any, Any], **body: str) -> str:
     response = await client.post("/ui/session", json=body)
     assert response.status == 204, await response.text()
-    return response.cookies[SESSION_COOKIE].value
+    return response.cookies[session_cookie(client.port)].value
+
+
+async def session_header(client: TestClient[Any, Any]) -> dict[str, str]:
+    """A new session's cookie, as the browser sends it back."""
+    return {"Cookie": f"{session_cookie(client.port)}={await log_in(client, token=TOKEN)}"}
 
 
 async def test_the_pages_and_their_files_need_no_login(client: TestClient[Any, Any]) -> None:
@@ -86,7 +91,7 @@ async def test_the_timeline_without_a_session_is_refused(client: TestClient[Any,
 async def test_a_wrong_token_gets_no_session(client: TestClient[Any, Any]) -> None:
     response = await client.post("/ui/session", json={"token": "guess"})
     assert response.status == 401
-    assert SESSION_COOKIE not in response.cookies
+    assert session_cookie(client.port) not in response.cookies
 
 
 async def test_a_login_that_is_no_json_object_is_a_bad_request(client: TestClient[Any, Any]) -> None:
@@ -97,33 +102,29 @@ async def test_a_login_that_is_no_json_object_is_a_bad_request(client: TestClien
 
 async def test_the_session_cookie_is_httponly_secure_and_same_site_strict(client: TestClient[Any, Any]) -> None:
     response = await client.post("/ui/session", json={"token": TOKEN})
-    cookie = response.cookies[SESSION_COOKIE]
+    cookie = response.cookies[session_cookie(client.port)]
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
 
 
 async def test_a_session_reads_the_api(client: TestClient[Any, Any]) -> None:
-    session = await log_in(client, token=TOKEN)
-    cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+    cookie = await session_header(client)
     response = await client.get("/api/v1/namespaces/default/pods/web", headers=cookie)
     assert response.status == 200
     assert (await response.json())["metadata"]["name"] == "web"
 
 
 async def test_a_session_cannot_write(client: TestClient[Any, Any]) -> None:
-    session = await log_in(client, token=TOKEN)
-    response = await client.delete(
-        "/api/v1/namespaces/default/pods/web", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
-    )
-    assert response.status == 401
+    response = await client.delete("/api/v1/namespaces/default/pods/web", headers=await session_header(client))
+    assert response.status == 403
+    assert (await response.json())["reason"] == "Forbidden"
 
 
 @pytest.mark.parametrize("subresource", ["exec?command=sh", "attach", "portforward?ports=80"])
 async def test_a_session_cannot_act_in_a_pod(client: TestClient[Any, Any], subresource: str) -> None:
-    session = await log_in(client, token=TOKEN)
     response = await client.get(
-        f"/api/v1/namespaces/default/pods/web/{subresource}", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
+        f"/api/v1/namespaces/default/pods/web/{subresource}", headers=await session_header(client)
     )
-    assert response.status == 401
+    assert response.status == 403
 
 
 async def test_the_bearer_token_still_works_on_the_ui_port(client: TestClient[Any, Any]) -> None:
@@ -132,25 +133,22 @@ async def test_the_bearer_token_still_works_on_the_ui_port(client: TestClient[An
 
 
 async def test_a_session_gets_the_timeline_as_svg(client: TestClient[Any, Any]) -> None:
-    session = await log_in(client, token=TOKEN)
-    response = await client.get(TIMELINE, headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+    response = await client.get(TIMELINE, headers=await session_header(client))
     svg = await response.text()
     assert response.content_type == "image/svg+xml"
     assert svg.startswith("<svg") and 'class="run going" data-container="app"' in svg
 
 
 async def test_the_timeline_of_an_unknown_pod_is_not_found(client: TestClient[Any, Any]) -> None:
-    session = await log_in(client, token=TOKEN)
     response = await client.get(
-        "/ui/data/namespaces/default/pods/nobody/timeline.svg", headers={"Cookie": f"{SESSION_COOKIE}={session}"}
+        "/ui/data/namespaces/default/pods/nobody/timeline.svg", headers=await session_header(client)
     )
     assert response.status == 404
     assert (await response.json())["reason"] == "NotFound"
 
 
 async def test_a_logged_out_session_is_refused(client: TestClient[Any, Any]) -> None:
-    session = await log_in(client, token=TOKEN)
-    cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+    cookie = await session_header(client)
     await client.delete("/ui/session", headers=cookie)
     response = await client.get("/api/v1/namespaces/default/pods", headers=cookie)
     assert response.status == 401
@@ -192,3 +190,88 @@ async def test_a_pods_service_account_token_gets_no_login_code(store: Store, api
     token = issue_token(store, store.get("pods", "default", "web"))
     response = await api.post(LOGIN_CODES_PATH, headers={"Authorization": f"Bearer {token}"})
     assert response.status == 403
+
+
+# --- what a session may read, the login's origin, framing and caching ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/namespaces", "/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/events",
+     "/api/v1/namespaces/default/pods/web/lifecycle"],
+)  # fmt: skip
+async def test_a_session_reads_what_the_pages_show(client: TestClient[Any, Any], path: str) -> None:
+    response = await client.get(path, headers=await session_header(client))
+    assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/namespaces/default/secrets", "/api/v1/secrets", "/api/v1/namespaces/default/configmaps",
+     "/api/v1/nodes", "/apis/apps/v1/deployments", "/version"],
+)  # fmt: skip
+async def test_a_session_reads_nothing_else(client: TestClient[Any, Any], path: str) -> None:
+    response = await client.get(path, headers=await session_header(client))
+    assert response.status == 403
+    assert (await response.json())["reason"] == "Forbidden"
+
+
+async def test_the_bearer_token_still_reads_secrets_on_the_ui_port(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/v1/namespaces/default/secrets", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200
+
+
+async def test_the_session_cookie_is_named_for_the_ui_port(client: TestClient[Any, Any]) -> None:
+    session = await log_in(client, token=TOKEN)
+    other_servers = {"Cookie": f"{session_cookie(client.port + 1)}={session}"}
+    response = await client.get("/api/v1/namespaces/default/pods", headers=other_servers)
+    assert response.status == 401
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+async def test_a_login_that_is_not_json_is_refused(client: TestClient[Any, Any], content_type: str) -> None:
+    body = f'{{"token": "{TOKEN}"}}'.encode()
+    response = await client.post("/ui/session", data=body, headers={"Content-Type": content_type})
+    assert response.status == 415
+    assert session_cookie(client.port) not in response.cookies
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "https://127.0.0.1:8443", "null"])
+async def test_a_login_from_another_origin_is_refused(client: TestClient[Any, Any], origin: str) -> None:
+    response = await client.post("/ui/session", json={"token": TOKEN}, headers={"Origin": origin})
+    assert response.status == 403
+    assert session_cookie(client.port) not in response.cookies
+
+
+async def test_a_login_from_the_uis_own_origin_is_taken(client: TestClient[Any, Any]) -> None:
+    origin = f"http://{client.host}:{client.port}"  # the test server is plain HTTP
+    response = await client.post("/ui/session", json={"token": TOKEN}, headers={"Origin": origin})
+    assert response.status == 204
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/namespaces/default/pods/web"])
+async def test_the_pages_refuse_to_be_framed(client: TestClient[Any, Any], path: str) -> None:
+    response = await client.get(path)
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_the_timeline_refuses_to_be_framed(client: TestClient[Any, Any]) -> None:
+    response = await client.get(TIMELINE, headers=await session_header(client))
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_api_answers_read_with_a_session_are_not_cached(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/v1/namespaces/default/pods", headers=await session_header(client))
+    assert response.headers["Cache-Control"] == "no-cache, private"
+
+
+async def test_the_pages_keep_their_no_store(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/ui/")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_the_api_port_answers_are_not_cached_either(api_and_ui: tuple[Any, Any]) -> None:
+    api, _ = api_and_ui
+    response = await api.get("/api/v1/namespaces", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.headers["Cache-Control"] == "no-cache, private"

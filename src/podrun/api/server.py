@@ -81,6 +81,7 @@ def create_app(
     app[API_CONTEXT] = ApiContext(store, node_name, streams, logs, kubernetes_version, token, lifecycle)
     app[_OPENAPI_KEY] = OpenAPI(kubernetes_version)
     app[_OPENAPI_V2_KEY] = OpenAPIV2(kubernetes_version)
+    app.on_response_prepare.append(_no_shared_caching)
     fixed: list[tuple[str, Handler]] = [
         ("/version", _version),
         ("/api", _api),
@@ -190,6 +191,13 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
                 raise forbidden(attributes.resource, attributes.name, denial_detail(user, attributes))
             request[handlers_auth.REQUEST_USER] = user
     return await handler(request)
+
+
+async def _no_shared_caching(_request: web.Request, response: web.StreamResponse) -> None:
+    """`Cache-Control: no-cache, private` on every answer that sets none, as the API server's WithCacheControl
+    filter does: every answer is for an authenticated client, so no shared cache may keep it and no browser may
+    reuse it unchecked (the web UI reads the API with a cookie)."""
+    response.headers.setdefault("Cache-Control", "no-cache, private")
 
 
 async def _close(app: web.Application) -> None:

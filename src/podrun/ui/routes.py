@@ -1,11 +1,14 @@
 """The web UI's application: the API itself (so the pages read pods, events, logs and lifecycles through the same
 handlers, authorization and `Status` errors as kubectl), plus the pages, the login and the rendered timeline.
 
-A browser authenticates with the session cookie that `POST /ui/session` sets (HttpOnly, Secure, SameSite=Strict)
-for a one-time code (`podrun dashboard`) or the admin token typed into the login form. The cookie is good for
-reads only (GET, but not exec, attach or port-forward): anything that changes the cluster or acts in a pod still
-needs the bearer token, so no other site can make a logged-in browser write. Pages and static files hold no data
-and are public; `/ui/data/` needs a session or the admin token.
+A browser authenticates with the session cookie that `POST /ui/session` sets (HttpOnly, Secure, SameSite=Strict,
+named for the UI's port so two servers on one host keep their own) for a one-time code (`podrun dashboard`) or
+the admin token typed into the login form. The cookie is good only for what the pages read (`podrun.ui.scope`):
+anything else, writes, exec, attach, port-forward and every other resource, is 403 for it and needs the bearer
+token, so no other site can make a logged-in browser write, and a cookie a browser sends to another port of the
+host reads no Secret. The login takes JSON from the UI's own origin only (no cross-site form can log a browser in),
+and no page may be framed. Pages and static files hold no data and are public; `/ui/data/` needs a session or
+the admin token.
 """
 
 from __future__ import annotations
@@ -24,20 +27,24 @@ from podrun.api.streams.exec import StreamBackend
 from podrun.api.wire import json_response
 from podrun.kubelet.lifecycle import document
 from podrun.printers.timeline import render_svg
+from podrun.ui.scope import UI_DATA, WHAT_A_SESSION_READS, session_may
 from podrun.ui.sessions import CODE_SECONDS, LOGIN_CODES_PATH, SESSION_SECONDS, Sessions
 
-SESSION_COOKIE = "podrun-ui-session"
 STATIC = Path(__file__).resolve().parent / "static"
 _SESSIONS_KEY = web.AppKey("podrun.ui.sessions", Sessions)
 # The pages run only their own scripts and styles; the timeline is inline SVG inserted by them.
+# No page may be framed (clickjacking): `frame-ancestors` for browsers that read CSP, X-Frame-Options for the rest.
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 _FINISHED = ("Succeeded", "Failed")
-_ACTING_SUBRESOURCES = ("exec", "attach", "portforward")
+_JSON = "application/json"
 
 
 def create_ui_app(
@@ -55,13 +62,14 @@ def create_ui_app(
         front=[_sessions_middleware],
     )  # fmt: skip
     app[_SESSIONS_KEY] = sessions
+    app.on_response_prepare.append(_refuse_framing)
     app.router.add_get("/ui", _to_pods_page)
     app.router.add_get("/ui/", _page("pods.html"))
     app.router.add_get("/ui/namespaces/{namespace}/pods/{name}", _page("pod.html"))
     app.router.add_static("/ui/static/", STATIC)
     app.router.add_post("/ui/session", _log_in)
     app.router.add_delete("/ui/session", _log_out)
-    app.router.add_get("/ui/data/namespaces/{namespace}/pods/{name}/timeline.svg", _timeline_svg)
+    app.router.add_get(UI_DATA + "namespaces/{namespace}/pods/{name}/timeline.svg", _timeline_svg)
     return app
 
 
@@ -77,29 +85,42 @@ def add_login_codes(api: web.Application, sessions: Sessions, ui_url: str) -> No
     api.router.add_post(LOGIN_CODES_PATH, issue)
 
 
+def session_cookie(port: int | None) -> str:
+    """The session cookie's name on the UI reached at `port`: browsers keep one cookie jar per host, not per port,
+    so two `podrun serve` on one host would otherwise overwrite (log out) each other's sessions."""
+    return f"podrun-ui-session-{port or 443}"
+
+
 @web.middleware
 async def _sessions_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/ui/data/"):
-        if _session(request):
+    if path.startswith(UI_DATA) or not (path == "/ui" or path.startswith("/ui/")):
+        if "Authorization" not in request.headers and _session(request):
+            if not session_may(request.method, path, request.query):
+                raise ApiError(
+                    403, "Forbidden",
+                    f"forbidden: the web UI's session may only read {WHAT_A_SESSION_READS}; "
+                    f"{request.method} {path} needs the bearer token",
+                )  # fmt: skip
             request[AUTHENTICATED] = True
-    elif path == "/ui" or path.startswith("/ui/"):
+    else:
         request[AUTHENTICATED] = True  # the pages and the login hold no data
-    elif _reads(request) and "Authorization" not in request.headers and _session(request):
-        request[AUTHENTICATED] = True
     return await handler(request)
 
 
-def _reads(request: web.Request) -> bool:
-    """A GET that only reads: exec, attach and port-forward are GETs too (WebSocket upgrades), but act in a pod."""
-    if request.method not in ("GET", "HEAD"):
-        return False
-    return request.path.rstrip("/").rsplit("/", 1)[-1] not in _ACTING_SUBRESOURCES
-
-
 def _session(request: web.Request) -> bool:
-    cookie = request.cookies.get(SESSION_COOKIE, "")
+    cookie = request.cookies.get(_cookie_name(request), "")
     return bool(cookie) and request.app[_SESSIONS_KEY].valid(cookie)
+
+
+def _cookie_name(request: web.Request) -> str:
+    # The port the browser reached (the Host header's), which is what its cookie jar shares between servers.
+    return session_cookie(request.url.port)
+
+
+async def _refuse_framing(_request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of the UI's port refuses to be framed: the pages, and also the timeline SVG and any `Status`."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
 
 
 def _refuse_service_accounts(request: web.Request) -> None:
@@ -120,7 +141,14 @@ def _page(name: str) -> Handler:
 
 
 async def _log_in(request: web.Request) -> web.StreamResponse:
-    """Exchange `{"code": ...}` (from `podrun dashboard`) or `{"token": ...}` (the login form) for a session."""
+    """Exchange `{"code": ...}` (from `podrun dashboard`) or `{"token": ...}` (the login form) for a session.
+
+    Only as JSON from the UI's own origin: a cross-site HTML form can send neither `application/json` nor our
+    Origin, so no other site can log a browser in (login CSRF). Requests without Origin (non-browser clients,
+    which CSRF is not about) are taken."""
+    _require_own_origin(request)
+    if request.content_type != _JSON:
+        raise ApiError(415, "UnsupportedMediaType", f"the login is {_JSON}, not {request.content_type!r}")
     try:
         body = await request.json()
     except ValueError:
@@ -138,16 +166,32 @@ async def _log_in(request: web.Request) -> web.StreamResponse:
         raise unauthorized()
     response = web.Response(status=204)
     response.set_cookie(
-        SESSION_COOKIE, session, path="/", max_age=int(SESSION_SECONDS), secure=True, httponly=True, samesite="Strict"
+        _cookie_name(request),
+        session,
+        path="/",
+        max_age=int(SESSION_SECONDS),
+        secure=True,
+        httponly=True,
+        samesite="Strict",
     )
     return response
 
 
 async def _log_out(request: web.Request) -> web.StreamResponse:
-    request.app[_SESSIONS_KEY].end(request.cookies.get(SESSION_COOKIE, ""))
+    _require_own_origin(request)
+    name = _cookie_name(request)
+    request.app[_SESSIONS_KEY].end(request.cookies.get(name, ""))
     response = web.Response(status=204)
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(name, path="/", secure=True, httponly=True, samesite="Strict")
     return response
+
+
+def _require_own_origin(request: web.Request) -> None:
+    """403 for a browser request from another origin; that includes another port of the same host, such as a pod
+    served through `kubectl port-forward`, which SameSite does not tell apart (it is the same site)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.lower() != f"{request.scheme}://{request.host}".lower():
+        raise ApiError(403, "Forbidden", f"forbidden: the web UI takes logins from its own origin only, not {origin}")
 
 
 async def _timeline_svg(request: web.Request) -> web.StreamResponse:

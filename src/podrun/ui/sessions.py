@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 # Where `podrun dashboard` asks the API server for a code.
 LOGIN_CODES_PATH = "/ui/login-codes"
 CODE_SECONDS = 120.0
-SESSION_SECONDS = 12 * 3600.0
+# A working day: a tab left open keeps working, while a cookie that leaked (browsers send it to every port of the
+# host) is good for hours, not days, and only for what the pages read (`podrun.ui.scope`). A restart ends all.
+SESSION_SECONDS = 8 * 3600.0
 
 
 @dataclass
