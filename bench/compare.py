@@ -19,7 +19,10 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
    (polling the runtime's records), `podrun run`'s Ctrl-C twice (to its exit, by which it removed everything), and
    `podman pod stop -t 0 && podman pod rm`;
 6. memory: RSS (and PSS) of podrun's own processes (serve idle; serve with N pods, its conmons included) against
-   Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon.
+   Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon;
+7. the scaling curve (`compare/scaling.py`): 1, 10, 50 and 100 pods of case 1 at once under `podrun serve` and
+   `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
+   (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone).
 
 Beside the numbers, a feature table from running the same manifests under both (`compare/features.py`): native
 sidecar ordering, startupProbe/readinessProbe, postStart/preStop, restartPolicy Never with a failing init
@@ -38,7 +41,7 @@ that fails is recorded in the table and the JSON (`failures`), its pods are remo
 the exit status is 1.
 
     .venv/bin/python bench/compare.py [--quick] [--podrun-only] [--runs N] [--many-runs N] [--pods N]
-                                      [--results DIR] [--no-chart] [--no-features]
+                                      [--scaling N,N,..] [--scaling-only] [--results DIR] [--no-chart] [--no-features]
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
+from compare import scaling
 from compare.common import JSON, BenchError, free_port, http_get, run, stop_process, to_yaml, wait_until
 from compare.features import PodmanTool, PodrunTool, Tool, run_features
 from compare.podman_side import Podman, ensure_configured, ensure_installed
@@ -135,6 +139,7 @@ class Comparison:
         self.cases: list[Case] = []
         self.memory: JSON = {}
         self.features: JSON = {}
+        self.scaling: JSON = {}
         self.setup: JSON = {}
         self.failures: dict[str, str] = {}  # case title → why it failed
         self.libpod_cgroups_before = set(CGROUP_ROOT.glob("*/libpod_parent"))
@@ -430,6 +435,17 @@ class Comparison:
         self.memory["many_run"] = {"pods": pods, **{k: median[k] for k in ("podrun run", "podman") if k in median},
                                    "samples": {k: samples[k] for k in ("podrun run",)}}  # fmt: skip
 
+    # -- case 7: the scaling curve ------------------------------------------------------------------------------
+
+    def case_scaling(self, counts: list[int]) -> None:
+        """N pods of case 1 at once for each N in `counts` (see compare/scaling.py)."""
+        print(f"case 7: scaling, {', '.join(map(str, counts))} pods at once", flush=True)
+
+        def pod(name: str, group: str) -> JSON:
+            return start_pod(name, group=group)
+
+        self.scaling = scaling.measure(self.podrun, self.podman, counts, pod)
+
     # -- features ------------------------------------------------------------------------------------------------
 
     def case_features(self) -> None:
@@ -448,10 +464,16 @@ class Comparison:
         runs, many_runs, pods = (2, 1, 3) if quick else (self.args.runs, self.args.many_runs, self.args.pods)
         self.prepare()
         self.setup.update(self.environment())  # now: the podrun CLI writes bytecode into the work directory
+        counts = self.args.scaling or list(scaling.QUICK_COUNTS if quick else scaling.COUNTS)
+        if self.args.scaling_only:
+            self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
+            self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+            return
         self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
         self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
         self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
         self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
+        self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
         if not self.args.no_features:
             self.case_features()
@@ -521,6 +543,7 @@ class Comparison:
             "benchmark": "compare", "started": started.isoformat(timespec="seconds"), "quick": self.args.quick,
             "environment": self.setup, "load_before": load_before, "load_after": os.getloadavg(),
             "cases": {case.key: case.to_json() for case in self.cases}, "memory": self.memory,
+            "scaling": self.scaling,
             "features": features_json(self.features), "failures": self.failures, "work_dir": str(self.work),
             "sandbox_ids": sorted(self.podrun.sandbox_ids), "leftovers": left,
         }  # fmt: skip
@@ -532,6 +555,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs of cases 1, 2, 3, 5 per variant (10)")
     parser.add_argument("--many-runs", type=int, default=5, help="timed runs of case 4 per variant (5)")
     parser.add_argument("--pods", type=int, default=20, help="pods of case 4 (20)")
+    parser.add_argument(
+        "--scaling",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="pod counts of the scaling curve (1,10,50,100; --quick: 1,3)",
+    )
+    parser.add_argument("--scaling-only", action="store_true", help="only the scaling curve (case 7)")
     parser.add_argument("--quick", action="store_true", help="2 runs, 3 pods, short CrashLoop window: checks it works")
     parser.add_argument("--podrun-only", action="store_true", help="podrun alone: no Podman (installed or run)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG go")
@@ -577,6 +606,10 @@ def main() -> int:
         for key, values in case.extra.items():
             if values and key in NOTES:
                 print(f"  ({case.title}, {NOTES[key]}: median {statistics.median(values):.0f} ms of {len(values)})")
+    if comparison.scaling:
+        print()
+        print("7 scaling: N pods at once (serve + kubectl vs kube play), podrun / Podman (ratio)")
+        scaling.print_scaling(comparison.scaling)
     if comparison.features:
         print()
         print("features (the same manifests, observed):")
@@ -591,8 +624,13 @@ def main() -> int:
         return status
     if ensure_matplotlib(install=not args.quick):
         png = args.results / f"compare-{stamp}.png"
-        chart(png, comparison.cases, comparison.memory, comparison.podman_version)
-        print(f"chart: {png}")
+        if comparison.cases:
+            chart(png, comparison.cases, comparison.memory, comparison.podman_version)
+            print(f"chart: {png}")
+        if comparison.scaling:
+            curve = args.results / f"scaling-{stamp}.png"
+            scaling.chart(curve, comparison.scaling, comparison.podman_version)
+            print(f"scaling chart: {curve}")
     else:
         print("chart: skipped (matplotlib is not installed: `.venv/bin/pip install matplotlib`)")
     return status

@@ -1,6 +1,7 @@
 """Podman, the peer: installed from Debian when absent, configured as the platform notes say, on its own storage.
 
-* Installed with `apt-get install podman` (Recommends kept: catatonit builds the pause image for pod infra).
+* Installed with `apt-get install podman catatonit` (catatonit builds the pause image for pod infra; it is only a
+  Recommends of podman, which an apt without Recommends skips).
 * `/etc/containers/containers.conf` is written when absent: on these hosts root cannot raise RLIMIT_NOFILE to
   Podman's default 1048576 and crun refuses hybrid cgroups, so without it every container fails. An existing file
   is left alone (a warning says what it lacks). Both stay: they are the installation, not the benchmark's state.
@@ -49,14 +50,18 @@ blocked = true
 
 
 def ensure_installed() -> bool:
-    """Install Podman from Debian when it is absent; True when this run installed it."""
-    if shutil.which("podman"):
+    """Install Podman (and catatonit) from Debian when absent; True when this run installed something.
+
+    catatonit is named, not left to Recommends: an apt configured without Recommends installs a Podman whose every
+    `kube play` fails ("building local pause image: finding pause binary")."""
+    missing = [package for package in ("podman", "catatonit") if not shutil.which(package)]
+    if not missing:
         return False
-    print("installing Podman from Debian (apt-get install podman, about 10 s)...", flush=True)
+    print(f"installing {' and '.join(missing)} from Debian (apt-get install, about 10 s)...", flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if not run(["apt-get", "install", "-y", "podman"], env=env, timeout=900, check=False).ok:
+    if not run(["apt-get", "install", "-y", *missing], env=env, timeout=900, check=False).ok:
         run(["apt-get", "update"], env=env, timeout=900)  # a stale package list: refresh it once
-        run(["apt-get", "install", "-y", "podman"], env=env, timeout=900)
+        run(["apt-get", "install", "-y", *missing], env=env, timeout=900)
     return True
 
 

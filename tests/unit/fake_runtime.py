@@ -146,8 +146,8 @@ class FakeRuntime:
             raise RuntimeError_("NotFound", f"container {container_id} not found")
         return self.containers[container_id]
 
-    async def list_sandboxes(self) -> list[SandboxStatus]:
-        return list(self.sandboxes.values())
+    async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
+        return [s for s in self.sandboxes.values() if pod_uid is None or s.config.uid == pod_uid]
 
     async def list_containers(self) -> list[ContainerStatus]:
         return list(self.containers.values())

@@ -216,7 +216,7 @@ class PodWorker:
 
     async def _observe(self) -> tuple[list[SandboxStatus], list[ContainerStatus]]:
         runtime = self.deps.runtime
-        sandboxes = [s for s in await runtime.list_sandboxes() if s.config.uid == self.uid]
+        sandboxes = await runtime.list_sandboxes(self.uid)
         containers = []
         for c in await labels.pod_containers(runtime, self.uid):
             if c.state == ContainerState.CREATED and PREPARED_ANNOTATION in c.annotations:

@@ -380,9 +380,9 @@ class LocalRuntime:
             # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
             cgroups.remove_sandbox_cgroups(sandbox_id)
 
-    async def list_sandboxes(self) -> list[SandboxStatus]:
-        """Every sandbox on disk."""
-        return self.sandboxes.list()
+    async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
+        """Every sandbox on disk, or only those of the pod `pod_uid`."""
+        return self.sandboxes.list(pod_uid)
 
     # -- containers -----------------------------------------------------------------------------
 

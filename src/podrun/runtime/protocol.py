@@ -247,8 +247,9 @@ class Runtime(Protocol):
         """The current status of one container."""
         ...
 
-    async def list_sandboxes(self) -> list[SandboxStatus]:
-        """Every sandbox on disk (for recovery after a restart)."""
+    async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
+        """Every sandbox on disk (for recovery after a restart), or only those of the pod `pod_uid`: a pod worker's
+        sync asks for its own, and its cost must not grow with the number of pods on the node."""
         ...
 
     async def list_containers(self) -> list[ContainerStatus]:

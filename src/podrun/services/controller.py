@@ -62,11 +62,13 @@ class ServicesController:
         for name in deleted_services:
             self._delete_quietly("endpoints", namespace, name)
         services = {item["metadata"]["name"]: item for item in self.store.list("services", namespace)[0]}
-        pods = self.store.list("pods", namespace)[0]
-        for service in services.values():
-            if is_managed(service):
-                self._write_endpoints(compute_endpoints(service, pods))
-                self._write_slices(service, compute_endpoint_slices(service, pods))
+        managed = [service for service in services.values() if is_managed(service)]
+        # Every pod change wakes this: listing (copying) the namespace's pods only when a Service selects from
+        # them keeps a pod's cost flat in a namespace of many pods and no selecting Service.
+        pods = self.store.list("pods", namespace)[0] if managed else []
+        for service in managed:
+            self._write_endpoints(compute_endpoints(service, pods))
+            self._write_slices(service, compute_endpoint_slices(service, pods))
         for endpoint_slice in self.store.list("endpointslices", namespace, label_selector=_MANAGED_SELECTOR)[0]:
             owner = endpoint_slice["metadata"].get("labels", {}).get(SERVICE_NAME_LABEL)
             if owner not in services or not is_managed(services[owner]):
