@@ -20,13 +20,12 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs k
 
 
 def test_the_soak_benchmark_samples_20_pods_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    # No --png: matplotlib is in the `bench` extra, which the test environment does not install.
-    out = tmp_path / "soak.json"
+    out, png = tmp_path / "soak.json", tmp_path / "soak.png"
 
     result = subprocess.run(
         [
             sys.executable, str(BENCH), "--pods", "20", "--batch", "10", "--sample-every", "10", "--warm-up", "0",
-            "--json", str(out),
+            "--json", str(out), "--png", str(png),
         ],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -37,6 +36,7 @@ def test_the_soak_benchmark_samples_20_pods_and_leaves_nothing_behind(tmp_path: 
     assert [sample["pods"] for sample in doc["samples"]] == [0, 10, 20]
     assert all(sample["rss_kib"] > 0 and sample["pss_kib"] > 0 and sample["fds"] > 0 for sample in doc["samples"])
     assert isinstance(doc["rss_kib_per_pod"], float)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert doc["leftovers"] == {"mounts": [], "processes": [], "cgroups": []}, "the server itself left these"
     work = Path(doc["work_dir"])
     assert work.parent == Path("/tmp") and work.name.startswith("podrun-bench-")
