@@ -134,12 +134,20 @@ class PodWorker:
         self._timers.clear()
 
     def container_exited(self, status: ContainerStatus) -> None:
-        """Read an exited container's termination message (the kubelet's getTerminationMessage)."""
-        path = self._termination_paths.pop(status.id, "")
-        message = volumes.read_termination_message(path) if path else ""
+        """Record an exited container's run and read its termination message."""
         name = status.labels.get(labels.CONTAINER_NAME, status.name)
         run = int(status.annotations.get(labels.CONTAINER_RESTART_COUNT, "0"))
         self.lifecycle.exited(name, run, status.exit_code, status.reason, status.message)
+        self._read_termination_message(status)
+
+    def _read_termination_message(self, status: ContainerStatus) -> None:
+        """The kubelet's getTerminationMessage, once per container: from the exit event or from the sync that
+        observes the exit first, whichever comes first (a status must never show the exit without its message)."""
+        if status.id not in self._termination_paths:
+            return
+        path = self._termination_paths.pop(status.id)
+        message = volumes.read_termination_message(path) if path else ""
+        name = status.labels.get(labels.CONTAINER_NAME, status.name)
         spec: JSON = next((c for c in every_container(self.pod) if c["name"] == name), {})
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and status.exit_code:
             message = tail_log_lines(status.log_path, TERMINATION_LOG_LINES, TERMINATION_LOG_BYTES)
@@ -223,6 +231,8 @@ class PodWorker:
                 if c.labels.get(labels.CONTAINER_NAME) not in self.prepared:
                     await runtime.remove_container(c.id)  # left from before a restart of podrun
                 continue
+            if c.state == ContainerState.EXITED:
+                self._read_termination_message(c)
             containers.append(c)
         containers = [
             dataclasses.replace(c, message=self.termination_messages.get(c.id, c.message)) for c in containers
