@@ -12,8 +12,9 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
 2. init hand-off: three init containers `true`, then the app: first init container's start to the app's start,
    from each tool's own records (podrun: the runtime's `started_at`; Podman: its `start` events, nanoseconds);
 3. the seed's multi-container pod (a sidecar writes index.html, nginx serves it) until a GET through a forwarded
-   port on 127.0.0.1 returns the file: `kubectl port-forward` for podrun, a published `hostIP: 127.0.0.1` port for
-   Podman (slirp4netns: no bridge, no firewall rules);
+   port on 127.0.0.1 returns the file: for podrun `kubectl port-forward` (apply, wait Ready, port-forward, GET),
+   and its published `hostIP: 127.0.0.1` hostPort (serve and `podrun run`: a relay into the pod network), for
+   Podman the same hostPort (slirp4netns and its port forwarder: no bridge, no firewall rules);
 4. N pods (20) of case 1 created at once (one manifest) until all are running (fewer runs: it is slow);
 5. teardown of case 1's pod until its containers and sandbox are gone: `kubectl delete --grace-period=0 --force`
    (polling the runtime's records), `podrun run`'s Ctrl-C twice (to its exit, by which it removed everything), and
@@ -41,7 +42,8 @@ that fails is recorded in the table and the JSON (`failures`), its pods are remo
 the exit status is 1.
 
     .venv/bin/python bench/compare.py [--quick] [--podrun-only] [--runs N] [--many-runs N] [--pods N]
-                                      [--scaling N,N,..] [--scaling-only] [--results DIR] [--no-chart] [--no-features]
+                                      [--scaling N,N,..] [--scaling-only] [--cases N,N,..] [--results DIR]
+                                      [--no-chart] [--no-features]
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from compare import scaling
+from compare import floors, scaling
 from compare.common import JSON, BenchError, free_port, http_get, run, stop_process, to_yaml, wait_until
 from compare.features import PodmanTool, PodrunTool, Tool, run_features
 from compare.podman_side import Podman, ensure_configured, ensure_installed
@@ -85,6 +87,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_MANIFEST = REPO / "examples" / "multi-container-demo.yaml"
 SEED_BODY = b"Hello from sidecar!\n"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CASE_NUMBERS = (1, 2, 3, 4, 7)  # `--cases`: those that run on their own (5 is measured with 1, 6 with 4)
 NOTES = {"serve_apply_ms": "serve: `kubectl apply` alone, while the first pods start"}  # Case.extra keys printed
 
 
@@ -107,8 +110,8 @@ def start_pod(name: str, inits: int = 1, group: str = "start") -> JSON:
 
 
 def seed_pod(name: str, host_port: int) -> JSON:
-    """The seed's multi-container pod, never pulling, with nginx's port published on 127.0.0.1:`host_port` (Podman
-    needs a host port to publish it at all; podrun has no pod network and ignores it)."""
+    """The seed's multi-container pod, never pulling, with nginx's port published on 127.0.0.1:`host_port` (both
+    tools publish it: Podman through slirp4netns' port forwarder, podrun through its relay into the pod network)."""
     doc = yaml.safe_load(SEED_MANIFEST.read_text())
     doc["metadata"]["name"] = name
     for c in doc["spec"]["containers"]:
@@ -140,6 +143,7 @@ class Comparison:
         self.memory: JSON = {}
         self.features: JSON = {}
         self.scaling: JSON = {}
+        self.floors: JSON = {}
         self.setup: JSON = {}
         self.failures: dict[str, str] = {}  # case title → why it failed
         self.libpod_cgroups_before = set(CGROUP_ROOT.glob("*/libpod_parent"))
@@ -309,6 +313,8 @@ class Comparison:
         """Until `GET /` through a forwarded port on 127.0.0.1 returns what the sidecar wrote."""
         case = Case("seed", "3 seed multi-container, HTTP", runs, "sidecar writes index.html, nginx serves it", {
             "serve": Variant("podrun", "serve: apply, wait, port-forward, GET"),
+            "hostport": Variant("podrun", "serve: apply, GET via hostPort"),
+            "run": Variant("podrun", "`podrun run`, GET via hostPort"),
             "podman": Variant("podman", "kube play (slirp4netns, hostPort), GET"),
         })  # fmt: skip
 
@@ -321,6 +327,26 @@ class Comparison:
             if index:
                 case.variants["serve"].samples_ms.append((ended - began) * 1000)
             self.serve_teardown(name)
+
+        def with_hostport(index: int) -> None:
+            name, port = f"seed-hostport-{index}", free_port()
+            began = time.perf_counter()
+            self.podrun.kubectl("apply", "-f", "-", stdin=to_yaml(seed_pod(name, port)))
+            ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            if index:
+                case.variants["hostport"].samples_ms.append((ended - began) * 1000)
+            self.serve_teardown(name)
+
+        def with_run(index: int) -> None:
+            name, port = f"seed-run-{index}", free_port()
+            proc = PodrunRun(self.podrun, self.write(name, to_yaml(seed_pod(name, port))))
+            ended = wait_until(lambda: proc.proc.poll() is not None or http_get(port) == SEED_BODY, 60,
+                               interval=0.01, what=f"{name} serving")  # fmt: skip
+            if proc.proc.poll() is not None:
+                raise BenchError(f"podrun run of {name} exited {proc.proc.returncode}: {proc.stderr.seen[-3:]}")
+            if index:
+                case.variants["run"].samples_ms.append((ended - proc.started) * 1000)
+            proc.interrupt()
 
         def with_podman(index: int) -> None:
             assert self.podman is not None
@@ -335,7 +361,9 @@ class Comparison:
             self.podman.remove_pod(name)
             self.podman.settle()
 
-        variants: dict[str, Callable[[int], None]] = {"podrun serve": with_serve}
+        variants: dict[str, Callable[[int], None]] = {
+            "podrun serve": with_serve, "podrun serve, hostPort": with_hostport, "podrun run": with_run,
+        }  # fmt: skip
         if self.podman is not None:
             variants["podman"] = with_podman
         else:
@@ -469,14 +497,30 @@ class Comparison:
             self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
             self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
             return
-        self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
-        self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
-        self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
-        self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
-        self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
+        chosen = set(self.args.cases or CASE_NUMBERS)
+        if 1 in chosen:
+            self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
+        if 2 in chosen:
+            self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
+        if 3 in chosen:
+            self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
+        if 4 in chosen:
+            self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
+        if 7 in chosen:
+            self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
-        if not self.args.no_features:
+        self.measure_floors(runs, pods)
+        if not self.args.no_features and not self.args.cases:
             self.case_features()
+
+    def measure_floors(self, runs: int, pods: int) -> None:
+        """The floors (compare/floors.py): the parts' own costs, and each goal beside podrun's median and floor."""
+        print("floors: the OCI runtime, CNI, the interpreter and kubectl alone", flush=True)
+        runtime = self.setup.get("podrun_oci_runtime", "runc")
+        self.floors = floors.measure(self.work, shutil.which(runtime) or runtime, self.podrun.cli_root,
+                                     self.podrun.env, self.podrun.kubectl_command(), min(runs, 10))  # fmt: skip
+        cases = [{"key": case.key, **case.to_json()} for case in self.cases]
+        self.floors["goals"] = floors.goals(cases, self.floors["components"], pods, os.cpu_count() or 1)
 
     def attempt(self, titles: tuple[str, ...], case: Callable[[], None]) -> None:
         """Run one case. A failure is recorded under the case's titles (for the table and the JSON), the pods the
@@ -543,10 +587,18 @@ class Comparison:
             "benchmark": "compare", "started": started.isoformat(timespec="seconds"), "quick": self.args.quick,
             "environment": self.setup, "load_before": load_before, "load_after": os.getloadavg(),
             "cases": {case.key: case.to_json() for case in self.cases}, "memory": self.memory,
-            "scaling": self.scaling,
+            "scaling": self.scaling, "floors": self.floors,
             "features": features_json(self.features), "failures": self.failures, "work_dir": str(self.work),
             "sandbox_ids": sorted(self.podrun.sandbox_ids), "leftovers": left,
         }  # fmt: skip
+
+
+def case_numbers(text: str) -> list[int]:
+    """`--cases 1,3`: case numbers that run on their own (5 comes with 1, 6 with 4)."""
+    numbers = [int(n) for n in text.split(",")]
+    if not set(numbers) <= set(CASE_NUMBERS):
+        raise argparse.ArgumentTypeError(f"cases are {', '.join(map(str, CASE_NUMBERS))} (5 runs with 1, 6 with 4)")
+    return numbers
 
 
 def main() -> int:
@@ -561,6 +613,11 @@ def main() -> int:
         help="pod counts of the scaling curve (1,10,50,100; --quick: 1,3)",
     )
     parser.add_argument("--scaling-only", action="store_true", help="only the scaling curve (case 7)")
+    parser.add_argument(
+        "--cases",
+        type=case_numbers,
+        help="only these cases, e.g. 1,3 (1 includes 5, 4 includes 6; no feature table)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 runs, 3 pods, short CrashLoop window: checks it works")
     parser.add_argument("--podrun-only", action="store_true", help="podrun alone: no Podman (installed or run)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG go")
@@ -606,6 +663,10 @@ def main() -> int:
         for key, values in case.extra.items():
             if values and key in NOTES:
                 print(f"  ({case.title}, {NOTES[key]}: median {statistics.median(values):.0f} ms of {len(values)})")
+    if comparison.floors:
+        print()
+        print("floors: what the parts cost alone (medians), and each goal beside podrun's median and its floor")
+        floors.print_floors(comparison.floors, comparison.floors.get("goals", []))
     if comparison.scaling:
         print()
         print("7 scaling: N pods at once (serve + kubectl vs kube play), podrun / Podman (ratio)")
