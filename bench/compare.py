@@ -114,10 +114,16 @@ def seed_pod(name: str, host_port: int) -> JSON:
     tools publish it: Podman through slirp4netns' port forwarder, podrun through its relay into the pod network)."""
     doc = yaml.safe_load(SEED_MANIFEST.read_text())
     doc["metadata"]["name"] = name
+    # Podman 4.3 makes an emptyDir a volume named after it, and a pod whose emptyDir has the name of a volume that
+    # exists uses that one (another pod's, with its files): each pod gets a name of its own.
+    volume = f"{name}-data"
+    doc["spec"]["volumes"] = [{"name": volume, "emptyDir": {}}]
     for c in doc["spec"]["containers"]:
         c["imagePullPolicy"] = "IfNotPresent"
         if c.get("ports"):
             c["ports"] = [{"containerPort": 80, "hostIP": "127.0.0.1", "hostPort": host_port}]
+        for mount in c.get("volumeMounts", []):
+            mount["name"] = volume
     return dict(doc)
 
 
@@ -355,7 +361,10 @@ class Comparison:
             manifest = self.podman.manifest(name, to_yaml(seed_pod(name, port)))
             began = time.perf_counter()
             self.podman.play(manifest, network="slirp4netns")
-            ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            try:
+                ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            except BenchError as e:
+                raise BenchError(f"{e}: {self.podman.diagnose(name, port)}") from e
             if index:
                 case.variants["podman"].samples_ms.append((ended - began) * 1000)
             self.podman.remove_pod(name)
