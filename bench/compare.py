@@ -25,6 +25,10 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
    `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
    (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone).
 
+After the cases, the floors (`compare/floors.py`): the OCI runtime's own `create` + `start` and `delete`, podrun's
+CNI ADD and DEL, the interpreter with `podrun run`'s imports and kubectl's process, each measured alone in the same
+run; per case their sum over what each run must do, shown beside podrun's median and issue 12's goal.
+
 Beside the numbers, a feature table from running the same manifests under both (`compare/features.py`): native
 sidecar ordering, startupProbe/readinessProbe, postStart/preStop, restartPolicy Never with a failing init
 container, CrashLoopBackOff, and init containers under restartPolicy Always, each works / differs (how) /
