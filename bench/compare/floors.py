@@ -10,7 +10,8 @@ per case as a **floor**, shown beside the goal:
 * `cni_add` / `cni_del`: podrun's CNI ADD and DEL (ptp + host-local, `podrun.network.cni.Cni`) of one fresh pod
   network namespace, in a node namespace of its own (not serve's);
 * `imports`: a Python interpreter started with `import podrun.cli.main, podrun.cli.run` (what `podrun run`
-  imports before it reads a manifest), to its exit;
+  imports before it reads a manifest), to its exit; `python`: the interpreter alone (`-c pass`), in no formula:
+  it shows how much of `imports` is podrun's own modules;
 * `kubectl`: `kubectl version --client` (the process start every kubectl call pays, without the API).
 
 A case's floor is a sum of these medians (`FORMULAS`), e.g. `podrun run`'s pod start = imports + CNI ADD +
@@ -48,6 +49,7 @@ LABELS = {
     "delete": "OCI runtime delete, exited container",
     "cni_add": "CNI ADD (ptp + host-local), one pod netns",
     "cni_del": "CNI DEL, one pod netns",
+    "python": "python alone (`-c pass`), to exit",
     "imports": "python + `podrun run`'s imports, to exit",
     "kubectl": "kubectl process (`version --client`)",
 }
@@ -203,6 +205,7 @@ def measure(work: Path, runtime: str, image_root: Path, podrun_env: Mapping[str,
     steps: dict[str, Callable[[], dict[str, list[float]]]] = {
         "runtime": lambda: measure_runtime(runtime, image_root, dir / "runtime", runs),
         "cni": lambda: measure_cni(dir / "cni", runs),
+        "python": lambda: {"python": measure_process([sys.executable, "-c", "pass"], podrun_env, runs)},
         "imports": lambda: {"imports": measure_process(
             [sys.executable, "-c", "import podrun.cli.main, podrun.cli.run"], podrun_env, runs)},
         "kubectl": lambda: {"kubectl": measure_process([*kubectl, "version", "--client"], None, runs)},
