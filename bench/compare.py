@@ -154,6 +154,7 @@ class Comparison:
         self.features: JSON = {}
         self.scaling: JSON = {}
         self.floors: JSON = {}
+        self.floor_sampler: floors.FloorSampler | None = None
         self.setup: JSON = {}
         self.failures: dict[str, str] = {}  # case title → why it failed
         self.libpod_cgroups_before = set(CGROUP_ROOT.glob("*/libpod_parent"))
@@ -186,12 +187,17 @@ class Comparison:
         self.podrun.start_serve()
         match = re.search(r"OCI runtime (\w+)", self.podrun.serve_log.read_text())
         self.setup["podrun_oci_runtime"] = match.group(1) if match else "?"
+        self.floor_sampler = floors.FloorSampler(self.work, shutil.which(self.setup["podrun_oci_runtime"]) or "runc",
+                                                 self.podrun.cli_root, self.podrun.env, self.podrun.kubectl_command())
         time.sleep(1)  # let serve settle (its first node update, the store) before its idle memory is read
         self.memory["idle"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
 
-    def alternate(self, runs: int, variants: dict[str, Callable[[int], None]], warm_up: bool = True) -> None:
+    def alternate(
+        self, runs: int, variants: dict[str, Callable[[int], None]], case: str, warm_up: bool = True
+    ) -> None:
         """Run each variant `runs` times, podrun and Podman alternating (the order flips every round), after one
-        untimed warm-up of each (page cache, binaries, Podman's pause image)."""
+        untimed warm-up of each (page cache, binaries, Podman's pause image); each round ends with a sample of
+        the floors' components, noted under `case`."""
         if warm_up:
             for name, variant in variants.items():
                 variant(0)
@@ -200,6 +206,8 @@ class Comparison:
             order = list(variants) if index % 2 else list(variants)[::-1]
             for name in order:
                 variants[name](index)
+            if self.floor_sampler is not None:
+                self.floor_sampler.sample(case)
         print(f"    {runs} rounds done", flush=True)
 
     # -- cases 1 and 5: pod start and teardown -------------------------------------------------------------------
@@ -255,7 +263,7 @@ class Comparison:
         if self.podman is not None:
             variants["podman"] = with_podman
         print("case 1 + 5: pod start and teardown", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "start")
         if self.podman is None:
             del start.variants["podman"], teardown.variants["podman"]
         self.cases += [start, teardown]
@@ -314,7 +322,7 @@ class Comparison:
         else:
             del case.variants["podman"]
         print("case 2: init hand-off", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "handoff")
         self.cases.append(case)
 
     # -- case 3: the seed's multi-container pod through a forwarded port ----------------------------------------
@@ -382,7 +390,7 @@ class Comparison:
         else:
             del case.variants["podman"]
         print("case 3: the seed's multi-container pod, GET through a forwarded port", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "seed")
         self.cases.append(case)
 
     def get_through_port_forward(self, name: str, timeout: float = 60) -> float:
@@ -467,7 +475,7 @@ class Comparison:
         else:
             del case.variants["podman"]
         print(f"case 4 + 6: {pods} pods at once (and their memory)", flush=True)
-        self.alternate(runs, variants, warm_up=False)  # case 1 warmed everything up
+        self.alternate(runs, variants, "many", warm_up=False)  # case 1 warmed everything up
         self.cases.append(case)
         case.extra["serve_apply_ms"] = apply_ms
         median = {tool: sorted(s, key=lambda d: d["rss_mib"])[len(s) // 2] for tool, s in samples.items() if s}
@@ -522,18 +530,17 @@ class Comparison:
         if 7 in chosen:
             self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
-        self.measure_floors(runs, pods)
+        self.judge_goals(pods)
         if not self.args.no_features and not self.args.cases:
             self.case_features()
 
-    def measure_floors(self, runs: int, pods: int) -> None:
-        """The floors (compare/floors.py): the parts' own costs, and each goal beside podrun's median and floor."""
-        print("floors: the OCI runtime, CNI, the interpreter and kubectl alone", flush=True)
-        runtime = self.setup.get("podrun_oci_runtime", "runc")
-        self.floors = floors.measure(self.work, shutil.which(runtime) or runtime, self.podrun.cli_root,
-                                     self.podrun.env, self.podrun.kubectl_command(), min(runs, 10))  # fmt: skip
+    def judge_goals(self, pods: int) -> None:
+        """The floors sampled during the cases (compare/floors.py), and each goal beside podrun's median and floor."""
+        if self.floor_sampler is None:
+            return
+        self.floors = self.floor_sampler.document()
         cases = [{"key": case.key, **case.to_json()} for case in self.cases]
-        self.floors["goals"] = floors.goals(cases, self.floors["components"], pods, os.cpu_count() or 1)
+        self.floors["goals"] = floors.goals(cases, self.floors, pods, os.cpu_count() or 1)
 
     def attempt(self, titles: tuple[str, ...], case: Callable[[], None]) -> None:
         """Run one case. A failure is recorded under the case's titles (for the table and the JSON), the pods the
@@ -559,6 +566,9 @@ class Comparison:
 
     def cleanup(self) -> JSON:
         """Remove everything both tools made; return what was still there for the sweep (for the record)."""
+        if self.floor_sampler is not None:
+            with contextlib.suppress(Exception):
+                self.floor_sampler.close()
         with contextlib.suppress(Exception):
             self.podrun.cleanup()
         if self.podman is not None:

@@ -1,7 +1,7 @@
 """The measured floors: what the parts podrun builds on cost by themselves, measured in the same run as the cases.
 
 A goal of issue 12 ("pod start ≤ 0.25x Podman") cannot be met when the work no implementation can skip already
-costs more. This module measures those parts alone, a few times each after one untimed warm-up, and adds them up
+costs more. This module measures those parts alone, once per round of the cases, and adds them up
 per case as a **floor**, shown beside the goal:
 
 * `create_start`: the OCI runtime's own `create` + `start` of a busybox `true` bundle (an overlay of podrun's
@@ -18,7 +18,9 @@ A case's floor is a sum of these medians (`FORMULAS`), e.g. `podrun run`'s pod s
 2 x create+start. For N pods at once the per-pod parts are divided by the CPUs (perfect parallelism): a lower
 bound, not an estimate. nginx's own start (case 3) and the containers' exits are not in any floor.
 
-A component that fails is recorded with its reason (`errors`) and the floors that need it are left out: a floor
+The components are sampled once per round of each case (`FloorSampler.sample`, after one warm-up), so a case and
+its floor see the same load; a case's floor uses the samples taken during its own rounds. A component that fails
+is recorded with its reason (`errors`), not sampled again, and the floors that need it are left out: a floor
 never stops the run. Everything made (mounts, namespaces, runc state, cgroups, IPAM files) is under the work
 directory or removed here.
 """
@@ -26,6 +28,7 @@ directory or removed here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -35,6 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from compare.common import JSON, BenchError, run
 from podrun.network import netns
@@ -43,6 +47,7 @@ from podrun.network.config import NetworkConfig
 from podrun.runtime import linux
 from podrun.runtime.images.store import ImageStore
 
+T = TypeVar("T")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 LABELS = {
     "create_start": "OCI runtime create + start, busybox `true`",
@@ -67,6 +72,7 @@ FORMULAS: dict[tuple[str, str], tuple[dict[str, int], dict[str, int]]] = {
     ("teardown", "run"): ({}, {"delete": 1, "cni_del": 1}),
     ("teardown", "serve"): ({"kubectl": 1}, {"delete": 1, "cni_del": 1}),
 }
+SAMPLED_WITH = {"teardown": "start"}  # case 5 is measured in case 1's rounds
 # Issue 12's goals: podrun's median at most this share of Podman's.
 GOALS = {"start": 0.25, "handoff": 0.05, "seed": 0.5, "many": 0.07, "teardown": 0.2}
 
@@ -141,89 +147,119 @@ class RawContainer:
                 cgroup.rmdir()
 
 
-def measure_runtime(runtime: str, image_root: Path, dir: Path, runs: int) -> dict[str, list[float]]:
-    """`create_start` and `delete` samples (ms) of the raw OCI runtime."""
-    container = RawContainer(runtime, image_root, dir)
-    samples: dict[str, list[float]] = {"create_start": [], "delete": []}
-    try:
-        container.once()  # warm-up: page cache, the runtime's binary, the first overlay lookup
-        for _ in range(runs):
-            started, deleted = container.once()
-            samples["create_start"].append(started * 1000)
-            samples["delete"].append(deleted * 1000)
-    finally:
-        container.remove()
-    return samples
+class CniFloor:
+    """podrun's CNI ADD and DEL of fresh pod namespaces, in a node namespace of its own under `dir` (not serve's)."""
 
+    def __init__(self, dir: Path) -> None:
+        self.dir = dir
+        self.config = NetworkConfig(state_dir=dir / "state", run_dir=dir / "run")
+        self.cni = Cni(self.config, self.config.node_netns_path)
+        self.count = 0
+        netns.create(self.config.node_netns_path, self.config.service_cidr,
+                     [self.config.dns_ip, self.config.node_gateway])  # fmt: skip
+        self.cni.write_conflist()
 
-def measure_cni(dir: Path, runs: int) -> dict[str, list[float]]:
-    """`cni_add` and `cni_del` samples (ms): podrun's CNI of a fresh pod namespace, in a node namespace of its own."""
-    config = NetworkConfig(state_dir=dir / "state", run_dir=dir / "run")
-    node = config.node_netns_path
-    cni = Cni(config, node)
-    samples: dict[str, list[float]] = {"cni_add": [], "cni_del": []}
-    try:
-        netns.create(node, config.service_cidr, [config.dns_ip, config.node_gateway])
-        cni.write_conflist()
-        for index in range(runs + 1):  # the first is the warm-up
-            pin = dir / f"pod-{index}"
-            pin.touch()
-            run(["unshare", f"--net={pin}", "true"])
-            try:
-                began = time.perf_counter()
-                cni.add(f"floor-{index}", pin)
-                added = time.perf_counter()
-                cni.delete(f"floor-{index}")
-                deleted = time.perf_counter()
-            finally:
-                netns.remove(pin)
-            if index:
-                samples["cni_add"].append((added - began) * 1000)
-                samples["cni_del"].append((deleted - added) * 1000)
-    finally:
+    def once(self) -> tuple[float, float]:
+        """(seconds of ADD, seconds of DEL) of one new pod namespace, removed afterwards."""
+        self.count += 1
+        pin, sandbox = self.dir / f"pod-{self.count}", f"floor-{self.count}"
+        pin.touch()
+        run(["unshare", f"--net={pin}", "true"])
+        try:
+            began = time.perf_counter()
+            self.cni.add(sandbox, pin)
+            added = time.perf_counter()
+            self.cni.delete(sandbox)
+            return added - began, time.perf_counter() - added
+        finally:
+            netns.remove(pin)
+
+    def remove(self) -> None:
+        """Every attachment left and the node namespace (its veths go with it)."""
+        node = self.config.node_netns_path
         if netns.exists(node):
             with contextlib.suppress(Exception):
-                cni.reclaim(set())
+                self.cni.reclaim(set())
         netns.remove(node)
-    return samples
 
 
-def measure_process(command: list[str], env: Mapping[str, str] | None, runs: int) -> list[float]:
-    """Samples (ms) of a short command from its start to its exit."""
-    run(command, env=env)  # warm-up
-    return [run(command, env=env).seconds * 1000 for _ in range(runs)]
+class FloorSampler:
+    """The components, one sample of each per round of the cases (so the same load hits the cases and their
+    floors), kept per case; a component that fails is recorded and not sampled again."""
 
+    def __init__(self, work: Path, runtime: str, image_root: Path, podrun_env: Mapping[str, str],
+                 kubectl: list[str]) -> None:  # fmt: skip
+        self.dir = work / "floors"
+        self.dir.mkdir(exist_ok=True)
+        self.errors: dict[str, str] = {}
+        self.samples: dict[str, dict[str, list[float]]] = {}  # case key → component → ms
+        self._container = self._attempt("runtime", lambda: RawContainer(runtime, image_root, self.dir / "runtime"))
+        self._cni = self._attempt("cni", lambda: CniFloor(self.dir / "cni"))
+        python = [sys.executable, "-c"]
+        self._commands: dict[str, tuple[list[str], Mapping[str, str] | None]] = {
+            "python": ([*python, "pass"], podrun_env),
+            "imports": ([*python, "import podrun.cli.main, podrun.cli.run"], podrun_env),
+            "kubectl": ([*kubectl, "version", "--client"], None),
+        }
+        self.sample(None)  # the warm-up: page cache, binaries, the first overlay lookup, bytecode
 
-# -- all of it ----------------------------------------------------------------------------------------------------
-
-
-def measure(work: Path, runtime: str, image_root: Path, podrun_env: Mapping[str, str], kubectl: list[str],
-            runs: int) -> JSON:  # fmt: skip
-    """Every component, each in turn; {"components": {name: {label, samples_ms, median_ms}}, "errors": {...}}."""
-    dir = work / "floors"
-    dir.mkdir(exist_ok=True)
-    steps: dict[str, Callable[[], dict[str, list[float]]]] = {
-        "runtime": lambda: measure_runtime(runtime, image_root, dir / "runtime", runs),
-        "cni": lambda: measure_cni(dir / "cni", runs),
-        "python": lambda: {"python": measure_process([sys.executable, "-c", "pass"], podrun_env, runs)},
-        "imports": lambda: {"imports": measure_process(
-            [sys.executable, "-c", "import podrun.cli.main, podrun.cli.run"], podrun_env, runs)},
-        "kubectl": lambda: {"kubectl": measure_process([*kubectl, "version", "--client"], None, runs)},
-    }  # fmt: skip
-    components: JSON = {}
-    errors: dict[str, str] = {}
-    for name, step in steps.items():
+    def _attempt(self, name: str, step: Callable[[], T]) -> T | None:
         try:
-            found = step()
+            return step()
         except Exception as e:  # a floor is context: whatever broke is recorded, and the run goes on
-            errors[name] = f"{type(e).__name__}: {e}"
-            continue
-        for key, samples in found.items():
-            components[key] = {"label": LABELS[key], "samples_ms": samples, "median_ms": statistics.median(samples)}
-    linux.unmount_all_under(dir)
-    if not linux.mounts_under(dir):
-        shutil.rmtree(dir, ignore_errors=True)
-    return {"components": components, "errors": errors}
+            self.errors[name] = f"{type(e).__name__}: {e}"
+            return None
+
+    def sample(self, case: str | None) -> None:
+        """One sample of each component that still works, noted under `case` (None: untimed warm-up)."""
+        found: dict[str, float] = {}
+        if self._container is not None:
+            times = self._attempt("runtime", self._container.once)
+            if times is None:
+                self._container = None
+            else:
+                found.update(create_start=times[0] * 1000, delete=times[1] * 1000)
+        if self._cni is not None:
+            times = self._attempt("cni", self._cni.once)
+            if times is None:
+                self._cni = None
+            else:
+                found.update(cni_add=times[0] * 1000, cni_del=times[1] * 1000)
+        for name, (command, env) in list(self._commands.items()):
+            result = self._attempt(name, functools.partial(run, command, env=env))
+            if result is None:
+                del self._commands[name]
+            else:
+                found[name] = result.seconds * 1000
+        if case is not None:
+            for name, ms in found.items():
+                self.samples.setdefault(case, {}).setdefault(name, []).append(ms)
+
+    def close(self) -> None:
+        """Remove the container, its overlay and cgroup, the node namespace, and the directory."""
+        for part in (self._container, self._cni):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.remove()
+        self._container = self._cni = None
+        linux.unmount_all_under(self.dir)
+        if not linux.mounts_under(self.dir):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def document(self) -> JSON:
+        """{"components": {name: {label, samples_ms, median_ms}} over all cases, "per_case": {case: {name: median}},
+        "errors": {...}}."""
+        every: dict[str, list[float]] = {}
+        for per_case in self.samples.values():
+            for name, samples in per_case.items():
+                every.setdefault(name, []).extend(samples)
+        return {
+            "components": {name: {"label": LABELS[name], "samples_ms": samples, "median_ms": statistics.median(samples)}
+                           for name, samples in every.items()},
+            "per_case": {case: {name: statistics.median(s) for name, s in per_case.items()}
+                         for case, per_case in self.samples.items()},
+            "errors": dict(self.errors),
+        }  # fmt: skip
 
 
 # -- floors and goals per case ------------------------------------------------------------------------------------
@@ -257,13 +293,15 @@ def verdict(median: float | None, goal: float | None, floor: float | None) -> st
     return "not met" if floor is None else "not met: room above the floor"
 
 
-def goals(cases: list[JSON], components: JSON, pods: int, cpus: int) -> list[JSON]:
+def goals(cases: list[JSON], floors: JSON, pods: int, cpus: int) -> list[JSON]:
     """One row per podrun variant of each case with a goal: median, Podman's median, goal, floor, verdict.
 
-    `cases` are `Case.to_json()` documents with their `key`."""
-    medians = {name: c["median_ms"] for name, c in components.items()}
+    `cases` are `Case.to_json()` documents with their `key`; `floors` is `FloorSampler.document()`. A case's floor
+    uses the components sampled during its own rounds (teardown: case 1's), else those of the whole run."""
+    overall = {name: c["median_ms"] for name, c in floors["components"].items()}
     rows = []
     for case in cases:
+        medians = {**overall, **floors.get("per_case", {}).get(SAMPLED_WITH.get(case["key"], case["key"]), {})}
         ratio = GOALS.get(case["key"])
         variants = case["variants"]
         podman = next((v for v in variants.values() if v["tool"] == "podman"), None)

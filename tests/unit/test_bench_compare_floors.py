@@ -59,20 +59,32 @@ def test_a_median_within_the_goal_meets_it() -> None:
     assert floors.verdict(median=100, goal=150, floor=None) == "met"
 
 
-def test_goals_take_the_share_of_podmans_median() -> None:
-    components = {name: {"median_ms": value} for name, value in MEDIANS.items()}
+def _floors(per_case: dict[str, dict[str, float]] | None = None) -> dict[str, object]:
+    return {"components": {name: {"median_ms": value} for name, value in MEDIANS.items()}, "per_case": per_case or {}}
 
-    [row] = floors.goals([_case("seed", 400, 600)], components, pods=1, cpus=2)
+
+def test_goals_take_the_share_of_podmans_median() -> None:
+    [row] = floors.goals([_case("seed", 400, 600)], _floors(), pods=1, cpus=2)
 
     assert row["goal_ms"] == pytest.approx(0.5 * 600)
     assert row["floor_ms"] == pytest.approx(3 * 60 + 10 + 2 * 30)
     assert row["verdict"] == "not met: room above the floor"
 
 
-def test_without_podman_there_is_a_floor_but_no_goal() -> None:
-    components = {name: {"median_ms": value} for name, value in MEDIANS.items()}
+def test_a_case_floor_uses_the_parts_sampled_during_its_own_rounds() -> None:
+    [row] = floors.goals([_case("seed", 400, 600)], _floors({"seed": {"kubectl": 100.0}}), pods=1, cpus=2)
 
-    [row] = floors.goals([_case("start", 300, None)], components, pods=1, cpus=2)
+    assert row["floor_ms"] == pytest.approx(3 * 100 + 10 + 2 * 30)
+
+
+def test_teardown_uses_the_parts_sampled_during_pod_start() -> None:
+    [row] = floors.goals([_case("teardown", 400, 600)], _floors({"start": {"kubectl": 100.0}}), pods=1, cpus=2)
+
+    assert row["floor_ms"] == pytest.approx(100 + 8 + 12)
+
+
+def test_without_podman_there_is_a_floor_but_no_goal() -> None:
+    [row] = floors.goals([_case("start", 300, None)], _floors(), pods=1, cpus=2)
 
     assert row["goal_ms"] is None and row["floor_ms"] is not None
     assert row["verdict"] == "—"
