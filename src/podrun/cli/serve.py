@@ -22,8 +22,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from podrun.api.allocator import limit_arenas
 from podrun.api.errors import ApiError
-from podrun.api.housekeeping import Housekeeping
+from podrun.api.housekeeping import Housekeeping, release_free_heap
 from podrun.api.kubeconfig import (
     build_kubeconfig,
     default_kubeconfig_path,
@@ -120,6 +121,7 @@ async def _serve(args: argparse.Namespace) -> int:
     print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
     print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
     print(f"podrun serve: web UI at {ui_url} (log in with: podrun dashboard)", flush=True)
+    release_free_heap()  # what start-up freed (adopting pods, the first writes), before the server idles
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,6 +173,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return 1
     if args.detach:
         return _detach(args)
+    limit_arenas()  # before the event loop's worker threads exist: each would get an arena of its own
     try:
         with exclusive_root(args.run_root, "podrun serve"):
             return asyncio.run(_serve(args))
