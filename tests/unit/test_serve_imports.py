@@ -2,7 +2,8 @@
 
 Each check runs in a fresh interpreter and looks at `sys.modules` afterwards. `cryptography` (~10 MiB resident)
 runs in a short-lived child that makes the TLS files; rich comes with the web UI's first timeline chart; the
-OpenAPI documents (and gnostic's protobuf encoder) are built on their first request.
+OpenAPI documents (and gnostic's protobuf encoder) are built on their first request; the WebSocket and SPDY code
+loads with the first exec, attach or port-forward.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("cryptography", "rich", "podrun.printers.timeline", "podrun.api.openapi_proto", "podrun.api.tls")
+HEAVY = (
+    "cryptography",
+    "rich",
+    "podrun.printers.timeline",
+    "podrun.api.openapi_proto",
+    "podrun.api.tls",
+    "podrun.api.streams.exec",
+    "podrun.api.streams.portforward",
+    "podrun.api.streams.spdy",
+    "podrun.api.streams.websocket",
+)
 
 
 def loaded_after(code: str) -> list[str]:

@@ -23,7 +23,7 @@ from podrun.api.errors import ApiError, bad_request, unauthorized
 from podrun.api.handlers_auth import REQUEST_USER
 from podrun.api.server import AUTHENTICATED, Handler, create_app
 from podrun.api.store import Store
-from podrun.api.streams.exec import StreamBackend
+from podrun.api.streams.backend import StreamBackend
 from podrun.api.wire import json_response
 from podrun.kubelet.lifecycle import document
 from podrun.ui.scope import UI_DATA, WHAT_A_SESSION_READS, session_may
