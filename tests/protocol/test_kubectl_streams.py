@@ -31,7 +31,9 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from podrun.api.streams import StreamError, handle_exec, handle_portforward
+from podrun.api.streams.backend import StreamError
+from podrun.api.streams.exec import handle_exec
+from podrun.api.streams.portforward import handle_portforward
 from podrun.runtime.protocol import ExecStreams
 from podrun.runtime.ttyexec import start_exec
 

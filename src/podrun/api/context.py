@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from podrun.api.store import Store, Watch
-from podrun.api.streams.exec import StreamBackend
+from podrun.api.streams.backend import StreamBackend
 from podrun.json_types import JSON
 
 

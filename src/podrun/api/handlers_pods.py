@@ -17,8 +17,6 @@ from aiohttp import web
 
 from podrun.api.context import context_of
 from podrun.api.errors import ApiError, bad_request, invalid_from
-from podrun.api.streams.exec import handle_exec
-from podrun.api.streams.portforward import handle_portforward
 from podrun.api.wire import int_query, truthy
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError, InvalidError
@@ -156,6 +154,9 @@ async def pod_exec(request: web.Request, namespace: str, name: str, *, attach: b
         return _kubelet_error(f'container not found ("{container}")')
     if not given:
         request = request.clone(rel_url=request.rel_url.extend_query(container=container))
+    # The WebSocket and SPDY code loads with the first stream: an idle server does not hold it.
+    from podrun.api.streams.exec import handle_exec
+
     return await handle_exec(request, ctx.streams, namespace, name, attach=attach)
 
 
@@ -166,6 +167,8 @@ async def pod_portforward(request: web.Request, namespace: str, name: str) -> we
     _require_host(pod)
     if (pod.get("status") or {}).get("phase") != "Running":
         return _kubelet_error(f'pod not found ("{name}_{namespace}")')
+    from podrun.api.streams.portforward import handle_portforward
+
     return await handle_portforward(request, ctx.streams, namespace, name, uid=pod["metadata"].get("uid", ""))
 
 

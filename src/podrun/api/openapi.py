@@ -12,13 +12,14 @@ extensions kubectl reads (`x-kubernetes-group-version-kind`, `x-kubernetes-patch
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from podrun.api.compressed_body import CompressedBody
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import encode_json
 from podrun.json_types import JSON
@@ -130,19 +131,32 @@ def item_path(resource: Resource) -> str:
     return f"{root}/{resource.name}/{{name}}"
 
 
+@functools.cache
+def _documents(kubernetes_version: str) -> dict[str, CompressedBody]:
+    # Built on the first request that needs them (an idle server never holds the schemas' ~300,000 objects of
+    # building), kept compressed, and shared by every application (the API's and the web UI's).
+    documents = {"v1": CompressedBody.of(encode_json(group_version_document(kubernetes_version)))}
+    for group_version in GROUP_RESOURCES:
+        body = encode_json(group_version_document(kubernetes_version, group_version))
+        documents[group_version] = CompressedBody.of(body)
+    return documents
+
+
 class OpenAPI:
-    """The served documents (`api/v1` and each named group version's), encoded once, with the content hashes
-    clients use to cache them."""
+    """The served documents (`api/v1` and each named group version's), with the content hashes clients use to
+    cache them; encoded on first use."""
 
     def __init__(self, kubernetes_version: str) -> None:
-        self.bodies: dict[str, bytes] = {"v1": encode_json(group_version_document(kubernetes_version))}
-        for group_version in GROUP_RESOURCES:
-            self.bodies[group_version] = encode_json(group_version_document(kubernetes_version, group_version))
-        self.hashes = {key: hashlib.sha512(body).hexdigest().upper() for key, body in self.bodies.items()}
+        self.kubernetes_version = kubernetes_version
+
+    @property
+    def documents(self) -> dict[str, CompressedBody]:
+        """Each group version's document, by `v1` or `group/version`."""
+        return _documents(self.kubernetes_version)
 
     def root(self) -> web.Response:
         """`GET /openapi/v3`: where each group-version's document is, by hash."""
-        body = {"paths": {_path(key): {"serverRelativeURL": self._url(key)} for key in self.bodies}}
+        body = {"paths": {_path(key): {"serverRelativeURL": self._url(key)} for key in self.documents}}
         return web.Response(
             body=json.dumps(body).encode(), headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
         )
@@ -150,12 +164,13 @@ class OpenAPI:
     def group_version(self, request: web.Request, group_version: str = "v1") -> web.StreamResponse:
         """`GET /openapi/v3/api/v1` (or `apis/<group>/<version>`): immutable (and cacheable) under its hash;
         another hash is redirected."""
-        if group_version not in self.bodies:
+        document = self.documents.get(group_version)
+        if document is None:
             raise web.HTTPNotFound()
         wanted = request.query.get("hash")
-        if wanted is not None and wanted != self.hashes[group_version]:
+        if wanted is not None and wanted != document.sha512:
             raise web.HTTPMovedPermanently(self._url(group_version))
-        etag = f'"{self.hashes[group_version]}"'
+        etag = f'"{document.sha512}"'
         headers = {"Content-Type": "application/json", "ETag": etag}
         if wanted is not None:
             expires = datetime.now(UTC) + timedelta(days=365)
@@ -165,10 +180,10 @@ class OpenAPI:
             headers["Cache-Control"] = "no-cache, private"
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers=headers)
-        return web.Response(body=self.bodies[group_version], headers=headers)
+        return document.response(request, headers)
 
     def _url(self, group_version: str) -> str:
-        return f"/openapi/v3/{_path(group_version)}?hash={self.hashes[group_version]}"
+        return f"/openapi/v3/{_path(group_version)}?hash={self.documents[group_version].sha512}"
 
 
 def _path(group_version: str) -> str:

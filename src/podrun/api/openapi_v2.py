@@ -9,13 +9,13 @@ kubectl's v2 query-parameter check looks for), and upstream's definitions of eve
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 
 from aiohttp import web
 
+from podrun.api.compressed_body import CompressedBody
 from podrun.api.openapi import QUERY_PARAMETERS, item_path, patch_operation_id, schema_name, type_schemas
-from podrun.api.openapi_proto import encode_document
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.wire import encode_json, parse_media_types
 from podrun.json_types import JSON
@@ -83,13 +83,22 @@ def _reference(type_name: str) -> JSON:
     return {"$ref": f"#/definitions/{schema_name(type_name)}"}
 
 
+@functools.cache
+def _forms(kubernetes_version: str) -> dict[str, CompressedBody]:
+    # Built on the first request (kubectl asks only to validate a `kind: List`, or before 1.29), kept compressed,
+    # shared by every application; gnostic's protobuf encoder is loaded only then.
+    from podrun.api.openapi_proto import encode_document
+
+    document = swagger_document(kubernetes_version)
+    return {"json": CompressedBody.of(encode_json(document)), "protobuf": CompressedBody.of(encode_document(document))}
+
+
 class OpenAPIV2:
-    """The served document, encoded once in both forms, each with the ETag clients revalidate their cache with."""
+    """The served document in both forms, each with the ETag clients revalidate their cache with; encoded on
+    first use."""
 
     def __init__(self, kubernetes_version: str) -> None:
-        document = swagger_document(kubernetes_version)
-        self.bodies = {"json": encode_json(document), "protobuf": encode_document(document)}
-        self.etags = {form: f'"{hashlib.sha512(body).hexdigest().upper()}"' for form, body in self.bodies.items()}
+        self.kubernetes_version = kubernetes_version
 
     def response(self, request: web.Request) -> web.Response:
         """`GET /openapi/v2`: protobuf when the Accept header asks for it, otherwise JSON; 304 when unchanged."""
@@ -97,8 +106,8 @@ class OpenAPIV2:
             (media.type, media.subtype) == PROTOBUF_ACCEPT
             for media in parse_media_types(request.headers.get("Accept", ""))
         )
-        form = "protobuf" if wants_protobuf else "json"
-        etag = self.etags[form]
+        body = _forms(self.kubernetes_version)["protobuf" if wants_protobuf else "json"]
+        etag = f'"{body.sha512}"'
         headers = {
             "Content-Type": PROTOBUF_CONTENT_TYPE if wants_protobuf else "application/json",
             "ETag": etag,
@@ -107,4 +116,4 @@ class OpenAPIV2:
         }
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers=headers)
-        return web.Response(body=self.bodies[form], headers=headers)
+        return body.response(request, headers)

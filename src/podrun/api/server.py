@@ -34,7 +34,7 @@ from podrun.api.openapi_v2 import OpenAPIV2
 from podrun.api.registry import GROUP_RESOURCES, RESOURCES, Resource
 from podrun.api.store import Store
 from podrun.api.strategy import NAMESPACE_NAME_LABEL
-from podrun.api.streams.exec import StreamBackend, StreamError
+from podrun.api.streams.backend import StreamBackend, StreamError
 from podrun.api.wire import collect_warnings, json_response, warning_header
 from podrun.services.defaults import ensure_service_defaults
 from podrun.services.tokens import allowed, authenticate_token, denial_detail, request_attributes

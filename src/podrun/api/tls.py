@@ -6,7 +6,8 @@ serve` listens with HTTPS: a private CA (EC P-256) signs a server certificate wh
 `kubernetes` Service's names and address). Clients trust the CA through the kubeconfig's
 `certificate-authority-data`. Files are reused on later starts; the server certificate is
 made again when it nears its end or lacks a wanted name, signed by the same CA so kubeconfigs stay valid.
-Private keys and the token are readable by their owner only.
+Private keys and the token are readable by their owner only. `podrun serve` runs `ensure_credentials` in a child
+process (`python -m podrun.api.tls DIRECTORY [HOSTNAME...]`, see `podrun.api.tls_files`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import os
 import secrets
 import socket
 import ssl
+import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -27,11 +28,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CA_CERT = "ca.crt"
-CA_KEY = "ca.key"
-SERVER_CERT = "server.crt"
-SERVER_KEY = "server.key"
-TOKEN = "token"
+from podrun.api.tls_files import CA_CERT, CA_KEY, SERVER_CERT, SERVER_KEY, TOKEN, Credentials, server_context
+
+__all__ = [
+    "CA_CERT", "CA_KEY", "SERVER_CERT", "SERVER_KEY", "TOKEN",
+    "Credentials", "ensure_credentials", "server_ssl_context",
+]  # fmt: skip
+
 CA_VALIDITY = datetime.timedelta(days=10 * 365)
 SERVER_VALIDITY = datetime.timedelta(days=2 * 365)
 # A server certificate this close to its end is replaced at the next start.
@@ -41,20 +44,6 @@ _IN_CLUSTER_DNS = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
 _IN_CLUSTER_IPS = ("10.96.0.1",)
 _DEFAULT_IPS = ("127.0.0.1", "::1", *_IN_CLUSTER_IPS)
 _DEFAULT_DNS = ("localhost", *_IN_CLUSTER_DNS)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Where the CA, the server's certificate and key are, and the bearer token."""
-
-    ca_cert: Path
-    server_cert: Path
-    server_key: Path
-    token: str
-
-    def ca_pem(self) -> bytes:
-        """The CA certificate in PEM, for a kubeconfig's `certificate-authority-data`."""
-        return self.ca_cert.read_bytes()
 
 
 def ensure_credentials(directory: Path, *, hostnames: Iterable[str] = ()) -> Credentials:
@@ -90,10 +79,7 @@ def ensure_credentials(directory: Path, *, hostnames: Iterable[str] = ()) -> Cre
 
 def server_ssl_context(directory: Path) -> ssl.SSLContext:
     """A server-side TLS context with the directory's certificate (made first when missing)."""
-    credentials = ensure_credentials(directory)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(credentials.server_cert, credentials.server_key)
-    return context
+    return server_context(ensure_credentials(directory))
 
 
 def _names(extra: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -209,3 +195,20 @@ def _write(path: Path, data: bytes, mode: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def main(argv: list[str]) -> int:
+    """`python -m podrun.api.tls DIRECTORY [HOSTNAME...]`: `ensure_credentials` for `podrun serve`."""
+    if not argv:
+        print("usage: python -m podrun.api.tls DIRECTORY [HOSTNAME...]", file=sys.stderr)
+        return 2
+    try:
+        ensure_credentials(Path(argv[0]), hostnames=argv[1:])
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from podrun.api.allocator import limit_arenas
 from podrun.api.errors import ApiError
-from podrun.api.housekeeping import Housekeeping
+from podrun.api.housekeeping import Housekeeping, release_free_heap
 from podrun.api.kubeconfig import (
     build_kubeconfig,
     default_kubeconfig_path,
@@ -35,7 +36,7 @@ from podrun.api.node_agent import NodeAgent, StoreHost, default_node_name
 from podrun.api.node_backends import NodeLifecycle, NodeLogs, NodeStreams
 from podrun.api.server import create_app, ensure_defaults, run_server
 from podrun.api.store import Store
-from podrun.api.tls import ensure_credentials, server_ssl_context
+from podrun.api.tls_files import ensure_credentials_in_child, server_context
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.kubelet.images import load_registry_config
 from podrun.kubelet.node import Node
@@ -71,7 +72,7 @@ async def _serve(args: argparse.Namespace) -> int:
     api_dir = _api_dir(args.root)
     api_dir.mkdir(parents=True, exist_ok=True)
     node = args.node_name or default_node_name()
-    credentials = ensure_credentials(api_dir / "pki", hostnames=[node])
+    credentials = ensure_credentials_in_child(api_dir / "pki", hostnames=[node])
     store = Store(api_dir / "store.db")
     ca_pem = credentials.ca_pem().decode()
     ensure_defaults(store, ca_pem=ca_pem)
@@ -110,16 +111,17 @@ async def _serve(args: argparse.Namespace) -> int:
         store, sessions=sessions, node_name=node,
         streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
     )  # fmt: skip
-    ui_runner, ui_port = await _serve_ui(ui_app, args.address, args.ui_port, server_ssl_context(api_dir / "pki"))
+    ui_runner, ui_port = await _serve_ui(ui_app, args.address, args.ui_port, server_context(credentials))
     ui_url = _server_url(args.address, ui_port) + "/ui/"
     add_login_codes(app, sessions, ui_url)
-    runner = await run_server(app, args.address, args.port, server_ssl_context(api_dir / "pki"))
+    runner = await run_server(app, args.address, args.port, server_context(credentials))
     url = _server_url(args.address, args.port)
     path = install_kubeconfig(url, credentials.ca_pem(), credentials.token, path=args.kubeconfig)
     _pid_file(args.root).write_text(str(os.getpid()))
     print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
     print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
     print(f"podrun serve: web UI at {ui_url} (log in with: podrun dashboard)", flush=True)
+    release_free_heap()  # what start-up freed (adopting pods, the first writes), before the server idles
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -171,6 +173,7 @@ def serve_command(args: argparse.Namespace) -> int:
         return 1
     if args.detach:
         return _detach(args)
+    limit_arenas()  # before the event loop's worker threads exist: each would get an arena of its own
     try:
         with exclusive_root(args.run_root, "podrun serve"):
             return asyncio.run(_serve(args))
@@ -231,6 +234,8 @@ def stop_command(args: argparse.Namespace) -> int:
 def kubeconfig_command(args: argparse.Namespace) -> int:
     """Print a kubeconfig for this root's server."""
     import yaml
+
+    from podrun.api.tls import ensure_credentials
 
     pki = _api_dir(args.root) / "pki"
     if os.geteuid() != 0 and not os.access(pki.parent, os.X_OK):

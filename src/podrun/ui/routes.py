@@ -23,10 +23,9 @@ from podrun.api.errors import ApiError, bad_request, unauthorized
 from podrun.api.handlers_auth import REQUEST_USER
 from podrun.api.server import AUTHENTICATED, Handler, create_app
 from podrun.api.store import Store
-from podrun.api.streams.exec import StreamBackend
+from podrun.api.streams.backend import StreamBackend
 from podrun.api.wire import json_response
 from podrun.kubelet.lifecycle import document
-from podrun.printers.timeline import render_svg
 from podrun.ui.scope import UI_DATA, WHAT_A_SESSION_READS, session_may
 from podrun.ui.sessions import CODE_SECONDS, LOGIN_CODES_PATH, SESSION_SECONDS, Sessions
 
@@ -196,6 +195,9 @@ def _require_own_origin(request: web.Request) -> None:
 
 async def _timeline_svg(request: web.Request) -> web.StreamResponse:
     """The pod's lifecycle chart as SVG (`podrun.printers.timeline.render_svg`); a running pod's bars reach now."""
+    # The renderer brings rich (its colours), which the server needs nowhere else: loaded on the first chart.
+    from podrun.printers.timeline import render_svg
+
     _refuse_service_accounts(request)
     ctx = context_of(request)
     pod = ctx.store.get("pods", request.match_info["namespace"], request.match_info["name"])

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from podrun.api.errors import ApiError
 from podrun.api.streams import spdy, websocket
-from podrun.api.streams.exec import StreamBackend, StreamError, error_response
+from podrun.api.streams.backend import StreamBackend, StreamError, error_response
 
 PROTOCOL = "portforward.k8s.io"
 TUNNEL_SUBPROTOCOL = "SPDY/3.1+portforward.k8s.io"
