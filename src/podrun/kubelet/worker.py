@@ -352,6 +352,9 @@ class PodWorker:
             self._failed_mount(e)
             self.wake_at(time.time() + 2, "volumes")
             return False
+        # Just set up from their sources: the first size check and remount are due one period from now, not at the
+        # next sync (which read every mount of the node again for each new pod).
+        self._next_size_check = time.monotonic() + EVICTION_MONITORING_SECONDS
         self.lifecycle.add("VolumesReady")
         return True
 
