@@ -259,8 +259,10 @@ def main() -> int:
     if floor:
         print(f"\nfloor, two at a time: {json.dumps(floor)}")
     if args.json:
+        sandbox_ids = sorted(set().union(*(side.podrun.sandbox_ids for side in sides)))
         doc = {"pods": args.pods, "runs": args.runs, "load_before": load_before, "load_after": os.getloadavg(),
-               "sides": {side.name: side.samples for side in sides}, "floor": floor}  # fmt: skip
+               "sides": {side.name: side.samples for side in sides}, "floor": floor, "work_dir": str(work),
+               "sandbox_ids": sandbox_ids}  # fmt: skip
         args.json.write_text(json.dumps(doc, indent=1))
     return 0
 
