@@ -15,6 +15,8 @@ Each podrun gets its own roots and its own `podrun serve` (started once, untimed
 * **start + teardown**: one such pod, `kubectl apply` + `kubectl wait --for=condition=Ready`; `kubectl get pod NAME`
   alone (what one kubectl process costs against the serve: the part of the start that is kubectl's); then
   `kubectl delete --grace-period=0 --force --wait=false` until its containers and sandbox are gone;
+* **many under `podrun run`**: the same N pods through `podrun run -f` to the line showing the last one Running (its
+  CPU time up to then, its own and its reaped children's), then Ctrl-C twice to its exit;
 * **run teardown**: `podrun run -f` of one pod to its Running line, Ctrl-C, Ctrl-C, to its exit.
 
 Then, in the same run, the floor (`floor.py`): 2N `runc create` + `runc start` and N CNI ADDs (ptp + host-local),
@@ -125,6 +127,21 @@ class Side:
             self.note("many_children_cpu_s", children_after - children)
             self.note("many_deleted_ms", (deleted - deleting) * 1000)
 
+    def many_run(self, index: int, pods: int, manifests: Path) -> None:
+        """N pods at once under `podrun run` to all Running (its CPU time up to then), then Ctrl-C twice to exit."""
+        group = f"many-run-{self.name}-{index}"
+        names = [f"{group}-{k}" for k in range(pods)]
+        path = manifests / f"{group}.yaml"
+        path.write_text(to_yaml(*(start_pod(name, group) for name in names)))
+        proc = PodrunRun(self.podrun, path)
+        running = proc.wait_running(set(names), timeout=300) - proc.started
+        own, children = cpu_seconds(proc.proc.pid)
+        stopped = proc.interrupt(timeout=180)
+        if index:
+            self.note("many_run_running_ms", running * 1000)
+            self.note("many_run_cpu_s", own + children)
+            self.note("many_run_stopped_ms", stopped * 1000)
+
     def start_and_teardown(self, index: int) -> None:
         """One pod: apply + wait Ready; one plain kubectl get; force delete until its containers and sandbox go."""
         name = f"one-{self.name}-{index}"
@@ -201,6 +218,9 @@ ROWS = [
     ("many_serve_cpu_s", "  serve's own CPU in it, s"),
     ("many_children_cpu_s", "  its waited-for children's CPU, s"),
     ("many_deleted_ms", "N pods force-deleted → gone, ms"),
+    ("many_run_running_ms", "`podrun run` of N pods → all Running, ms"),
+    ("many_run_cpu_s", "  its CPU (own + reaped children), s"),
+    ("many_run_stopped_ms", "  Ctrl-C Ctrl-C → exit, ms"),
     ("start_ms", "1 pod: apply + wait Ready, ms"),
     ("kubectl_get_ms", "  one `kubectl get pod` alone, ms"),
     ("teardown_ms", "1 pod: delete --force → gone, ms"),
@@ -235,6 +255,7 @@ def main() -> int:
         for index in range(args.runs + 1):
             for side in sides if index % 2 else sides[::-1]:
                 side.many(index, args.pods)
+                side.many_run(index, args.pods, work / "manifests")
                 side.start_and_teardown(index)
                 side.run_teardown(index, work / "manifests")
             print(f"round {index}{' (warm-up)' if index == 0 else ''} done, load {os.getloadavg()[0]:.1f}", flush=True)

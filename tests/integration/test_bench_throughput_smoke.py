@@ -55,6 +55,7 @@ def test_every_measure_and_the_floor_are_recorded(
 
     assert sorted(samples) == sorted([
         "many_running_ms", "many_apply_ms", "many_serve_cpu_s", "many_children_cpu_s", "many_deleted_ms",
+        "many_run_running_ms", "many_run_cpu_s", "many_run_stopped_ms",
         "start_ms", "kubectl_get_ms", "teardown_ms", "run_start_ms", "run_teardown_ms",
     ])  # fmt: skip
     assert all(len(values) == 1 for values in samples.values())
