@@ -12,8 +12,9 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
 2. init hand-off: three init containers `true`, then the app: first init container's start to the app's start,
    from each tool's own records (podrun: the runtime's `started_at`; Podman: its `start` events, nanoseconds);
 3. the seed's multi-container pod (a sidecar writes index.html, nginx serves it) until a GET through a forwarded
-   port on 127.0.0.1 returns the file: `kubectl port-forward` for podrun, a published `hostIP: 127.0.0.1` port for
-   Podman (slirp4netns: no bridge, no firewall rules);
+   port on 127.0.0.1 returns the file: for podrun `kubectl port-forward` (apply, wait Ready, port-forward, GET),
+   and its published `hostIP: 127.0.0.1` hostPort (serve and `podrun run`: a relay into the pod network), for
+   Podman the same hostPort (slirp4netns and its port forwarder: no bridge, no firewall rules);
 4. N pods (20) of case 1 created at once (one manifest) until all are running (fewer runs: it is slow);
 5. teardown of case 1's pod until its containers and sandbox are gone: `kubectl delete --grace-period=0 --force`
    (polling the runtime's records), `podrun run`'s Ctrl-C twice (to its exit, by which it removed everything), and
@@ -23,6 +24,10 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
 7. the scaling curve (`compare/scaling.py`): 1, 10, 50 and 100 pods of case 1 at once under `podrun serve` and
    `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
    (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone).
+
+After the cases, the floors (`compare/floors.py`): the OCI runtime's own `create` + `start` and `delete`, podrun's
+CNI ADD and DEL, the interpreter with `podrun run`'s imports and kubectl's process, each measured alone in the same
+run; per case their sum over what each run must do, shown beside podrun's median and issue 12's goal.
 
 Beside the numbers, a feature table from running the same manifests under both (`compare/features.py`): native
 sidecar ordering, startupProbe/readinessProbe, postStart/preStop, restartPolicy Never with a failing init
@@ -41,7 +46,8 @@ that fails is recorded in the table and the JSON (`failures`), its pods are remo
 the exit status is 1.
 
     .venv/bin/python bench/compare.py [--quick] [--podrun-only] [--runs N] [--many-runs N] [--pods N]
-                                      [--scaling N,N,..] [--scaling-only] [--results DIR] [--no-chart] [--no-features]
+                                      [--scaling N,N,..] [--scaling-only] [--cases N,N,..] [--results DIR]
+                                      [--no-chart] [--no-features]
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from compare import scaling
+from compare import floors, scaling
 from compare.common import JSON, BenchError, free_port, http_get, run, stop_process, to_yaml, wait_until
 from compare.features import PodmanTool, PodrunTool, Tool, run_features
 from compare.podman_side import Podman, ensure_configured, ensure_installed
@@ -85,6 +91,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_MANIFEST = REPO / "examples" / "multi-container-demo.yaml"
 SEED_BODY = b"Hello from sidecar!\n"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CASE_NUMBERS = (1, 2, 3, 4, 7)  # `--cases`: those that run on their own (5 is measured with 1, 6 with 4)
 NOTES = {"serve_apply_ms": "serve: `kubectl apply` alone, while the first pods start"}  # Case.extra keys printed
 
 
@@ -107,14 +114,20 @@ def start_pod(name: str, inits: int = 1, group: str = "start") -> JSON:
 
 
 def seed_pod(name: str, host_port: int) -> JSON:
-    """The seed's multi-container pod, never pulling, with nginx's port published on 127.0.0.1:`host_port` (Podman
-    needs a host port to publish it at all; podrun has no pod network and ignores it)."""
+    """The seed's multi-container pod, never pulling, with nginx's port published on 127.0.0.1:`host_port` (both
+    tools publish it: Podman through slirp4netns' port forwarder, podrun through its relay into the pod network)."""
     doc = yaml.safe_load(SEED_MANIFEST.read_text())
     doc["metadata"]["name"] = name
+    # Podman 4.3 makes an emptyDir a volume named after it, and a pod whose emptyDir has the name of a volume that
+    # exists uses that one (another pod's, with its files): each pod gets a name of its own.
+    volume = f"{name}-data"
+    doc["spec"]["volumes"] = [{"name": volume, "emptyDir": {}}]
     for c in doc["spec"]["containers"]:
         c["imagePullPolicy"] = "IfNotPresent"
         if c.get("ports"):
             c["ports"] = [{"containerPort": 80, "hostIP": "127.0.0.1", "hostPort": host_port}]
+        for mount in c.get("volumeMounts", []):
+            mount["name"] = volume
     return dict(doc)
 
 
@@ -140,6 +153,8 @@ class Comparison:
         self.memory: JSON = {}
         self.features: JSON = {}
         self.scaling: JSON = {}
+        self.floors: JSON = {}
+        self.floor_sampler: floors.FloorSampler | None = None
         self.setup: JSON = {}
         self.failures: dict[str, str] = {}  # case title → why it failed
         self.libpod_cgroups_before = set(CGROUP_ROOT.glob("*/libpod_parent"))
@@ -172,12 +187,17 @@ class Comparison:
         self.podrun.start_serve()
         match = re.search(r"OCI runtime (\w+)", self.podrun.serve_log.read_text())
         self.setup["podrun_oci_runtime"] = match.group(1) if match else "?"
+        self.floor_sampler = floors.FloorSampler(self.work, shutil.which(self.setup["podrun_oci_runtime"]) or "runc",
+                                                 self.podrun.cli_root, self.podrun.env, self.podrun.kubectl_command())
         time.sleep(1)  # let serve settle (its first node update, the store) before its idle memory is read
         self.memory["idle"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
 
-    def alternate(self, runs: int, variants: dict[str, Callable[[int], None]], warm_up: bool = True) -> None:
+    def alternate(
+        self, runs: int, variants: dict[str, Callable[[int], None]], case: str, warm_up: bool = True
+    ) -> None:
         """Run each variant `runs` times, podrun and Podman alternating (the order flips every round), after one
-        untimed warm-up of each (page cache, binaries, Podman's pause image)."""
+        untimed warm-up of each (page cache, binaries, Podman's pause image); each round ends with a sample of
+        the floors' components, noted under `case`."""
         if warm_up:
             for name, variant in variants.items():
                 variant(0)
@@ -186,6 +206,8 @@ class Comparison:
             order = list(variants) if index % 2 else list(variants)[::-1]
             for name in order:
                 variants[name](index)
+            if self.floor_sampler is not None:
+                self.floor_sampler.sample(case)
         print(f"    {runs} rounds done", flush=True)
 
     # -- cases 1 and 5: pod start and teardown -------------------------------------------------------------------
@@ -241,7 +263,7 @@ class Comparison:
         if self.podman is not None:
             variants["podman"] = with_podman
         print("case 1 + 5: pod start and teardown", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "start")
         if self.podman is None:
             del start.variants["podman"], teardown.variants["podman"]
         self.cases += [start, teardown]
@@ -300,7 +322,7 @@ class Comparison:
         else:
             del case.variants["podman"]
         print("case 2: init hand-off", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "handoff")
         self.cases.append(case)
 
     # -- case 3: the seed's multi-container pod through a forwarded port ----------------------------------------
@@ -309,6 +331,8 @@ class Comparison:
         """Until `GET /` through a forwarded port on 127.0.0.1 returns what the sidecar wrote."""
         case = Case("seed", "3 seed multi-container, HTTP", runs, "sidecar writes index.html, nginx serves it", {
             "serve": Variant("podrun", "serve: apply, wait, port-forward, GET"),
+            "hostport": Variant("podrun", "serve: apply, GET via hostPort"),
+            "run": Variant("podrun", "`podrun run`, GET via hostPort"),
             "podman": Variant("podman", "kube play (slirp4netns, hostPort), GET"),
         })  # fmt: skip
 
@@ -322,6 +346,26 @@ class Comparison:
                 case.variants["serve"].samples_ms.append((ended - began) * 1000)
             self.serve_teardown(name)
 
+        def with_hostport(index: int) -> None:
+            name, port = f"seed-hostport-{index}", free_port()
+            began = time.perf_counter()
+            self.podrun.kubectl("apply", "-f", "-", stdin=to_yaml(seed_pod(name, port)))
+            ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            if index:
+                case.variants["hostport"].samples_ms.append((ended - began) * 1000)
+            self.serve_teardown(name)
+
+        def with_run(index: int) -> None:
+            name, port = f"seed-run-{index}", free_port()
+            proc = PodrunRun(self.podrun, self.write(name, to_yaml(seed_pod(name, port))))
+            ended = wait_until(lambda: proc.proc.poll() is not None or http_get(port) == SEED_BODY, 60,
+                               interval=0.01, what=f"{name} serving")  # fmt: skip
+            if proc.proc.poll() is not None:
+                raise BenchError(f"podrun run of {name} exited {proc.proc.returncode}: {proc.stderr.seen[-3:]}")
+            if index:
+                case.variants["run"].samples_ms.append((ended - proc.started) * 1000)
+            proc.interrupt()
+
         def with_podman(index: int) -> None:
             assert self.podman is not None
             name = f"seed-podman-{index}"
@@ -329,19 +373,24 @@ class Comparison:
             manifest = self.podman.manifest(name, to_yaml(seed_pod(name, port)))
             began = time.perf_counter()
             self.podman.play(manifest, network="slirp4netns")
-            ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            try:
+                ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
+            except BenchError as e:
+                raise BenchError(f"{e}: {self.podman.diagnose(name, port)}") from e
             if index:
                 case.variants["podman"].samples_ms.append((ended - began) * 1000)
             self.podman.remove_pod(name)
             self.podman.settle()
 
-        variants: dict[str, Callable[[int], None]] = {"podrun serve": with_serve}
+        variants: dict[str, Callable[[int], None]] = {
+            "podrun serve": with_serve, "podrun serve, hostPort": with_hostport, "podrun run": with_run,
+        }  # fmt: skip
         if self.podman is not None:
             variants["podman"] = with_podman
         else:
             del case.variants["podman"]
         print("case 3: the seed's multi-container pod, GET through a forwarded port", flush=True)
-        self.alternate(runs, variants)
+        self.alternate(runs, variants, "seed")
         self.cases.append(case)
 
     def get_through_port_forward(self, name: str, timeout: float = 60) -> float:
@@ -426,7 +475,7 @@ class Comparison:
         else:
             del case.variants["podman"]
         print(f"case 4 + 6: {pods} pods at once (and their memory)", flush=True)
-        self.alternate(runs, variants, warm_up=False)  # case 1 warmed everything up
+        self.alternate(runs, variants, "many", warm_up=False)  # case 1 warmed everything up
         self.cases.append(case)
         case.extra["serve_apply_ms"] = apply_ms
         median = {tool: sorted(s, key=lambda d: d["rss_mib"])[len(s) // 2] for tool, s in samples.items() if s}
@@ -469,14 +518,29 @@ class Comparison:
             self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
             self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
             return
-        self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
-        self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
-        self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
-        self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
-        self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
+        chosen = set(self.args.cases or CASE_NUMBERS)
+        if 1 in chosen:
+            self.attempt(("1 pod start", "5 teardown"), lambda: self.case_start(runs))
+        if 2 in chosen:
+            self.attempt(("2 init hand-off",), lambda: self.case_handoff(runs))
+        if 3 in chosen:
+            self.attempt(("3 seed multi-container, HTTP",), lambda: self.case_seed(runs))
+        if 4 in chosen:
+            self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
+        if 7 in chosen:
+            self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
-        if not self.args.no_features:
+        self.judge_goals(pods)
+        if not self.args.no_features and not self.args.cases:
             self.case_features()
+
+    def judge_goals(self, pods: int) -> None:
+        """The floors sampled during the cases (compare/floors.py), and each goal beside podrun's median and floor."""
+        if self.floor_sampler is None:
+            return
+        self.floors = self.floor_sampler.document()
+        cases = [{"key": case.key, **case.to_json()} for case in self.cases]
+        self.floors["goals"] = floors.goals(cases, self.floors, pods, os.cpu_count() or 1)
 
     def attempt(self, titles: tuple[str, ...], case: Callable[[], None]) -> None:
         """Run one case. A failure is recorded under the case's titles (for the table and the JSON), the pods the
@@ -502,6 +566,9 @@ class Comparison:
 
     def cleanup(self) -> JSON:
         """Remove everything both tools made; return what was still there for the sweep (for the record)."""
+        if self.floor_sampler is not None:
+            with contextlib.suppress(Exception):
+                self.floor_sampler.close()
         with contextlib.suppress(Exception):
             self.podrun.cleanup()
         if self.podman is not None:
@@ -543,10 +610,18 @@ class Comparison:
             "benchmark": "compare", "started": started.isoformat(timespec="seconds"), "quick": self.args.quick,
             "environment": self.setup, "load_before": load_before, "load_after": os.getloadavg(),
             "cases": {case.key: case.to_json() for case in self.cases}, "memory": self.memory,
-            "scaling": self.scaling,
+            "scaling": self.scaling, "floors": self.floors,
             "features": features_json(self.features), "failures": self.failures, "work_dir": str(self.work),
             "sandbox_ids": sorted(self.podrun.sandbox_ids), "leftovers": left,
         }  # fmt: skip
+
+
+def case_numbers(text: str) -> list[int]:
+    """`--cases 1,3`: case numbers that run on their own (5 comes with 1, 6 with 4)."""
+    numbers = [int(n) for n in text.split(",")]
+    if not set(numbers) <= set(CASE_NUMBERS):
+        raise argparse.ArgumentTypeError(f"cases are {', '.join(map(str, CASE_NUMBERS))} (5 runs with 1, 6 with 4)")
+    return numbers
 
 
 def main() -> int:
@@ -561,6 +636,11 @@ def main() -> int:
         help="pod counts of the scaling curve (1,10,50,100; --quick: 1,3)",
     )
     parser.add_argument("--scaling-only", action="store_true", help="only the scaling curve (case 7)")
+    parser.add_argument(
+        "--cases",
+        type=case_numbers,
+        help="only these cases, e.g. 1,3 (1 includes 5, 4 includes 6; no feature table)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 runs, 3 pods, short CrashLoop window: checks it works")
     parser.add_argument("--podrun-only", action="store_true", help="podrun alone: no Podman (installed or run)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results", help="where JSON and PNG go")
@@ -606,6 +686,10 @@ def main() -> int:
         for key, values in case.extra.items():
             if values and key in NOTES:
                 print(f"  ({case.title}, {NOTES[key]}: median {statistics.median(values):.0f} ms of {len(values)})")
+    if comparison.floors:
+        print()
+        print("floors: what the parts cost alone (medians), and each goal beside podrun's median and its floor")
+        floors.print_floors(comparison.floors, comparison.floors.get("goals", []))
     if comparison.scaling:
         print()
         print("7 scaling: N pods at once (serve + kubectl vs kube play), podrun / Podman (ratio)")

@@ -128,6 +128,31 @@ def http_get(port: int, path: str = "/") -> bytes | None:
         connection.close()
 
 
+def http_answer(port: int, path: str = "/") -> str:
+    """What `GET http://127.0.0.1:port/path` gets, in a few words (for a failure's message): the status and the
+    start of the body, or the error."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return f"HTTP {response.status}, body {response.read()[:40]!r}"
+    except (OSError, http.client.HTTPException) as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        connection.close()
+
+
+def listening(port: int) -> bool:
+    """Something listens on TCP 127.0.0.1:port or *:port (IPv4), by /proc/net/tcp."""
+    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] in wanted and fields[3] == "0A":  # 0A: LISTEN
+                return True
+    return False
+
+
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*(Z|[+-]\d{2}:?\d{2})?")
 
 

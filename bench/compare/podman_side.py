@@ -30,7 +30,17 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from compare.common import JSON, BenchError, Result, memory_of, parse_time, processes_mentioning, run
+from compare.common import (
+    JSON,
+    BenchError,
+    Result,
+    http_answer,
+    listening,
+    memory_of,
+    parse_time,
+    processes_mentioning,
+    run,
+)
 
 CONTAINERS_CONF = Path("/etc/containers/containers.conf")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -186,6 +196,20 @@ class Podman:
         """The fast teardown: `podman pod stop -t 0 P && podman pod rm P`."""
         self("pod", "stop", "-t", "0", name)
         self("pod", "rm", name)
+
+    def diagnose(self, pod: str, port: int) -> str:
+        """Why a pod's published port does not serve, in one line: what a GET gets, whether the port listens, the
+        containers' states, and each container's last log line."""
+        parts = [f"GET 127.0.0.1:{port}: {http_answer(port)}", f"listening: {listening(port)}"]
+        doc = self.pod(pod)
+        if doc is None:
+            return "; ".join([*parts, f"no pod {pod}"])
+        parts.append(f"pod {doc.get('State')}")
+        for c in doc.get("Containers") or []:
+            log = self("logs", "--tail", "1", c["Id"], check=False, timeout=30)
+            last = (log.out.strip() or log.err.strip()).splitlines()[-1:]
+            parts.append(f"{c['Name']} {c['State']}: {' '.join(last)[:120]}")
+        return "; ".join(parts)
 
     def start_times(self, pod: str, since: float) -> dict[str, float]:
         """{container name in the pod: Unix time of its last `start` event} since `since` (Unix seconds)."""

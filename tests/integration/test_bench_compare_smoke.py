@@ -23,6 +23,7 @@ from podrun.runtime import linux
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 CASES = {"start": 2, "teardown": 2, "handoff": 2, "seed": 2, "many": 1}  # case -> samples per variant (--quick)
+FLOORS = {"create_start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
 FEATURES = {"sidecar", "probes", "hooks", "failing_init", "crashloop", "init_always"}
 
 
@@ -75,3 +76,17 @@ def test_the_quick_run_records_its_raw_numbers_for_podrun_only(
     assert all(cell["podrun"]["status"] != "error" for cell in doc["features"].values()), doc["features"]
     assert doc["environment"]["podman"] is None
     assert doc["failures"] == {}
+
+
+def test_the_quick_run_measures_every_floor_and_puts_one_beside_each_podrun_variant(
+    quick_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    result, doc = quick_run
+    floors = doc["floors"]
+
+    assert floors["errors"] == {}
+    assert set(floors["components"]) == FLOORS
+    assert all(c["median_ms"] > 0 for c in floors["components"].values())
+    assert {(row["case"], row["variant"]) for row in floors["goals"]} >= {("start", "run"), ("seed", "hostport")}
+    assert all(row["floor_ms"] > 0 and row["goal_ms"] is None for row in floors["goals"])  # no Podman, no goal
+    assert "floors: what the parts cost alone" in result.stdout

@@ -1,0 +1,90 @@
+"""`bench/compare/floors.py`: a case's floor is the sum of the measured parts it cannot skip, and each goal is
+judged against podrun's median and that floor."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from compare import floors  # noqa: E402 (bench/ is not a package on the path)
+
+MEDIANS = {"create_start": 30.0, "delete": 8.0, "cni_add": 10.0, "cni_del": 12.0, "imports": 150.0, "kubectl": 60.0}
+
+
+def _case(key: str, podrun_ms: float, podman_ms: float | None) -> dict[str, object]:
+    variants = {"serve": {"tool": "podrun", "label": "serve", "summary_ms": {"median": podrun_ms}}}
+    if podman_ms is not None:
+        variants["podman"] = {"tool": "podman", "label": "kube play", "summary_ms": {"median": podman_ms}}
+    return {"key": key, "title": key, "variants": variants}
+
+
+def test_a_pod_start_floor_adds_the_processes_the_network_and_each_container_start() -> None:
+    floor = floors.case_floor("start", "serve", MEDIANS)
+
+    assert floor is not None
+    assert floor["floor_ms"] == pytest.approx(2 * 60 + 10 + 2 * 30)
+    assert floor["formula"] == "2 x kubectl + cni_add + 2 x create_start"
+
+
+def test_many_pods_share_out_their_per_pod_parts_among_the_cpus() -> None:
+    floor = floors.case_floor("many", "run", MEDIANS, pods=20, cpus=2)
+
+    assert floor is not None
+    assert floor["floor_ms"] == pytest.approx(150 + 20 / 2 * (10 + 2 * 30))
+
+
+def test_no_floor_when_a_part_it_needs_was_not_measured() -> None:
+    assert floors.case_floor("start", "run", {"cni_add": 10.0, "create_start": 30.0}) is None
+
+
+def test_no_floor_for_a_variant_without_a_formula() -> None:
+    assert floors.case_floor("start", "podman", MEDIANS) is None
+
+
+def test_a_goal_below_the_floor_says_the_floor_stops_it() -> None:
+    assert floors.verdict(median=300, goal=150, floor=200) == "not met: the floor is above the goal"
+
+
+def test_a_goal_above_the_floor_but_missed_says_there_is_room() -> None:
+    assert floors.verdict(median=300, goal=250, floor=200) == "not met: room above the floor"
+
+
+def test_a_median_within_the_goal_meets_it() -> None:
+    assert floors.verdict(median=100, goal=150, floor=None) == "met"
+
+
+def _floors(per_case: dict[str, dict[str, float]] | None = None) -> dict[str, object]:
+    return {"components": {name: {"median_ms": value} for name, value in MEDIANS.items()}, "per_case": per_case or {}}
+
+
+def test_goals_take_the_share_of_podmans_median() -> None:
+    [row] = floors.goals([_case("seed", 400, 600)], _floors(), pods=1, cpus=2)
+
+    assert row["goal_ms"] == pytest.approx(0.5 * 600)
+    assert row["floor_ms"] == pytest.approx(3 * 60 + 10 + 2 * 30)
+    assert row["verdict"] == "not met: room above the floor"
+
+
+def test_a_case_floor_uses_the_parts_sampled_during_its_own_rounds() -> None:
+    [row] = floors.goals([_case("seed", 400, 600)], _floors({"seed": {"kubectl": 100.0}}), pods=1, cpus=2)
+
+    assert row["floor_ms"] == pytest.approx(3 * 100 + 10 + 2 * 30)
+
+
+def test_teardown_uses_the_parts_sampled_during_pod_start() -> None:
+    [row] = floors.goals([_case("teardown", 400, 600)], _floors({"start": {"kubectl": 100.0}}), pods=1, cpus=2)
+
+    assert row["floor_ms"] == pytest.approx(100 + 8 + 12)
+
+
+def test_without_podman_there_is_a_floor_but_no_goal() -> None:
+    [row] = floors.goals([_case("start", 300, None)], _floors(), pods=1, cpus=2)
+
+    assert row["goal_ms"] is None and row["floor_ms"] is not None
+    assert row["verdict"] == "—"
