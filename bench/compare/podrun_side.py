@@ -52,8 +52,10 @@ def podrun_command() -> list[str]:
 class Podrun:
     """podrun on temporary roots under `work`: `serve` (+ kubectl) and `run`, and their cleanup."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, command: list[str] | None = None) -> None:
+        """`command`: the podrun to run (default: this virtualenv's, `podrun_command()`)."""
         self.work = work
+        self.command = command or podrun_command()
         self.serve_root, self.serve_run = work / "podrun-serve" / "root", work / "podrun-serve" / "run"
         self.cli_root, self.cli_run = work / "podrun-run" / "root", work / "podrun-run" / "run"
         self.kubeconfig = work / "kubeconfig"
@@ -79,8 +81,8 @@ class Podrun:
             (root / "registries.json").write_text(json.dumps(REGISTRIES))
         for archive in archives:
             for root in (self.serve_root, self.cli_root):
-                run([*podrun_command(), "image", "import", str(archive), "--root", str(root)], env=self.env)
-        listing = run([*podrun_command(), "image", "ls", "--root", str(self.serve_root)], env=self.env).out
+                run([*self.command, "image", "import", str(archive), "--root", str(root)], env=self.env)
+        listing = run([*self.command, "image", "ls", "--root", str(self.serve_root)], env=self.env).out
         images = {}
         for line in listing.splitlines()[1:]:
             repository, tag, image_id, *_ = line.split()
@@ -106,7 +108,7 @@ class Podrun:
         port = free_port()
         with open(self.serve_log, "ab") as log:
             self.serve = subprocess.Popen(
-                [*podrun_command(), "serve", "--root", str(self.serve_root), "--run-root", str(self.serve_run),
+                [*self.command, "serve", "--root", str(self.serve_root), "--run-root", str(self.serve_run),
                  "--address", "127.0.0.1", "--port", str(port), "--kubeconfig", str(self.kubeconfig)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
             )  # fmt: skip
@@ -247,7 +249,7 @@ class PodrunRun:
         self.podrun = podrun
         self.started = time.perf_counter()
         self.proc: subprocess.Popen[str] = subprocess.Popen(
-            [*podrun_command(), "run", "-f", str(manifest), "--root", str(podrun.cli_root), "--run-root",
+            [*podrun.command, "run", "-f", str(manifest), "--root", str(podrun.cli_root), "--run-root",
              str(podrun.cli_run), "--timeout", SAFETY_TIMEOUT],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=podrun.env,
         )  # fmt: skip

@@ -40,6 +40,7 @@ from podrun.runtime.protocol import (
     SandboxStatus,
     SecurityConfig,
 )
+from podrun.runtime.sandbox import Sandboxes
 
 OpenRuntime = Callable[[], Awaitable[LocalRuntime]]
 
@@ -715,3 +716,20 @@ async def test_recover_removes_a_half_made_sandbox(runtime_dirs: tuple[Path, Pat
     assert await rt.list_sandboxes() == []
     assert not state.exists() and not run.exists()
     assert linux.mounts_under(run_root) == []
+
+
+async def test_sandboxes_are_listed_from_creation_to_removal_and_found_again_on_disk(
+    runtime: LocalRuntime, runtime_dirs: tuple[Path, Path]
+) -> None:
+    config = SandboxConfig(
+        name="web-1", namespace="default", uid="5678-efgh", hostname="web-1", hosts_file=HOSTS,
+        resolv_conf="nameserver 127.0.0.1\n",
+    )  # fmt: skip
+    made = await runtime.create_sandbox(config)
+    listed = [s.id for s in await runtime.list_sandboxes("5678-efgh")]
+    found_by_another = [s.id for s in Sandboxes(*runtime_dirs).list("5678-efgh")]
+    await runtime.remove_sandbox(made.id)
+
+    assert listed == found_by_another == [made.id]
+    assert await runtime.list_sandboxes("5678-efgh") == []
+    assert made.id not in [s.id for s in await runtime.list_sandboxes()]

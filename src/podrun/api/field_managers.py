@@ -259,11 +259,13 @@ def record_update(
     entries come from `new` when the client sent some (outside subresources), else from `live`.
     """
     managers = _starting_managers(live, new, subresource)
-    comparison = compare(
-        _zero_object(kind) if live is None else without_managed_fields(live),
-        without_managed_fields(new),
-        kind_type(kind),
-    )
+    if live is None:
+        comparison = compare(_zero_object(kind), _unowned_view(new), kind_type(kind))
+    else:
+        # A part that is the same object on both sides cannot have changed: comparing it field by field (the spec
+        # and metadata of every status write the kubelet makes) cost more than the rest of the update.
+        same = {key for key, value in new.items() if key in live and live[key] is value}
+        comparison = compare(_unowned_view(live, skip=same), _unowned_view(new, skip=same), kind_type(kind))
     changed = ownable(comparison.changed(), has_status=has_status, subresource=subresource)
     removed = ownable(frozenset(comparison.removed), has_status=has_status, subresource=subresource)
     for managed in managers.values():
@@ -273,9 +275,21 @@ def record_update(
         previous = managers.get(identity)
         fields = changed | (previous.fields if previous else fieldpath.EMPTY)
         managers[identity] = Managed(fields, api_version, now())
-    result = copy.deepcopy(new)
+    # Only metadata.managedFields is written into the result: the rest is shared with `new` (callers treat both
+    # as values, as they did the deep copy this was).
+    result = dict(new, metadata=dict(new.get("metadata") or {}))
     _store(result, _capped(managers))
     return result
+
+
+def _unowned_view(obj: JSON, skip: frozenset[str] | set[str] = frozenset()) -> JSON:
+    """The object without `metadata.managedFields` and the top-level keys in `skip`, sharing everything else (for
+    reading only)."""
+    view = {key: value for key, value in obj.items() if key not in skip}
+    meta = view.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        view["metadata"] = {key: value for key, value in meta.items() if key != "managedFields"}
+    return view
 
 
 def _capped(managers: Managers) -> Managers:

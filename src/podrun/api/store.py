@@ -346,7 +346,8 @@ class Store:
         the stored object is returned and no event is sent (the API server skips no-op patches this way)."""
         namespace, stored, new = self._prepare_update(resource, obj)
         before = dict(stored.obj, metadata={k: v for k, v in stored.obj["metadata"].items() if k != "resourceVersion"})
-        if json.dumps(before, sort_keys=True) == json.dumps(new, sort_keys=True):
+        # Unequal dicts encode differently: only equal ones are encoded, to tell 1 from 1.0 and True as JSON does.
+        if before == new and json.dumps(before, sort_keys=True) == json.dumps(new, sort_keys=True):
             return json.loads(stored.text)
         self._check_version(resource, obj, stored)
         return self._replace(resource, namespace, stored, new)

@@ -28,6 +28,7 @@ from podrun.kubelet.images import ImageError
 from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
+from podrun.kubelet.pod_changes import differs_semantically
 from podrun.kubelet.podspec import all_containers, every_container, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
 from podrun.kubelet.termination import kill_containers
@@ -155,10 +156,13 @@ class PodWorker:
             self.termination_messages[status.id] = message
 
     def update(self, pod: JSON) -> None:
-        """A new version of the pod from the API (deletion, image change)."""
+        """A new version of the pod from the API (deletion, image change); a change of its status alone (the
+        worker's own writes coming back) is kept without a sync, as the kubelet's config source does."""
         status = self.pod.get("status")
+        changed = differs_semantically(self.pod, pod)
         self.pod = dict(pod, status=status or pod.get("status") or {})
-        self.wake()
+        if changed:
+            self.wake()
 
     def terminate(self, *, grace_override: float | None = None) -> None:
         """Stop the pod; `grace_override` replaces every grace period (0: SIGKILL now, no preStop hooks)."""
@@ -348,6 +352,9 @@ class PodWorker:
             self._failed_mount(e)
             self.wake_at(time.time() + 2, "volumes")
             return False
+        # Just set up from their sources: the first size check and remount are due one period from now, not at the
+        # next sync (which read every mount of the node again for each new pod).
+        self._next_size_check = time.monotonic() + EVICTION_MONITORING_SECONDS
         self.lifecycle.add("VolumesReady")
         return True
 

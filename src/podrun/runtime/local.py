@@ -21,7 +21,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Coroutine, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,7 @@ class LocalRuntime:
     def _save(self, rec: _Record) -> None:
         path = self._dir(rec.id) / "container.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(rec)))
+        tmp.write_text(json.dumps(vars(rec)))  # flat but for two str maps: `asdict`'s deep copy is not needed
         tmp.rename(path)
 
     def _get(self, container_id: str) -> _Record:
