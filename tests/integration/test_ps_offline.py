@@ -150,3 +150,16 @@ async def test_prune_and_rm_refuse_to_touch_a_live_runs_pods(runtime_dirs: Roots
     assert pruned[0] == 1 and pruned[2] == f"error: refusing to prune: {refusal}\n"
     assert removed[0] == 1 and removed[2] == f"error: refusing to remove pods: {refusal}\n"
     assert run.returncode == 130
+
+
+async def test_prune_unmounts_and_removes_the_volumes_of_a_pod_that_is_gone(runtime_dirs: Roots) -> None:
+    # What a serve stopped in the middle of deleting a pod leaves: the pod's token volume, mounted, and no sandbox.
+    token = runtime_dirs[0] / "pods" / "uid-gone" / "volumes" / "kubernetes.io~projected" / "kube-api-access-x"
+    token.mkdir(parents=True)
+    mount = await asyncio.create_subprocess_exec("mount", "-t", "tmpfs", "tmpfs", str(token))
+    assert await mount.wait() == 0
+
+    code, out, err = await podrun(runtime_dirs, "prune")
+
+    assert (code, out) == (0, "removed the volumes and logs of gone pod uid-gone\n"), err
+    assert_nothing_left(*runtime_dirs)

@@ -12,7 +12,7 @@ import pytest
 
 from podrun.api.store import Store
 from podrun.cli.main import main
-from podrun.cli.pods_offline import offline_pods, root_holder
+from podrun.cli.pods_offline import gone_pod_dirs, offline_pods, root_holder
 from podrun.cli.ps import containers_table, ps_table
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "ps"
@@ -126,3 +126,33 @@ def test_a_pod_in_a_stopped_serves_store_is_the_serves_and_prune_and_rm_leave_it
     assert main(["rm", "served", *flags]) == 1
     assert "refusing to remove pod/default/served (stopped serve)" in capsys.readouterr().err
     assert (root / "sandboxes" / ("c" * 64) / "sandbox.json").exists()
+
+
+def test_prune_removes_the_volumes_and_logs_of_a_pod_that_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, run_root = tmp_path / "root", tmp_path / "run"
+    run_root.mkdir()
+    (root / "pods" / "uid-gone" / "volumes" / "kubernetes.io~empty-dir" / "cache").mkdir(parents=True)
+    (root / "logs" / "pods" / "default_gone_uid-gone" / "app").mkdir(parents=True)
+    flags = ["--root", str(root), "--run-root", str(run_root)]
+
+    assert main(["prune", "--dry-run", *flags]) == 0
+    assert capsys.readouterr().out == "would remove the volumes and logs of gone pod uid-gone\n"
+    assert main(["prune", *flags]) == 0
+
+    assert capsys.readouterr().out == "removed the volumes and logs of gone pod uid-gone\n"
+    assert list((root / "pods").iterdir()) == [] and list((root / "logs" / "pods").iterdir()) == []
+
+
+def test_prune_keeps_the_volumes_of_a_pod_in_a_stopped_serves_store(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "api").mkdir(parents=True)
+    store = Store(root / "api" / "store.db")
+    uid = store.create("pods", {"metadata": {"name": "served", "namespace": "default"}, "spec": {}})["metadata"]["uid"]
+    store.close()
+    (root / "pods" / uid / "volumes").mkdir(parents=True)
+    (root / "pods" / "uid-kept").mkdir()
+    add_sandbox(root, "a" * 64, "kept-job", "uid-kept", age=90, ips=[])
+
+    assert gone_pod_dirs(root, offline_pods(root, tmp_path / "run")) == []

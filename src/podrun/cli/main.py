@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace", "-n", default="default", help="namespace of a POD without one (default %(default)s)"
     )
     rm_pods.add_argument("--force", "-f", action="store_true", help="kill the pod's running containers too")
-    prune = sub.add_parser("prune", help="remove every pod a killed run left and every kept pod on the root")
+    prune = sub.add_parser(
+        "prune", help="remove every pod a killed run left, every kept pod, and the volumes of pods that are gone"
+    )
     prune.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     logs = sub.add_parser("logs", help="print a container's log from the root, as kubectl logs prints it")
     logs.add_argument("pod", metavar="POD", help="NAMESPACE/NAME, or NAME in the -n namespace")

@@ -96,6 +96,20 @@ def stopped_serve_pods(root: Path) -> set[str]:
         return set()
 
 
+def gone_pod_dirs(root: Path, pods: list[OfflinePod]) -> list[str]:
+    """The uids under `<root>/pods` whose pod is gone: no sandbox on disk and not in a stopped serve's store.
+
+    A serve stopped while it deleted pods, or a run killed between removing a sandbox and its volumes, leaves the
+    pod's volumes (a projected token's tmpfs, emptyDirs) behind; the kubelet's housekeeping removes such orphaned
+    pod directories, and a stopped serve's next start does too.
+    """
+    pods_dir = root / "pods"
+    if not pods_dir.is_dir():
+        return []
+    known = {pod.uid for pod in pods} | stopped_serve_pods(root)
+    return sorted(d.name for d in pods_dir.iterdir() if d.name not in known)
+
+
 def offline_pods(root: Path, run_root: Path) -> list[OfflinePod]:
     """Every pod sandbox of the root with its containers, sorted by namespace and name."""
     holder = root_holder(run_root)

@@ -4,7 +4,8 @@ Both take the root's lock first (cli/root_lock.py), so they never touch the pods
 `podrun serve`: those are refused with the holder named. A stopped serve's pods are refused too: they are in its
 store, and the next `podrun serve` adopts them (delete them with kubectl then). A pod goes as the kubelet's garbage
 collection removes one: its containers killed and removed, its sandbox (namespaces, address, cgroup), its volumes
-and its logs; the node network goes too when no sandbox is left on the root.
+and its logs; the node network goes too when no sandbox is left on the root. `prune` also removes the volumes and
+logs of pods that are gone (no sandbox, in no store), as the kubelet's housekeeping removes orphaned pod directories.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import argparse
 import asyncio
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from podrun.cli.pods_offline import OfflinePod, offline_pods, root_holder, select_pods
+from podrun.cli.pods_offline import OfflinePod, gone_pod_dirs, offline_pods, root_holder, select_pods
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.kubelet import labels, volumes
 from podrun.kubelet.node_facts import PodPaths
@@ -27,8 +29,25 @@ from podrun.runtime.oci_runtime import MissingTool
 RUN_RECORD = "run-pods.json"
 
 
-async def remove_pods(root: Path, run_root: Path, oci_runtime: str, pods: list[OfflinePod]) -> None:
-    """Kill and remove the pods' containers, sandboxes, volumes and logs; then the node network if unused."""
+async def remove_pods(
+    root: Path, run_root: Path, oci_runtime: str, pods: list[OfflinePod], gone_uids: Sequence[str] = ()
+) -> None:
+    """Kill and remove the pods' containers, sandboxes, volumes and logs, and the volumes and logs of the gone
+    pods' uids; then the node network if unused."""
+    if pods:
+        await _remove_sandboxes(root, run_root, oci_runtime, pods)
+    paths = PodPaths.under(root)
+    for uid in [*(pod.uid for pod in pods), *gone_uids]:
+        if paths.pod_dir(uid).exists():
+            await asyncio.to_thread(volumes.teardown_pod_volumes, paths.pod_dir(uid))
+        for log_dir in paths.logs_dir.glob(f"*_{uid}") if paths.logs_dir.is_dir() else ():
+            shutil.rmtree(log_dir, ignore_errors=True)
+    if not has_sandboxes(root):
+        (root / RUN_RECORD).unlink(missing_ok=True)  # every pod the killed run had is gone
+
+
+async def _remove_sandboxes(root: Path, run_root: Path, oci_runtime: str, pods: list[OfflinePod]) -> None:
+    """Kill and remove the pods' containers and sandboxes; then the node network if no sandbox is left."""
     uids = {pod.uid for pod in pods}
     network = NodeNetwork(NetworkConfig.for_roots(root, run_root))
     await network.start()
@@ -44,16 +63,8 @@ async def remove_pods(root: Path, run_root: Path, oci_runtime: str, pods: list[O
                 await runtime.remove_sandbox(pod.sandbox_id)
         finally:
             await runtime.close()
-        paths = PodPaths.under(root)
-        for pod in pods:
-            if paths.pod_dir(pod.uid).exists():
-                await asyncio.to_thread(volumes.teardown_pod_volumes, paths.pod_dir(pod.uid))
-            for log_dir in paths.logs_dir.glob(f"*_{pod.uid}") if paths.logs_dir.is_dir() else ():
-                shutil.rmtree(log_dir, ignore_errors=True)
     finally:
         await network.stop(remove=not has_sandboxes(root))
-    if not has_sandboxes(root):
-        (root / RUN_RECORD).unlink(missing_ok=True)  # every pod the killed run had is gone
 
 
 SERVE_OWNED = "stopped serve"
@@ -76,10 +87,10 @@ def _refuse_live_root(run_root: Path, what: str) -> int | None:
     return 1
 
 
-def _remove(args: argparse.Namespace, pods: list[OfflinePod], what: str) -> int:
+def _remove(args: argparse.Namespace, pods: list[OfflinePod], what: str, gone_uids: Sequence[str] = ()) -> int:
     try:
         with exclusive_root(args.run_root, f"podrun {what}"):
-            asyncio.run(remove_pods(args.root, args.run_root, args.oci_runtime, pods))
+            asyncio.run(remove_pods(args.root, args.run_root, args.oci_runtime, pods, gone_uids))
     except RootInUse as e:
         print(f"error: refusing to {what}: {e}", file=sys.stderr)
         return 1
@@ -88,6 +99,8 @@ def _remove(args: argparse.Namespace, pods: list[OfflinePod], what: str) -> int:
         return 1
     for pod in pods:
         print(f'pod "{pod.name}" deleted from {pod.namespace} namespace')
+    for uid in gone_uids:
+        print(f"removed the volumes and logs of gone pod {uid}")
     return 0
 
 
@@ -120,16 +133,20 @@ def prune_command(args: argparse.Namespace) -> int:
     if refused is not None:
         return refused
     pods = []
-    for pod in offline_pods(args.root, args.run_root):
+    every_pod = offline_pods(args.root, args.run_root)
+    for pod in every_pod:
         if pod.owner == SERVE_OWNED:
             print(f"leaving {_describe(pod)}: {SERVE_REFUSAL}", file=sys.stderr)
         else:
             pods.append(pod)
+    gone = gone_pod_dirs(args.root, every_pod)
     if args.dry_run:
         for pod in pods:
             print(f"would remove {_describe(pod)}")
+        for uid in gone:
+            print(f"would remove the volumes and logs of gone pod {uid}")
         return 0
-    if not pods:
+    if not pods and not gone:
         print(f"nothing to prune under {args.root}", file=sys.stderr)
         return 0
-    return _remove(args, pods, "prune")
+    return _remove(args, pods, "prune", gone)
