@@ -255,7 +255,7 @@ async def test_an_exited_containers_cleanup_waits_for_the_start_of_its_pods_prep
     await runtime.prepare_container(following)
     first = await start(runtime, sandbox.id, busybox("init-0", "true"))
     await next_event(events, first, EventKind.EXITED)
-    held = (runtime._oci_root / first).exists()
+    held = first in runtime._held and (runtime._oci_root / first).exists()
 
     await runtime.start_container(following)
     await asyncio.wait_for(runtime._cleaned[first].wait(), TIMEOUT)
