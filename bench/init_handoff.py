@@ -422,6 +422,7 @@ class Gap:
     exit_event: float  # previous: its EXITED event reached this process
     prepared: float  # next: its `prepare_container` (conmon + the OCI runtime's `create`) returned
     runc_start: float  # next: started_at (`runc start` about to run)
+    start_returned: float  # next: its STARTED event reached this process (`runc start` exited)
     first_line: float  # next: its first log line
 
     @property
@@ -435,6 +436,7 @@ STAGES = (
     ("exit file -> exit event", "conmon exits, pidfd, exit file, record", "exited", "exit_event"),
     ("exit event -> runc start", "the kubelet's reaction", "exit_event", "runc_start"),
     ("runc start -> first line", "runc start, exec sh, conmon reads", "runc_start", "first_line"),
+    ("runc start -> started event", "the `runc start` process alone", "runc_start", "start_returned"),
     ("exit file -> next prepared", "negative: prepared ahead", "exited", "prepared"),
 )
 
@@ -468,7 +470,7 @@ async def run_handoff_pod(
     gaps = []
     for previous, following in itertools.pairwise(names):
         exit_event, exited = seen[(previous, EventKind.EXITED)]
-        _, started = seen[(following, EventKind.STARTED)]
+        start_returned, started = seen[(following, EventKind.STARTED)]
         if exited.exit_code != 0:
             raise RuntimeError(f"{name}/{previous} exited {exited.exit_code}: {exited.message}")
         gaps.append(
@@ -476,7 +478,7 @@ async def run_handoff_pod(
                 pod=name, previous=previous, next=following,
                 last_line=log_line_times(kubelet.paths.log_path(pod, previous, 0))[-1],
                 exited=exited.finished_at, exit_event=exit_event,
-                prepared=clock.done[started.id], runc_start=started.started_at,
+                prepared=clock.done[started.id], runc_start=started.started_at, start_returned=start_returned,
                 first_line=log_line_times(kubelet.paths.log_path(pod, following, 0))[0],
             )
         )  # fmt: skip
