@@ -42,7 +42,7 @@ def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 @pytest.mark.parametrize(
     ("script", "expected_lines"),
     [
-        ("init_handoff.py", ["hand-off gap", "target median <= 20 ms"]),
+        ("init_handoff.py", ["hand-off gap", "target median <= 12 ms"]),
         ("pod_start.py", ["add_pod -> Ready True", "target median <= 300 ms", "process start -> exit"]),
     ],
 )

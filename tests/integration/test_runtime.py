@@ -246,6 +246,40 @@ async def test_output_is_logged_in_cri_format_at_the_log_path(
     assert sorted(log_lines(str(log_path))) == [("stderr", "oops"), ("stdout", "hello")]
 
 
+async def test_an_exited_containers_cleanup_waits_for_the_start_of_its_pods_prepared_container(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    # The OCI runtime's `delete` and the unmount would take the CPU from the next init container's start.
+    events = runtime.events()
+    following = await runtime.create_container(sandbox.id, busybox("init-1", "true"))
+    await runtime.prepare_container(following)
+    first = await start(runtime, sandbox.id, busybox("init-0", "true"))
+    await next_event(events, first, EventKind.EXITED)
+    held = first in runtime._held and (runtime._oci_root / first).exists()
+
+    await runtime.start_container(following)
+    await asyncio.wait_for(runtime._cleaned[first].wait(), TIMEOUT)
+
+    assert held and not (runtime._oci_root / first).exists()
+    assert linux.mounts_under(runtime.root / "containers" / first) == []
+
+
+async def test_removing_an_exited_container_whose_cleanup_waits_cleans_it_up_at_once(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    events = runtime.events()
+    following = await runtime.create_container(sandbox.id, busybox("init-1", "true"))
+    await runtime.prepare_container(following)
+    first = await start(runtime, sandbox.id, busybox("init-0", "true"))
+    await next_event(events, first, EventKind.EXITED)
+
+    await runtime.remove_container(first)
+    await runtime.remove_container(following)
+
+    assert not (runtime._oci_root / first).exists() and not (runtime.root / "containers" / first).exists()
+    assert await runtime.list_containers() == []
+
+
 # -- the pod's shared namespaces and files ---------------------------------------------------------------
 
 

@@ -288,6 +288,10 @@ class PodWorker:
             return await self._terminate(sandboxes, containers)
         if self.volume_paths is None and not await self._setup_volumes():
             return SyncOutcome.DONE
+        if self.prepared and _an_init_container_failed(self.pod, containers):
+            # What was prepared to follow it waits for a restart that may never come (or come after a backoff):
+            # it is removed, and prepared again when the failed one restarts.
+            await self._discard_prepared()
         actions = compute_pod_actions(self.pod, sandboxes, containers, probe_results)
         reasons_before = dict(self.reason_cache)
         outcome = await self._execute(actions, containers)
@@ -559,7 +563,9 @@ class PodWorker:
         Creating a container (conmon and the OCI runtime's `create`) is most of a start; done
         ahead, the hand-off after the init container's exit is only the runtime's `start`. The
         prepared container is invisible to the planner and the status until it is started, its
-        events are recorded when it starts, and it is discarded if never used.
+        events are recorded when it starts, and it is discarded if never used. They are prepared
+        all at once: one after another, each init container that runs shorter than a create would
+        wait for its successor's (measured: most hand-offs then waited, under load).
         """
         init = self.pod["spec"].get("initContainers") or []
         index = next((i for i, c in enumerate(init) if c["name"] == started["name"]), None)
@@ -648,6 +654,17 @@ class PodWorker:
     def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event on the pod (or on one of its containers, with `ref`)."""
         self.deps.record_event(self.pod, kind, reason, message, ref)
+
+
+def _an_init_container_failed(pod: JSON, containers: list[ContainerStatus]) -> bool:
+    """The newest run of a regular init container exited with a failure."""
+    regular = {c["name"] for c in pod["spec"].get("initContainers") or [] if not is_sidecar(c)}
+    newest: dict[str, ContainerStatus] = {}
+    for c in containers:
+        name = c.labels.get(labels.CONTAINER_NAME, c.name)
+        if name in regular and (name not in newest or c.created_at > newest[name].created_at):
+            newest[name] = c
+    return any(c.state == ContainerState.EXITED and c.exit_code != 0 for c in newest.values())
 
 
 def _target_container_id(spec: JSON, containers: list[ContainerStatus]) -> str:

@@ -48,6 +48,10 @@ from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 # Exit code and reason containerd reports for a container whose process could not be started.
 START_ERROR_EXIT_CODE = 128
 CONMON_EXIT_TIMEOUT_SECONDS = 5.0
+# An exited container's bookkeeping (its record on disk, the OCI runtime's `delete`, the rootfs unmount) waits
+# while a container of its pod is created and not yet started (the next init container): it would take the CPU,
+# the disk and the event loop from that start. At most this long, should that start never come.
+EXIT_CLEANUP_HOLD_SECONDS = 2.0
 ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
@@ -228,6 +232,7 @@ class LocalRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting: dict[str, asyncio.Event] = {}
         self._cleaned: dict[str, asyncio.Event] = {}
+        self._held: dict[str, asyncio.TimerHandle] = {}  # exited containers whose cleanup waits for a start
 
     # -- records --------------------------------------------------------------------------------
 
@@ -494,12 +499,13 @@ class LocalRuntime:
         self._starting[container_id] = asyncio.Event()
         try:
             rec.started_at = time.time()
-            # Saved before the process can run: a podrun killed during `start` is recovered with this time.
-            self._save(rec)
             started = await asyncio.create_subprocess_exec(
                 self.oci.path, f"--root={self._oci_root}", "start", container_id,
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
+            # Saved while `start` runs, not before it: a podrun killed in between recovers the container as
+            # running with its creation time as its start.
+            self._save(rec)
             _, err = await started.communicate()
             if started.returncode != 0:
                 await self._run_oci("kill", container_id, "KILL")
@@ -510,6 +516,7 @@ class LocalRuntime:
         finally:
             # An exit noticed while `start` ran is recorded only after the start is.
             self._starting.pop(container_id).set()
+            self._release_held(rec.sandbox_id)
 
     async def _oci_create(self, rec: _Record) -> None:
         for attempt in range(CGROUP_RACE_ATTEMPTS):
@@ -534,6 +541,9 @@ class LocalRuntime:
                 "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
                 "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
                 "--runtime-arg", f"--root={self._oci_root}", "--persist-dir", str(d), *_stdio_flags(rec),
+                # conmon would fsync the log as the container exits, before it writes the exit file: tens of ms
+                # on a busy disk between every exit and its event (the next init container's start).
+                "--no-sync-log",
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL, pass_fds=(write_end,),
                 env={**os.environ, "_OCI_SYNCPIPE": str(write_end)}, start_new_session=True,
@@ -619,11 +629,37 @@ class LocalRuntime:
         rec.state = ContainerState.EXITED.value
         rec.exit_code, rec.finished_at, rec.message = code, finished, message
         rec.reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-        self._save(rec)
         self._exited[container_id].set()
-        # The exit is news at once (the next init container waits on it); deleting the OCI
-        # runtime's state and unmounting the rootfs can follow.
+        # The exit is news at once (the next init container waits on it); the record on disk (until then a
+        # restarted podrun finds the exit in conmon's exit file), deleting the OCI runtime's state and
+        # unmounting the rootfs follow, once the pod's next start is done.
         self._emit(EventKind.EXITED, rec)
+        self._cleaned[container_id] = asyncio.Event()
+        if self._start_pending(rec.sandbox_id):
+            loop = asyncio.get_running_loop()
+            self._held[container_id] = loop.call_later(EXIT_CLEANUP_HOLD_SECONDS, self._release, container_id)
+        else:
+            await self._save_and_clean_up(container_id)
+
+    def _start_pending(self, sandbox_id: str) -> bool:
+        """A container of the sandbox is created (prepared) and not yet started."""
+        return any(r.sandbox_id == sandbox_id and r.state == ContainerState.CREATED for r in self._records.values())
+
+    def _release(self, container_id: str) -> None:
+        """Run a held exit cleanup now."""
+        timer = self._held.pop(container_id, None)
+        if timer is not None:
+            timer.cancel()
+            self._spawn(self._save_and_clean_up(container_id))
+
+    def _release_held(self, sandbox_id: str) -> None:
+        """Run the sandbox's held exit cleanups once no start is pending in it."""
+        if self._held and not self._start_pending(sandbox_id):
+            for container_id in [c for c in self._held if self._records[c].sandbox_id == sandbox_id]:
+                self._release(container_id)
+
+    async def _save_and_clean_up(self, container_id: str) -> None:
+        self._save(self._records[container_id])
         await self._clean_up_exited(container_id)
 
     async def _clean_up_exited(self, container_id: str) -> None:
@@ -655,6 +691,7 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state == ContainerState.RUNNING:
             raise RuntimeError_("ContainerRunning", f"container {container_id} is running; stop it first")
+        self._release(container_id)
         cleaned = self._cleaned.get(container_id)
         if cleaned is not None:
             await cleaned.wait()
@@ -671,6 +708,7 @@ class LocalRuntime:
         self._records.pop(container_id, None)
         self._exited.pop(container_id, None)
         self._cleaned.pop(container_id, None)
+        self._release_held(rec.sandbox_id)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
         """The container's current status."""
@@ -781,6 +819,8 @@ class LocalRuntime:
             loop.remove_reader(fd)
             os.close(fd)
         self._pidfds.clear()
+        for container_id in list(self._held):
+            self._release(container_id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
