@@ -188,7 +188,7 @@ async def bench(runs: int, oci_runtime: str, also_raw: str | None) -> None:
     print(f"busybox `true`: create + start + exit, {runs} runs each, alternating ({rt.name} via {rt.oci.path})")
     print(describe("podrun LocalRuntime", podrun))
     for name, samples in raw_s.items():
-        print(describe(f"raw {name} run", samples))
+        print(describe(f"raw {name} run + delete", samples))
     print(f"  ratio                  {podrun_ms / raw_ms:.2f} x")
     verdict = "holds" if podrun_ms <= target_ms else "MISSED"
     print(f"  target podrun <= 1.5 x raw + 15 ms = {target_ms:.1f} ms: {verdict}")
