@@ -19,11 +19,11 @@ out=$(mktemp -d /tmp/crun-vs-runc.XXXXXX)
 crun=$(command -v crun) || { echo "crun is not installed" >&2; exit 2; }
 load() { echo "@@load $1 $(cut -d' ' -f1-3 /proc/loadavg)"; }
 emit() { echo "@@json $1 $(tr -d '\n' < "$2")"; }
-bench() {   # NAME RUNTIME ARGS...: one benchmark under one runtime, its JSON emitted
+bench() {   # NAME RUNTIME ARGS...: one benchmark under one runtime; its exit code
     local name=$1 rt=$2
     shift 2
     echo "=== $name, $rt"
-    "$PY" "bench/$name.py" --oci-runtime "$rt" "$@" || echo "=== $name, $rt: exit $?"
+    "$PY" "bench/$name.py" --oci-runtime "$rt" "$@" || { local rc=$?; echo "=== $name, $rt: exit $rc"; return "$rc"; }
 }
 
 echo "=== $(uname -r), $(findmnt -n -o FSTYPE /sys/fs/cgroup), $(crun --version | head -1), $(runc --version | head -1), $(nproc) CPU"
