@@ -21,7 +21,7 @@ end, also after Ctrl-C.
 
 `bench/pod_start.py` reuses this file's harness (`BenchEnv`, `BenchHost`, `summarize`, ...).
 
-    .venv/bin/python bench/init_handoff.py [--quick] [--pods N] [--inits N] [--json PATH]
+    .venv/bin/python bench/init_handoff.py [--quick] [--pods N] [--inits N] [--json PATH] [--oci-runtime crun|runc]
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ class BenchEnv:
     sandbox through the runtime; `sweep()` (synchronous, for `finally` after Ctrl-C) removes whatever is left.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, oci_runtime: str = "auto") -> None:
+        self.oci_runtime = oci_runtime  # podrun's --oci-runtime: auto, crun or runc
         self.work = Path(tempfile.mkdtemp(prefix="podrun-bench-", dir="/tmp"))
         self.root, self.run_root = self.work / "root", self.work / "run"
         self.sandbox_ids: set[str] = set()
@@ -210,7 +211,7 @@ class BenchEnv:
 
     async def open(self, host: BenchHost) -> tuple[LocalRuntime, Node, EventLog]:
         """A recovered runtime, a started kubelet on this root, and the log of the runtime's container events."""
-        self.runtime = LocalRuntime(self.root, self.run_root)
+        self.runtime = LocalRuntime(self.root, self.run_root, self.oci_runtime)
         await self.runtime.recover()
         self.events = EventLog(self.runtime)
         self.kubelet = Node(self.runtime, host, root=self.root, image_store=self.runtime.images)
@@ -243,7 +244,7 @@ class BenchEnv:
         """
         self.sandbox_ids |= sandbox_ids_on_disk(self.root, self.run_root)
         with contextlib.suppress(Exception):
-            asyncio.run(janitor(self.root, self.run_root, self.sandbox_ids))
+            asyncio.run(janitor(self.root, self.run_root, self.sandbox_ids, self.oci_runtime))
         left = leftovers(self.work, self.sandbox_ids)
         pids = {int(p) for p in left["processes"]} | cgroup_pids(self.sandbox_ids)
         for pid in pids:
@@ -268,11 +269,12 @@ async def remove_everything(rt: LocalRuntime, sandbox_ids: set[str]) -> None:
         await rt.remove_sandbox(sandbox.id)
 
 
-async def janitor(root: Path, run_root: Path, sandbox_ids: set[str]) -> None:
-    """Adopt whatever a crashed or interrupted run left under the roots, and remove it through the runtime."""
+async def janitor(root: Path, run_root: Path, sandbox_ids: set[str], oci_runtime: str = "auto") -> None:
+    """Adopt whatever a crashed or interrupted run left under the roots, and remove it through the runtime
+    (`oci_runtime`: the one that made the containers)."""
     if not (root / "containers").is_dir():
         return
-    rt = LocalRuntime(root, run_root)
+    rt = LocalRuntime(root, run_root, oci_runtime)
     try:
         await rt.recover()
         await remove_everything(rt, sandbox_ids)
@@ -364,14 +366,22 @@ def write_json(path: str | None, doc: JSON) -> None:
         Path(path).write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def run_guarded(bench: Callable[[BenchEnv], JSON], json_path: str | None) -> int:
-    """Set up a `BenchEnv`, run `bench` on it, and always sweep; 130 after Ctrl-C.
+def add_oci_runtime_option(parser: argparse.ArgumentParser) -> None:
+    """`--oci-runtime auto|crun|runc`, as podrun's own: to measure both runtimes where both work (cgroup v2)."""
+    parser.add_argument(
+        "--oci-runtime", choices=("auto", "crun", "runc"), default="auto",
+        help="the OCI runtime podrun uses: crun where it works, else runc (default %(default)s)",
+    )  # fmt: skip
+
+
+def run_guarded(bench: Callable[[BenchEnv], JSON], json_path: str | None, oci_runtime: str = "auto") -> int:
+    """Set up a `BenchEnv` whose runtime uses `oci_runtime`, run `bench` on it, and always sweep; 130 after Ctrl-C.
 
     The sweep runs in `finally`, after asyncio has cancelled the benchmark (its own cleanup ran then), so a
     Ctrl-C at any point, even a second one during that cleanup, still leaves nothing behind.
     """
     archive = busybox_archive()
-    env = BenchEnv()
+    env = BenchEnv(oci_runtime)
     interrupted = False
     result: JSON = {}
     try:
@@ -553,12 +563,13 @@ def main() -> int:
     parser.add_argument("--inits", type=int, default=INIT_CONTAINERS, help="init containers per pod, one hand-off each")
     parser.add_argument("--quick", action="store_true", help="3 pods: checks that the benchmark works")
     parser.add_argument("--json", metavar="PATH", help="write the raw numbers to PATH")
+    add_oci_runtime_option(parser)
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (overlay mounts, namespaces, runc)")
     if args.inits < 1:
         parser.error("--inits must be at least 1")
-    return run_guarded(handoff_bench(3 if args.quick else args.pods, args.inits), args.json)
+    return run_guarded(handoff_bench(3 if args.quick else args.pods, args.inits), args.json, args.oci_runtime)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Timing never changes the exit status: only a crash does. Needs root, runc or cru
 made (directories, mounts, namespaces, conmon processes, cgroups) is removed at the end, also after Ctrl-C. The
 harness is `bench/init_handoff.py`'s.
 
-    .venv/bin/python bench/pod_start.py [--quick] [--runs N] [--cli-runs N] [--json PATH]
+    .venv/bin/python bench/pod_start.py [--quick] [--runs N] [--cli-runs N] [--json PATH] [--oci-runtime crun|runc]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from init_handoff import (
     POD_TIMEOUT,
     BenchEnv,
     BenchHost,
+    add_oci_runtime_option,
     describe,
     load_pod,
     pod_is,
@@ -183,7 +184,8 @@ def cli(env: BenchEnv, runs: int, baseline: str | None = None) -> tuple[list[flo
     both see the same load. Returns (this podrun's seconds, the baseline's seconds)."""
     manifest = env.work / "cli-pod.yaml"
     manifest.write_text(CLI_MANIFEST)
-    flags = ["run", "-f", str(manifest), "--root", str(env.root), "--run-root", str(env.run_root), "--quiet"]
+    flags = ["run", "-f", str(manifest), "--root", str(env.root), "--run-root", str(env.run_root), "--quiet",
+             "--oci-runtime", env.oci_runtime]  # fmt: skip
     command = [*podrun_command(), *flags]
     other = [baseline, *flags] if baseline else None
     environ = dict(os.environ, PYTHONPYCACHEPREFIX=str(env.work / "pycache"))
@@ -219,7 +221,7 @@ def pod_start_bench(runs: int, cli_runs: int, baseline: str | None = None) -> Ca
         print(describe("add_pod -> Ready True", ready_ms))
         verdict = "holds" if median <= TARGET_MS else "MISSED"
         print(f"  target median <= {TARGET_MS:.0f} ms: {verdict}")
-        print(f"podrun run (CLI): init `true` + app `true`, restartPolicy Never, {cli_runs} runs")
+        print(f"podrun run (CLI): init `true` + app `true`, restartPolicy Never, {cli_runs} runs ({oci})")
         print(describe("process start -> exit", cli_ms))
         if baseline:
             print(f"  baseline {baseline}, alternating with the runs above (load {os.getloadavg()[0]:.2f} at the end)")
@@ -255,11 +257,12 @@ def main() -> int:
         "--baseline", metavar="PODRUN",
         help="another podrun script (e.g. /work/main/.venv/bin/podrun) whose `podrun run` alternates with this one's",
     )  # fmt: skip
+    add_oci_runtime_option(parser)
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (overlay mounts, namespaces, runc)")
     runs, cli_runs = (3, 3) if args.quick else (args.runs, args.cli_runs)
-    return run_guarded(pod_start_bench(runs, cli_runs, args.baseline), args.json)
+    return run_guarded(pod_start_bench(runs, cli_runs, args.baseline), args.json, args.oci_runtime)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ One run is a busybox `true` container created, started and seen to exit, in a sa
   sandbox namespaces. (`run --keep` then `delete` would be the same work, but crun has no `--keep`.)
 
 The two alternate, after one untimed warm-up of each; the medians are compared with the target
-**podrun <= 1.5 x raw + 15 ms**. Timing never changes the exit status: only a crash does.
-Needs root, runc or crun, and conmon. Everything made (directories, mounts, namespaces, cgroups) is removed at the end.
+**podrun <= 1.5 x raw + 15 ms**. `--oci-runtime crun|runc` picks the runtime of both (podrun's choice by default);
+`--also-raw crun|runc` times that other runtime's raw `run` of the same bundle as well, in the same alternation:
+the floor of each runtime, side by side, where both work (cgroup v2). Timing never changes the exit status: only a
+crash does. Needs root, runc or crun, and conmon. Everything made (directories, mounts, namespaces, cgroups) is
+removed at the end.
 
-    .venv/bin/python bench/runtime_start.py [--quick] [--runs N]
+    .venv/bin/python bench/runtime_start.py [--quick] [--runs N] [--oci-runtime crun|runc] [--also-raw crun|runc]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from podrun.runtime import cgroups, linux, ocispec
 from podrun.runtime.images.importer import import_archive
 from podrun.runtime.local import LocalRuntime
+from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime
 from podrun.runtime.protocol import (
     ContainerConfig,
     ContainerEvent,
@@ -63,11 +67,11 @@ def busybox_archive() -> Path:
 
 
 class RawBundle:
-    """An OCI bundle run directly with the OCI runtime: the same image and config.json as podrun's container."""
+    """An OCI bundle run directly with OCI runtimes: the same image and config.json as podrun's container."""
 
     def __init__(self, rt: LocalRuntime, sandbox_id: str, work: Path) -> None:
-        self.rt, self.dir, self.runc_root = rt, work / "bundle", work / "runc"
-        self.runc_root.mkdir(parents=True)
+        self.rt, self.dir, self.work = rt, work / "bundle", work
+        self.used: set[OCIRuntime] = set()
         image = rt.images.resolve(CONTAINER.image)
         assert image is not None
         rootfs = self.dir / "rootfs"
@@ -84,24 +88,27 @@ class RawBundle:
         )  # fmt: skip
         (self.dir / "config.json").write_text(json.dumps(spec))
 
-    def _runc(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+    def _oci(self, oci: OCIRuntime, *args: str) -> subprocess.CompletedProcess[bytes]:
+        # Each runtime keeps its state in its own root: neither reads the other's.
         return subprocess.run(
-            [self.rt.oci.path, f"--root={self.runc_root}", *args],
+            [oci.path, f"--root={self.work / oci.name}", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
 
-    def run_once(self) -> float:
-        """Seconds for `run` to the container's exit and its deletion."""
+    def run_once(self, oci: OCIRuntime) -> float:
+        """Seconds for `oci`'s `run` to the container's exit and its deletion."""
+        self.used.add(oci)
         started = time.perf_counter()
-        run = self._runc("run", "--bundle", str(self.dir), RAW_ID)
+        run = self._oci(oci, "run", "--bundle", str(self.dir), RAW_ID)
         elapsed = time.perf_counter() - started
         if run.returncode != 0:
-            raise RuntimeError(f"{self.rt.oci.name} run failed ({run.returncode}): {run.stderr.decode().strip()}")
+            raise RuntimeError(f"{oci.name} run failed ({run.returncode}): {run.stderr.decode().strip()}")
         return elapsed
 
     def remove(self) -> None:
-        """Delete the runc container if a run was interrupted, and unmount the rootfs."""
-        self._runc("delete", "--force", RAW_ID)
+        """Delete the container if a run was interrupted, and unmount the rootfs."""
+        for oci in self.used:
+            self._oci(oci, "delete", "--force", RAW_ID)
         linux.unmount_all_under(self.dir)
 
 
@@ -131,17 +138,23 @@ async def podrun_once(rt: LocalRuntime, sandbox_id: str) -> float:
 
 
 def describe(label: str, samples: list[float]) -> str:
-    """One result line: median, min and max in milliseconds."""
+    """One result line: median, p90, min and max in milliseconds."""
     ms = [s * 1000 for s in samples]
-    return f"  {label:<22} median {statistics.median(ms):6.1f} ms   (min {min(ms):.1f}, max {max(ms):.1f})"
+    p90 = statistics.quantiles(ms, n=10, method="inclusive")[-1] if len(ms) > 1 else ms[0]
+    return (
+        f"  {label:<22} median {statistics.median(ms):6.1f} ms   p90 {p90:6.1f}   "
+        f"(min {min(ms):.1f}, max {max(ms):.1f})"
+    )
 
 
-async def bench(runs: int) -> None:
+async def bench(runs: int, oci_runtime: str, also_raw: str | None) -> None:
     """Prepare, measure alternately, report, and remove everything."""
     archive = busybox_archive()
     work = Path(tempfile.mkdtemp(prefix="podrun-bench-", dir="/tmp"))
     root, run_root = work / "root", work / "run"
-    rt = LocalRuntime(root, run_root)
+    rt = LocalRuntime(root, run_root, oci_runtime)
+    raws = [rt.oci] + ([choose_runtime(also_raw, rt.oci.cgroup_mode)] if also_raw and also_raw != rt.oci.name else [])
+    raw_s: dict[str, list[float]] = {oci.name: [] for oci in raws}
     raw: RawBundle | None = None
     sandbox_id = ""
     try:
@@ -149,12 +162,14 @@ async def bench(runs: int) -> None:
         await rt.recover()
         sandbox_id = (await rt.create_sandbox(SANDBOX)).id
         raw = RawBundle(rt, sandbox_id, work / "raw")
-        await podrun_once(rt, sandbox_id)  # warm-up: page cache, first overlay mount, runc binary
-        raw.run_once()
-        podrun, runc = [], []
+        await podrun_once(rt, sandbox_id)  # warm-up: page cache, first overlay mount, runtime binaries
+        for oci in raws:
+            raw.run_once(oci)
+        podrun = []
         for _ in range(runs):
             podrun.append(await podrun_once(rt, sandbox_id))
-            runc.append(raw.run_once())
+            for oci in raws:
+                raw_s[oci.name].append(raw.run_once(oci))
     finally:
         if raw is not None:
             raw.remove()
@@ -168,11 +183,12 @@ async def bench(runs: int) -> None:
         if not linux.mounts_under(work):
             shutil.rmtree(work, ignore_errors=True)
 
-    podrun_ms, raw_ms = statistics.median(podrun) * 1000, statistics.median(runc) * 1000
+    podrun_ms, raw_ms = statistics.median(podrun) * 1000, statistics.median(raw_s[rt.oci.name]) * 1000
     target_ms = 1.5 * raw_ms + 15
     print(f"busybox `true`: create + start + exit, {runs} runs each, alternating ({rt.name} via {rt.oci.path})")
     print(describe("podrun LocalRuntime", podrun))
-    print(describe("raw runc run + delete", runc))
+    for name, samples in raw_s.items():
+        print(describe(f"raw {name} run + delete", samples))
     print(f"  ratio                  {podrun_ms / raw_ms:.2f} x")
     verdict = "holds" if podrun_ms <= target_ms else "MISSED"
     print(f"  target podrun <= 1.5 x raw + 15 ms = {target_ms:.1f} ms: {verdict}")
@@ -183,10 +199,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each (default 20)")
     parser.add_argument("--quick", action="store_true", help="3 runs of each: checks that the benchmark works")
+    parser.add_argument(
+        "--oci-runtime", choices=("auto", "crun", "runc"), default="auto",
+        help="the OCI runtime of podrun and of the raw runs: crun where it works, else runc (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--also-raw", choices=("crun", "runc"), help="also time this runtime's raw `run` of the same bundle"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (overlay mounts, namespaces, runc)")
-    asyncio.run(bench(3 if args.quick else args.runs))
+    asyncio.run(bench(3 if args.quick else args.runs, args.oci_runtime, args.also_raw))
     return 0
 
 
