@@ -6,17 +6,20 @@ per case as a **floor**, shown beside the goal:
 
 * `create_start`: the OCI runtime's own `create` + `start` of a busybox `true` bundle (an overlay of podrun's
   busybox layers, `runc spec`'s config without a network namespace), from the `create` call to `start`'s return;
+  `start`: the `start` alone, of the container already created;
 * `delete`: `runc delete` of that container once it exited;
 * `cni_add` / `cni_del`: podrun's CNI ADD and DEL (ptp + host-local, `podrun.network.cni.Cni`) of one fresh pod
   network namespace, in a node namespace of its own (not serve's);
 * `imports`: a Python interpreter started with `import podrun.cli.main, podrun.cli.run` (what `podrun run`
-  imports before it reads a manifest), to its exit; `python`: the interpreter alone (`-c pass`), in no formula:
-  it shows how much of `imports` is podrun's own modules;
+  imports before it reads a manifest), to its `os._exit` (how `podrun run` ends); `python`: the interpreter
+  alone (`-c pass`), in no formula: it shows how much of `imports` is podrun's own modules;
 * `kubectl`: `kubectl version --client` (the process start every kubectl call pays, without the API).
 
 A case's floor is a sum of these medians (`FORMULAS`), e.g. `podrun run`'s pod start = imports + CNI ADD +
-2 x create+start. For N pods at once the per-pod parts are divided by the CPUs (perfect parallelism): a lower
-bound, not an estimate. nginx's own start (case 3) and the containers' exits are not in any floor.
+create+start + start: a container created while the one before it runs (podrun prepares the container after an
+init container as that one starts) pays only its `start` on the way. For N pods at once the per-pod parts are
+divided by the CPUs (perfect parallelism): a lower bound, not an estimate. nginx's own start (case 3) and the
+containers' exits are not in any floor.
 
 The components are sampled once per round of each case (`FloorSampler.sample`, after one warm-up), so a case and
 its floor see the same load; a case's floor uses the samples taken during its own rounds. A component that fails
@@ -51,19 +54,20 @@ T = TypeVar("T")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 LABELS = {
     "create_start": "OCI runtime create + start, busybox `true`",
+    "start": "OCI runtime start alone, container created",
     "delete": "OCI runtime delete, exited container",
     "cni_add": "CNI ADD (ptp + host-local), one pod netns",
     "cni_del": "CNI DEL, one pod netns",
     "python": "python alone (`-c pass`), to exit",
-    "imports": "python + `podrun run`'s imports, to exit",
+    "imports": "python + `podrun run`'s imports, `os._exit`",
     "kubectl": "kubectl process (`version --client`)",
 }
 # (case key, variant key) → the components each pod run needs at least once ({component: times}); `per_pod`
 # parts are multiplied by the case's pod count and divided by the CPUs.
 FORMULAS: dict[tuple[str, str], tuple[dict[str, int], dict[str, int]]] = {
-    ("start", "run"): ({"imports": 1}, {"cni_add": 1, "create_start": 2}),
-    ("start", "serve"): ({"kubectl": 2}, {"cni_add": 1, "create_start": 2}),
-    ("handoff", "serve"): ({}, {"create_start": 3}),
+    ("start", "run"): ({"imports": 1}, {"cni_add": 1, "create_start": 1, "start": 1}),
+    ("start", "serve"): ({"kubectl": 2}, {"cni_add": 1, "create_start": 1, "start": 1}),
+    ("handoff", "serve"): ({}, {"start": 3}),
     ("seed", "serve"): ({"kubectl": 3}, {"cni_add": 1, "create_start": 2}),
     ("seed", "hostport"): ({"kubectl": 1}, {"cni_add": 1, "create_start": 2}),
     ("seed", "run"): ({"imports": 1}, {"cni_add": 1, "create_start": 2}),
@@ -122,20 +126,21 @@ class RawContainer:
                              text=True, timeout=30).stdout  # fmt: skip
         return bool(out) and json.loads(out).get("status") == "stopped"
 
-    def once(self) -> tuple[float, float]:
-        """(seconds of create + start, seconds of delete once `true` exited)."""
+    def once(self) -> tuple[float, float, float]:
+        """(seconds of create + start, of the start alone, of delete once `true` exited)."""
         began = time.perf_counter()
         self._runtime("create", "--bundle", str(self.bundle), self.id)
+        starting = time.perf_counter()
         self._runtime("start", self.id)
-        started = time.perf_counter() - began
+        started = time.perf_counter()
         deadline = time.monotonic() + 10
         while not self._stopped():
             if time.monotonic() > deadline:
                 raise BenchError(f"{self.id}: `true` still running after 10 s")
             time.sleep(0.005)
-        began = time.perf_counter()
+        deleting = time.perf_counter()
         self._runtime("delete", self.id)
-        return started, time.perf_counter() - began
+        return started - began, started - starting, time.perf_counter() - deleting
 
     def remove(self) -> None:
         """The container (if a run broke off), the overlay and the cgroup."""
@@ -198,7 +203,8 @@ class FloorSampler:
         python = [sys.executable, "-c"]
         self._commands: dict[str, tuple[list[str], Mapping[str, str] | None]] = {
             "python": ([*python, "pass"], podrun_env),
-            "imports": ([*python, "import podrun.cli.main, podrun.cli.run"], podrun_env),
+            # `podrun run` ends with `os._exit`: the interpreter's own teardown (~40 ms here) is no part of it.
+            "imports": ([*python, "import os, podrun.cli.main, podrun.cli.run; os._exit(0)"], podrun_env),
             "kubectl": ([*kubectl, "version", "--client"], None),
         }
         self.sample(None)  # the warm-up: page cache, binaries, the first overlay lookup, bytecode
@@ -214,17 +220,18 @@ class FloorSampler:
         """One sample of each component that still works, noted under `case` (None: untimed warm-up)."""
         found: dict[str, float] = {}
         if self._container is not None:
-            times = self._attempt("runtime", self._container.once)
-            if times is None:
+            runtime_times = self._attempt("runtime", self._container.once)
+            if runtime_times is None:
                 self._container = None
             else:
-                found.update(create_start=times[0] * 1000, delete=times[1] * 1000)
+                create_start, start, delete = runtime_times
+                found.update(create_start=create_start * 1000, start=start * 1000, delete=delete * 1000)
         if self._cni is not None:
-            times = self._attempt("cni", self._cni.once)
-            if times is None:
+            cni_times = self._attempt("cni", self._cni.once)
+            if cni_times is None:
                 self._cni = None
             else:
-                found.update(cni_add=times[0] * 1000, cni_del=times[1] * 1000)
+                found.update(cni_add=cni_times[0] * 1000, cni_del=cni_times[1] * 1000)
         for name, (command, env) in list(self._commands.items()):
             result = self._attempt(name, functools.partial(run, command, env=env))
             if result is None:

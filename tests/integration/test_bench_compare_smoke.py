@@ -23,7 +23,7 @@ from podrun.runtime import linux
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 CASES = {"start": 2, "teardown": 2, "handoff": 2, "seed": 2, "many": 1}  # case -> samples per variant (--quick)
-FLOORS = {"create_start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
+FLOORS = {"create_start", "start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
 FEATURES = {"sidecar", "probes", "hooks", "failing_init", "crashloop", "init_always"}
 
 
