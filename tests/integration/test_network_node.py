@@ -83,3 +83,40 @@ async def test_after_a_crash_the_next_start_reclaims_and_stop_leaves_nothing(tmp
     finally:
         await restarted.stop(remove=True)
     assert_nothing_left(config)
+
+
+async def test_a_deferred_detach_keeps_the_address_until_stop_which_releases_it_when_the_network_stays(
+    tmp_path: Path,
+) -> None:
+    config = NetworkConfig.for_roots(tmp_path / "root", tmp_path / "run")
+    network = NodeNetwork(config)
+    await network.start(set())
+    network.defer_detach()
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    try:
+        sandbox = await sandboxes.create(sandbox_config("kept-addr"))
+        sandboxes.remove(sandbox.id)
+        assert allocations(config) == [sandbox.ip]
+    finally:
+        await network.stop(remove=False)  # another pod still uses the network: the noted DEL runs now
+
+    assert allocations(config) == []
+    await network.start(set())
+    await network.stop(remove=True)
+    assert_nothing_left(config)
+
+
+async def test_removing_the_network_needs_no_del_for_the_deferred_detachments(tmp_path: Path) -> None:
+    config = NetworkConfig.for_roots(tmp_path / "root", tmp_path / "run")
+    network = NodeNetwork(config)
+    await network.start(set())
+    network.defer_detach()
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    try:
+        for name in ("one", "two"):
+            sandboxes.remove((await sandboxes.create(sandbox_config(name))).id)
+    finally:
+        await network.stop(remove=True)
+
+    assert_nothing_left(config)
+    assert not config.ipam_dir.exists() and not network.cni.results.exists()

@@ -114,6 +114,8 @@ class PodRun:
     async def run(self) -> int:
         network = NodeNetwork(NetworkConfig.for_roots(self.args.root, self.args.run_root))
         await network.start(lazy_table=True)
+        if not self.args.keep:
+            network.defer_detach()  # the last run out removes the namespace: its pods need no DEL
         services = InMemoryServices(self.services, network)
         try:
             try:
