@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import re
@@ -277,6 +278,26 @@ async def test_removing_an_exited_container_whose_cleanup_waits_cleans_it_up_at_
     await runtime.remove_container(following)
 
     assert not (runtime._oci_root / first).exists() and not (runtime.root / "containers" / first).exists()
+    assert await runtime.list_containers() == []
+
+
+async def test_an_exit_that_cannot_be_saved_is_still_cleaned_up_and_removable(
+    runtime: LocalRuntime, sandbox: SandboxStatus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = runtime.events()
+    first = await start(runtime, sandbox.id, busybox("app", "sleep", "3600"))
+
+    def disk_full(rec: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runtime, "_save", disk_full)
+    await runtime.stop_container(first, 0)
+    await next_event(events, first, EventKind.EXITED)
+    await asyncio.wait_for(runtime._cleaned[first].wait(), TIMEOUT)
+    monkeypatch.undo()
+
+    assert not (runtime._oci_root / first).exists()
+    await asyncio.wait_for(runtime.remove_container(first), TIMEOUT)
     assert await runtime.list_containers() == []
 
 

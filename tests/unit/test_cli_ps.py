@@ -156,3 +156,12 @@ def test_prune_keeps_the_volumes_of_a_pod_in_a_stopped_serves_store(tmp_path: Pa
     add_sandbox(root, "a" * 64, "kept-job", "uid-kept", age=90, ips=[])
 
     assert gone_pod_dirs(root, offline_pods(root, tmp_path / "run")) == []
+
+
+def test_prune_leaves_every_pod_directory_when_the_stopped_serves_store_cannot_be_read(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "api").mkdir(parents=True)
+    (root / "api" / "store.db").write_bytes(b"not a database")
+    (root / "pods" / "uid-maybe-served").mkdir(parents=True)
+
+    assert gone_pod_dirs(root, offline_pods(root, tmp_path / "run")) == []

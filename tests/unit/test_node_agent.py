@@ -101,3 +101,16 @@ async def test_the_kubelets_status_updates_are_its_status_subresource_entry(tmp_
     entries = store.get("pods", "default", "web")["metadata"]["managedFields"]
     assert [(e["manager"], e["operation"], e["subresource"]) for e in entries] == [("kubelet", "Update", "status")]
     assert entries[0]["fieldsV1"] == {"f:status": {".": {}, "f:phase": {}}}
+
+
+async def test_a_condition_another_component_set_survives_the_kubelets_next_status_write(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    pod = store.create("pods", _pod("web"))
+    gate = {"type": "example.com/lb-ready", "status": "True"}
+    stored = store.get("pods", "default", "web")
+    store.update("pods", dict(stored, status={"conditions": [gate]}))
+    kubelet_status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}
+
+    await StoreHost(store, NODE).update_pod_status(pod, kubelet_status)
+
+    assert store.get("pods", "default", "web")["status"]["conditions"] == [gate, *kubelet_status["conditions"]]

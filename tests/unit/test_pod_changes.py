@@ -60,3 +60,23 @@ async def test_the_worker_is_woken_by_a_deletion_but_not_by_its_own_status_comin
         await host.wait_until(host.terminated.is_set)
 
     assert (woken_by_status, woken_by_deletion) == (False, True)
+
+
+def ready(status: JSON) -> str:
+    return next((c["status"] for c in status.get("conditions") or [] if c["type"] == "Ready"), "")
+
+
+async def test_a_readiness_gates_condition_set_through_the_api_makes_the_pod_ready(tmp_path: Path) -> None:
+    async with fake_node(tmp_path) as (node, _runtime, host):
+        pod = simple_pod("app", restart_policy="Always")
+        pod["spec"]["readinessGates"] = [{"conditionType": "example.com/lb-ready"}]
+        node.run_pod(pod)
+        await host.wait_until(lambda: host.latest.get("phase") == "Running")
+        not_ready = ready(host.latest)
+
+        gate = {"type": "example.com/lb-ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+        node.update_pod(dict(pod, status=dict(host.latest, conditions=[gate, *host.latest["conditions"]])))
+        await host.wait_until(lambda: ready(host.latest) == "True")
+
+    assert not_ready == "False"
+    assert host.latest["conditions"][0] == gate

@@ -33,6 +33,8 @@ from podrun.api.strategy import plan_delete
 from podrun.json_types import JSON
 from podrun.kubelet.gc import GC_PERIOD_SECONDS
 from podrun.kubelet.node import Node
+from podrun.kubelet.pod_changes import external_conditions
+from podrun.kubelet.status import KUBELET_CONDITIONS
 from podrun.services.tokens import issue_token
 from podrun.timestamps import format_time
 
@@ -109,7 +111,10 @@ class StoreHost:
         current = self._get("pods", meta["namespace"], meta["name"])
         if current is None or current["metadata"].get("uid") != meta.get("uid"):
             return
-        updated = dict(current, status=status)
+        # The conditions others own are the stored ones (mergePodStatus): one set since the status was made stays.
+        kept = external_conditions(current.get("status") or {})
+        owned = [c for c in status.get("conditions") or [] if c.get("type") in KUBELET_CONDITIONS]
+        updated = dict(current, status=dict(status, conditions=[*kept, *owned]) if kept or owned else status)
         self.store.update_if_changed(
             "pods", record_update("Pod", current, updated, KUBELET, has_status=True, subresource="status")
         )

@@ -51,7 +51,8 @@ def ensure_credentials_in_child(directory: Path, *, hostnames: Iterable[str] = (
 
     Raises OSError with the child's message when it fails.
     """
-    command = [sys.executable, "-m", "podrun.api.tls", str(directory), *hostnames]
+    # -P: the working directory is not put on the path (a root serve started beside a `podrun/` directory).
+    command = [sys.executable, "-P", "-m", "podrun.api.tls", str(directory), *hostnames]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired:

@@ -86,6 +86,11 @@ def killed_run_pods(root: Path) -> set[str]:
 
 def stopped_serve_pods(root: Path) -> set[str]:
     """The uids of the pods in `podrun serve`'s store on this root, read without writing."""
+    return _serve_store_pods(root) or set()
+
+
+def _serve_store_pods(root: Path) -> set[str] | None:
+    """The uids of the pods in serve's store; None when the store exists but cannot be read."""
     store = root / "api" / "store.db"
     if not store.exists():
         return set()
@@ -93,7 +98,7 @@ def stopped_serve_pods(root: Path) -> set[str]:
         with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
             return {str(uid) for (uid,) in db.execute("SELECT uid FROM objects WHERE resource = 'pods'")}
     except sqlite3.Error:
-        return set()
+        return None
 
 
 def gone_pod_dirs(root: Path, pods: list[OfflinePod]) -> list[str]:
@@ -104,9 +109,10 @@ def gone_pod_dirs(root: Path, pods: list[OfflinePod]) -> list[str]:
     pod directories, and a stopped serve's next start does too.
     """
     pods_dir = root / "pods"
-    if not pods_dir.is_dir():
-        return []
-    known = {pod.uid for pod in pods} | stopped_serve_pods(root)
+    served = _serve_store_pods(root)
+    if not pods_dir.is_dir() or served is None:
+        return []  # a store that cannot be read may hold any of them: its next serve adopts them
+    known = {pod.uid for pod in pods} | served
     return sorted(d.name for d in pods_dir.iterdir() if d.name not in known)
 
 

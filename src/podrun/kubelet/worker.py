@@ -28,7 +28,7 @@ from podrun.kubelet.images import ImageError
 from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog
 from podrun.kubelet.planner import KillInfo, PodActions, ProbeResults, compute_pod_actions
-from podrun.kubelet.pod_changes import differs_semantically
+from podrun.kubelet.pod_changes import differs_semantically, external_conditions, with_external_conditions
 from podrun.kubelet.podspec import all_containers, every_container, field_path, is_sidecar
 from podrun.kubelet.status import ProbeState, compute_pod_status
 from podrun.kubelet.termination import kill_containers
@@ -157,10 +157,16 @@ class PodWorker:
 
     def update(self, pod: JSON) -> None:
         """A new version of the pod from the API (deletion, image change); a change of its status alone (the
-        worker's own writes coming back) is kept without a sync, as the kubelet's config source does."""
-        status = self.pod.get("status")
+        worker's own writes coming back) is kept without a sync, as the kubelet's config source does, except for
+        conditions others own: a readiness gate's condition set through pods/status syncs the pod
+        (`NeedToReconcilePodReadiness`)."""
+        own: JSON = self.pod.get("status") or {}
+        api: JSON = pod.get("status") or {}
         changed = differs_semantically(self.pod, pod)
-        self.pod = dict(pod, status=status or pod.get("status") or {})
+        status = with_external_conditions(own, api) if own else api
+        if external_conditions(own) != external_conditions(status) and (pod.get("spec") or {}).get("readinessGates"):
+            changed = True
+        self.pod = dict(pod, status=status)
         if changed:
             self.wake()
 

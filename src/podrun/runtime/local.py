@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -46,6 +47,8 @@ from podrun.runtime.ttyexec import start_exec
 from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
 # Exit code and reason containerd reports for a container whose process could not be started.
+log = logging.getLogger(__name__)
+
 START_ERROR_EXIT_CODE = 128
 CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 # An exited container's bookkeeping (its record on disk, the OCI runtime's `delete`, the rootfs unmount) waits
@@ -494,8 +497,12 @@ class LocalRuntime:
         A process that cannot be started leaves the container exited with code 128 and reason
         `StartError`, as containerd reports it, and raises `RunContainerError`.
         """
-        await self.prepare_container(container_id)
         rec = self._get(container_id)
+        try:
+            await self.prepare_container(container_id)
+        except BaseException:
+            self._release_held(rec.sandbox_id)  # no start is coming: the exits it held need not wait 2 s
+            raise
         self._starting[container_id] = asyncio.Event()
         try:
             rec.started_at = time.time()
@@ -659,8 +666,14 @@ class LocalRuntime:
                 self._release(container_id)
 
     async def _save_and_clean_up(self, container_id: str) -> None:
-        self._save(self._records[container_id])
-        await self._clean_up_exited(container_id)
+        try:
+            self._save(self._records[container_id])
+        except OSError as e:
+            # A full disk must not also leave the runc state and the rootfs behind, nor a removal waiting forever;
+            # a restarted podrun still finds the exit in conmon's exit file.
+            log.warning("saving the exit of container %s failed: %s", container_id, e)
+        finally:
+            await self._clean_up_exited(container_id)
 
     async def _clean_up_exited(self, container_id: str) -> None:
         """Delete an exited container's OCI state and cgroup and unmount its rootfs (idempotent)."""

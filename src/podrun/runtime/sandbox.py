@@ -240,9 +240,6 @@ class Sandboxes:
         return self._complete
 
     def _destroy(self, sandbox_id: str) -> None:
-        if self._complete is not None:
-            self._complete.discard(sandbox_id)
-        self._docs.pop(sandbox_id, None)
         if self.network is not None:
             # DEL while the namespace still exists, so the plugin can remove the pod side too.
             self.network.detach(sandbox_id)
@@ -251,6 +248,10 @@ class Sandboxes:
             linux.unmount_all_under(run)
             shutil.rmtree(run, ignore_errors=True)
         shutil.rmtree(self.state / sandbox_id, ignore_errors=True)
+        # Forgotten only now: a teardown that failed half-way is listed, and so retried, as before.
+        if self._complete is not None:
+            self._complete.discard(sandbox_id)
+        self._docs.pop(sandbox_id, None)
 
     def netns_path(self, sandbox_id: str) -> Path:
         """The pinned network namespace file of a sandbox."""
