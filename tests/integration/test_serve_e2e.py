@@ -361,6 +361,24 @@ def test_wait_for_ready_returns_once_the_pod_is_ready(serve: ServeProcess) -> No
     assert serve.pod_row("slow-ready")[1:3] == ["1/1", "Running"]
 
 
+def test_a_readiness_gate_holds_ready_until_its_condition_is_set_through_the_status_subresource(
+    serve: ServeProcess,
+) -> None:
+    gate = "example.com/lb-ready"
+    gated = manifest("gated", [idle("app", "up")], readinessGates=[{"conditionType": gate}])
+    serve.kubectl("apply", "-f", "-", stdin=gated)
+    serve.kubectl("wait", "--for=condition=ContainersReady", "pod/gated", "--timeout=30s")
+    held = serve.kubectl("get", "pod", "gated", "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+
+    patch = json.dumps({"status": {"conditions": [{"type": gate, "status": "True"}]}})
+    serve.kubectl("patch", "pod", "gated", "--subresource=status", "-p", patch)
+    result = serve.kubectl("wait", "--for=condition=Ready", "pod/gated", "--timeout=30s")
+
+    assert held.stdout == "False"
+    assert result.stdout == "pod/gated condition met\n"
+    assert serve.kubectl("get", "pod", "gated", "-o", "wide").stdout.split("\n")[1].split()[-1] == "1/1"
+
+
 def test_delete_returns_when_the_pod_and_its_containers_are_gone(serve: ServeProcess) -> None:
     apply_and_wait(serve, manifest("doomed", [idle("a", "a"), idle("b", "b")]), "doomed")
     assert len(list((serve.root / "containers").iterdir())) == 2
