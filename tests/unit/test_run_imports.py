@@ -6,11 +6,9 @@ start-up time (aiohttp alone is about a tenth of a second), so what a run does n
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
+
+from fresh_imports import modules_loaded_after
 
 # rich loads with the first line printed, so a `--quiet` run never loads it.
 HEAVY = ("aiohttp", "h2", "podrun.api", "podrun.runtime.images.registry", "rich", "urllib.request")
@@ -34,16 +32,7 @@ spec:
 
 def loaded_after(code: str) -> list[str]:
     """The HEAVY modules (or their submodules) loaded once `code` has run in a fresh interpreter."""
-    probe = textwrap.dedent(code) + textwrap.dedent(
-        f"""
-        import json, sys
-        heavy = {HEAVY!r}
-        print(json.dumps(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy))))
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout.splitlines()[-1]))
+    return modules_loaded_after(code, HEAVY)
 
 
 def test_the_run_command_and_its_pod_path_load_no_http_stack_or_api(tmp_path: Path) -> None:

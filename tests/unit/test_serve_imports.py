@@ -8,10 +8,7 @@ loads with the first exec, attach or port-forward.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
+from fresh_imports import modules_loaded_after
 
 HEAVY = (
     "cryptography",
@@ -28,16 +25,7 @@ HEAVY = (
 
 def loaded_after(code: str) -> list[str]:
     """The HEAVY modules (or their submodules) loaded once `code` has run in a fresh interpreter."""
-    probe = textwrap.dedent(code) + textwrap.dedent(
-        f"""
-        import json, sys
-        heavy = {HEAVY!r}
-        print(json.dumps(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in heavy))))
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout.splitlines()[-1]))
+    return modules_loaded_after(code, HEAVY)
 
 
 def test_the_serve_command_loads_no_certificate_library_rich_or_document_encoder() -> None:
