@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,12 @@ def test_the_page_is_this_users_only_in_the_runtime_directory(tmp_path: Path, mo
 
 def test_a_shared_runtime_directory_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "temporary").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))  # the fallback's directory goes with tmp_path
     (tmp_path / "podrun").mkdir(mode=0o755)
     (tmp_path / "podrun").chmod(0o755)
     path = write_redirect(URL)
-    assert path.parent != tmp_path / "podrun"
+    assert path.parent != tmp_path / "podrun" and path.parent.parent == tmp_path / "temporary"
     assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
