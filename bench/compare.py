@@ -242,7 +242,7 @@ class Comparison:
             self.podrun.kubectl("apply", "-f", "-", stdin=to_yaml(start_pod(name)))
             self.podrun.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
             running = time.perf_counter() - began
-            record("serve", index, running, self.serve_teardown(name))
+            record("serve", index, running, self.podrun.force_delete(name))
 
         def with_podman(index: int) -> None:
             assert self.podman is not None
@@ -268,20 +268,6 @@ class Comparison:
             del start.variants["podman"], teardown.variants["podman"]
         self.cases += [start, teardown]
 
-    def serve_teardown(self, name: str) -> float:
-        """Force-delete a serve pod; seconds until the runtime holds none of its containers and no sandbox."""
-        pod = self.podrun.pod(name)
-        if pod is None:
-            raise BenchError(f"pod {name} is not in the API")
-        records = self.podrun.pod_records(pod["metadata"]["uid"]).values()
-        container_ids = [r["id"] for r in records]
-        sandbox_ids = {r["sandbox_id"] for r in records}
-        self.podrun.sandbox_ids |= sandbox_ids
-        began = time.perf_counter()
-        self.podrun.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
-        gone = wait_until(lambda: self.podrun.gone(container_ids, sandbox_ids), 60, what=f"pod {name} removed")
-        return gone - began
-
     # -- case 2: init hand-off -----------------------------------------------------------------------------------
 
     def case_handoff(self, runs: int) -> None:
@@ -301,7 +287,7 @@ class Comparison:
             if index:
                 gap = records["app"]["started_at"] - records["init-0"]["started_at"]
                 case.variants["serve"].samples_ms.append(gap * 1000)
-            self.serve_teardown(name)
+            self.podrun.force_delete(name)
 
         def with_podman(index: int) -> None:
             assert self.podman is not None
@@ -344,7 +330,7 @@ class Comparison:
             ended = self.get_through_port_forward(name)
             if index:
                 case.variants["serve"].samples_ms.append((ended - began) * 1000)
-            self.serve_teardown(name)
+            self.podrun.force_delete(name)
 
         def with_hostport(index: int) -> None:
             name, port = f"seed-hostport-{index}", free_port()
@@ -353,7 +339,7 @@ class Comparison:
             ended = wait_until(lambda: http_get(port) == SEED_BODY, 60, interval=0.01, what=f"{name} serving")
             if index:
                 case.variants["hostport"].samples_ms.append((ended - began) * 1000)
-            self.serve_teardown(name)
+            self.podrun.force_delete(name)
 
         def with_run(index: int) -> None:
             name, port = f"seed-run-{index}", free_port()

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import IO, cast
 
-from compare.common import JSON, BenchError, to_yaml, wait_until
+from compare.common import JSON, BenchError, to_yaml
 from compare.podrun_side import Podrun, PodrunRun, podrun_command
 from floor import busybox_archive, measure_floor
 
@@ -150,21 +150,13 @@ class Side:
         self.podrun.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=120s")
         running = time.perf_counter() - began
         got = time.perf_counter()
-        pod = self.podrun.pod(name)
+        self.podrun.pod(name)
         kubectl_get = time.perf_counter() - got
-        if pod is None:
-            raise BenchError(f"pod {name} is not in the API")
-        records = self.podrun.pod_records(pod["metadata"]["uid"]).values()
-        container_ids = [r["id"] for r in records]
-        sandbox_ids = {r["sandbox_id"] for r in records}
-        self.podrun.sandbox_ids |= sandbox_ids
-        deleting = time.perf_counter()
-        self.podrun.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
-        gone = wait_until(lambda: self.podrun.gone(container_ids, sandbox_ids), 60, what=f"pod {name} removed")
+        teardown = self.podrun.force_delete(name)
         if index:
             self.note("start_ms", running * 1000)
             self.note("kubectl_get_ms", kubectl_get * 1000)
-            self.note("teardown_ms", (gone - deleting) * 1000)
+            self.note("teardown_ms", teardown * 1000)
 
     def run_teardown(self, index: int, manifests: Path) -> None:
         """`podrun run` of one pod to Running, then Ctrl-C twice to its exit."""

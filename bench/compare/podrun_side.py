@@ -188,6 +188,20 @@ class Podrun:
             for s in sandbox_ids
         )
 
+    def force_delete(self, name: str) -> float:
+        """Force-delete a serve pod; seconds until the runtime holds none of its containers and no sandbox."""
+        pod = self.pod(name)
+        if pod is None:
+            raise BenchError(f"pod {name} is not in the API")
+        records = self.pod_records(pod["metadata"]["uid"]).values()
+        container_ids = [r["id"] for r in records]
+        sandbox_ids = {r["sandbox_id"] for r in records}
+        self.sandbox_ids |= sandbox_ids
+        began = time.perf_counter()
+        self.kubectl("delete", "pod", name, "--grace-period=0", "--force", "--wait=false")
+        gone = wait_until(lambda: self.gone(container_ids, sandbox_ids), 60, what=f"pod {name} removed")
+        return gone - began
+
     def delete_all_pods(self, timeout: float = 120) -> None:
         """Force-delete every pod (the kubelet kills them at once) and wait until the runtime holds nothing."""
         self.kubectl("delete", "pods", "--all", "--grace-period=0", "--force", "--wait=false", timeout=60)
