@@ -124,7 +124,7 @@ def _inspect(store: ImageStore, args: argparse.Namespace) -> int:
 
 
 def _rm(store: ImageStore, args: argparse.Namespace) -> int:
-    from podrun.runtime.local import containers_using_image
+    from podrun.runtime.container_record import containers_using_image
 
     status = 0
     for name in args.images:

@@ -22,12 +22,12 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from podrun.runtime import cgroups, linux, ocispec
 from podrun.runtime.conmon_attach import attach_conmon
+from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
 from podrun.runtime.protocol import (
@@ -59,42 +59,6 @@ ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
-
-
-@dataclass
-class _Record:
-    """What podrun remembers of a container; persisted as container.json."""
-
-    id: str
-    sandbox_id: str
-    name: str
-    image: str
-    image_id: str
-    created_at: float
-    state: str = ContainerState.CREATED.value
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    exit_code: int = 0
-    reason: str = ""
-    message: str = ""
-    log_path: str = ""
-    stop_signal: str = "SIGTERM"
-    cgroups_path: str = ""
-    # How conmon was started: with a stdin pipe (left open when a client detaches unless stdin_once), a terminal.
-    stdin: bool = False
-    stdin_once: bool = False
-    tty: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    def status(self) -> ContainerStatus:
-        return ContainerStatus(
-            id=self.id, sandbox_id=self.sandbox_id, name=self.name, state=ContainerState(self.state),
-            image=self.image, image_id=self.image_id, created_at=self.created_at,
-            started_at=self.started_at, finished_at=self.finished_at, exit_code=self.exit_code,
-            reason=self.reason, message=self.message, log_path=self.log_path,
-            labels=dict(self.labels), annotations=dict(self.annotations),
-        )  # fmt: skip
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -155,7 +119,7 @@ async def _all(aws: Iterable[Awaitable[None]]) -> None:
             raise result
 
 
-def _stdio_flags(rec: _Record) -> list[str]:
+def _stdio_flags(rec: ContainerRecord) -> list[str]:
     """conmon's flags for the container's stdin and terminal (`--terminal` also makes it the console socket)."""
     flags = ["--terminal"] if rec.tty else []
     if rec.stdin:
@@ -228,7 +192,7 @@ class LocalRuntime:
         self._sockets = self.run_root / "sock"
         for d in (self._containers_dir, self._oci_root, self._exits, self._sockets):
             d.mkdir(parents=True, exist_ok=True)
-        self._records: dict[str, _Record] = {}
+        self._records: dict[str, ContainerRecord] = {}
         self._pidfds: dict[str, int] = {}
         self._exited: dict[str, asyncio.Event] = {}
         self._subscribers: set[asyncio.Queue[ContainerEvent]] = set()
@@ -242,19 +206,19 @@ class LocalRuntime:
     def _dir(self, container_id: str) -> Path:
         return self._containers_dir / container_id
 
-    def _save(self, rec: _Record) -> None:
+    def _save(self, rec: ContainerRecord) -> None:
         path = self._dir(rec.id) / "container.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(vars(rec)))  # flat but for two str maps: `asdict`'s deep copy is not needed
         tmp.rename(path)
 
-    def _get(self, container_id: str) -> _Record:
+    def _get(self, container_id: str) -> ContainerRecord:
         try:
             return self._records[container_id]
         except KeyError:
             raise RuntimeError_("NotFound", f"container {container_id} not found") from None
 
-    def _emit(self, kind: EventKind, rec: _Record) -> None:
+    def _emit(self, kind: EventKind, rec: ContainerRecord) -> None:
         event = ContainerEvent(kind, rec.status())
         for q in self._subscribers:
             q.put_nowait(event)
@@ -275,7 +239,7 @@ class LocalRuntime:
                     await self._publish_ports(sandbox)
         for d in sorted(self._containers_dir.iterdir()):
             try:
-                rec = _Record(**json.loads((d / "container.json").read_text()))
+                rec = ContainerRecord(**json.loads((d / "container.json").read_text()))
             except (FileNotFoundError, json.JSONDecodeError, TypeError):
                 await asyncio.to_thread(self._destroy_dir, d.name)
                 continue
@@ -293,7 +257,7 @@ class LocalRuntime:
                 self._exited[rec.id].set()
                 await self._clean_up_exited(rec.id)
 
-    async def _reconcile_created(self, rec: _Record) -> bool:
+    async def _reconcile_created(self, rec: ContainerRecord) -> bool:
         """Settle a container recorded `created` by what the OCI runtime says; False when it was removed.
 
         A killed podrun may have run `start` without recording it: a container the runtime reports as
@@ -430,7 +394,7 @@ class LocalRuntime:
         except BaseException:
             await asyncio.to_thread(self._destroy_dir, container_id)
             raise
-        rec = _Record(
+        rec = ContainerRecord(
             id=container_id, sandbox_id=sandbox_id, name=config.name, image=config.image, image_id=image.id,
             created_at=time.time(), log_path=log_path, cgroups_path=cgroups_path,
             stop_signal=image_config.stop_signal or "SIGTERM", stdin=config.stdin, stdin_once=config.stdin_once,
@@ -525,7 +489,7 @@ class LocalRuntime:
             self._starting.pop(container_id).set()
             self._release_held(rec.sandbox_id)
 
-    async def _oci_create(self, rec: _Record) -> None:
+    async def _oci_create(self, rec: ContainerRecord) -> None:
         for attempt in range(CGROUP_RACE_ATTEMPTS):
             message = await self._conmon_create(rec)
             if message is None:
@@ -537,7 +501,7 @@ class LocalRuntime:
                 await self._fail_start(rec, runc_error_message(message))
             await self._run_oci("delete", "--force", rec.id)
 
-    async def _conmon_create(self, rec: _Record) -> str | None:
+    async def _conmon_create(self, rec: ContainerRecord) -> str | None:
         """conmon runs the OCI runtime's `create`; None when it worked, else the runtime's error output."""
         d = self._dir(rec.id)
         read_end, write_end = os.pipe()
@@ -575,7 +539,7 @@ class LocalRuntime:
             return str(sync.get("message", ""))
         return None
 
-    async def _fail_start(self, rec: _Record, message: str) -> None:
+    async def _fail_start(self, rec: ContainerRecord, message: str) -> None:
         await self._run_oci("delete", "--force", rec.id)
         await asyncio.to_thread(linux.unmount_all_under, self._dir(rec.id) / "rootfs")
         rec.state = ContainerState.EXITED.value
@@ -836,14 +800,3 @@ class LocalRuntime:
             self._release(container_id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def containers_using_image(root: Path, image_id: str) -> bool:
-    """True when any container recorded under `root` (running or not) was made from the image."""
-    for record in (Path(root) / "containers").glob("*/container.json"):
-        try:
-            if json.loads(record.read_text()).get("image_id") == image_id:
-                return True
-        except (OSError, json.JSONDecodeError):
-            continue
-    return False
