@@ -13,6 +13,8 @@ import pytest
 from leaks import processes_naming
 
 from podrun.json_types import JSON
+from podrun.network.config import NetworkConfig
+from podrun.network.node import NodeNetwork
 from podrun.runtime import linux
 
 pytestmark = pytest.mark.root
@@ -162,4 +164,17 @@ async def test_prune_unmounts_and_removes_the_volumes_of_a_pod_that_is_gone(runt
     code, out, err = await podrun(runtime_dirs, "prune")
 
     assert (code, out) == (0, "removed the volumes and logs of gone pod uid-gone\n"), err
+    assert_nothing_left(*runtime_dirs)
+
+
+async def test_prune_removes_a_node_network_no_pod_uses(runtime_dirs: Roots) -> None:
+    # What a stopped serve keeps for its next start, once its last pod is gone.
+    network = NodeNetwork(NetworkConfig.for_roots(*runtime_dirs))
+    await network.start(set())
+    await network.stop(remove=False)
+
+    code, out, err = await podrun(runtime_dirs, "prune")
+
+    assert (code, out) == (0, "removed the node network, which no pod used\n"), err
+    assert not network.config.node_netns_path.exists()
     assert_nothing_left(*runtime_dirs)

@@ -21,6 +21,7 @@ from podrun.cli.pods_offline import OfflinePod, gone_pod_dirs, offline_pods, roo
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.kubelet import labels, volumes
 from podrun.kubelet.node_facts import PodPaths
+from podrun.network import netns
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.runtime.local import LocalRuntime
@@ -44,6 +45,13 @@ async def remove_pods(
             shutil.rmtree(log_dir, ignore_errors=True)
     if not has_sandboxes(root):
         (root / RUN_RECORD).unlink(missing_ok=True)  # every pod the killed run had is gone
+        if idle_node_network(root, run_root):
+            await NodeNetwork(NetworkConfig.for_roots(root, run_root)).stop(remove=True)
+
+
+def idle_node_network(root: Path, run_root: Path) -> bool:
+    """A node network that no sandbox uses: what a stopped serve keeps for its next start."""
+    return not has_sandboxes(root) and netns.exists(NetworkConfig.for_roots(root, run_root).node_netns_path)
 
 
 async def _remove_sandboxes(root: Path, run_root: Path, oci_runtime: str, pods: list[OfflinePod]) -> None:
@@ -140,13 +148,19 @@ def prune_command(args: argparse.Namespace) -> int:
         else:
             pods.append(pod)
     gone = gone_pod_dirs(args.root, every_pod)
+    network = idle_node_network(args.root, args.run_root)
     if args.dry_run:
         for pod in pods:
             print(f"would remove {_describe(pod)}")
         for uid in gone:
             print(f"would remove the volumes and logs of gone pod {uid}")
+        if network:
+            print("would remove the node network, which no pod uses")
         return 0
-    if not pods and not gone:
+    if not pods and not gone and not network:
         print(f"nothing to prune under {args.root}", file=sys.stderr)
         return 0
-    return _remove(args, pods, "prune", gone)
+    code = _remove(args, pods, "prune", gone)
+    if code == 0 and network:
+        print("removed the node network, which no pod used")
+    return code
