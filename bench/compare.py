@@ -23,7 +23,10 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
    Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon;
 7. the scaling curve (`compare/scaling.py`): 1, 10, 50 and 100 pods of case 1 at once under `podrun serve` and
    `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
-   (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone).
+   (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone);
+8. podrun's own goals, in milliseconds (`compare/own_goals.py`): `podrun run` of an init `true` + app `true` pod
+   from process start to exit, and six init containers' hand-offs under serve (last log line to the next
+   container's first), median and p90. Podman has neither a foreground run nor comparable logs: podrun alone.
 
 After the cases, the floors (`compare/floors.py`): the OCI runtime's own `create` + `start` and `delete`, podrun's
 CNI ADD and DEL, the interpreter with `podrun run`'s imports and kubectl's process, each measured alone in the same
@@ -68,7 +71,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from compare import floors, scaling
+from compare import floors, own_goals, scaling
 from compare.common import JSON, BenchError, free_port, http_get, run, stop_process, to_yaml, wait_until
 from compare.features import PodmanTool, PodrunTool, Tool, run_features
 from compare.podman_side import Podman, ensure_configured, ensure_installed
@@ -91,7 +94,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_MANIFEST = REPO / "examples" / "multi-container-demo.yaml"
 SEED_BODY = b"Hello from sidecar!\n"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CASE_NUMBERS = (1, 2, 3, 4, 7)  # `--cases`: those that run on their own (5 is measured with 1, 6 with 4)
+CASE_NUMBERS = (1, 2, 3, 4, 7, 8)  # `--cases`: those that run on their own (5 is measured with 1, 6 with 4)
 NOTES = {"serve_apply_ms": "serve: `kubectl apply` alone, while the first pods start"}  # Case.extra keys printed
 
 
@@ -481,6 +484,15 @@ class Comparison:
 
         self.scaling = scaling.measure(self.podrun, self.podman, counts, pod)
 
+    # -- case 8: podrun's own goals ------------------------------------------------------------------------------
+
+    def case_own(self, runs: int, measured: tuple[Case, Callable[[int], None]]) -> None:
+        """One of podrun's own goals (compare/own_goals.py): its case and the podrun variant that samples it."""
+        case, variant = measured
+        print(f"case {case.title}", flush=True)
+        self.alternate(runs, {case.variants[next(iter(case.variants))].label: variant}, case.key)
+        self.cases.append(case)
+
     # -- features ------------------------------------------------------------------------------------------------
 
     def case_features(self) -> None:
@@ -515,6 +527,10 @@ class Comparison:
             self.attempt((f"4 {pods} pods at once",), lambda: self.case_many(many_runs, pods))
         if 7 in chosen:
             self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
+        if 8 in chosen:
+            own = own_goals.OwnGoals(self.podrun, self.write)
+            self.attempt(("8 podrun run to exit",), lambda: self.case_own(runs, own.run_to_exit(runs)))
+            self.attempt((f"8 init hand-off, {own_goals.INITS} inits",), lambda: self.case_own(runs, own.handoff(runs)))
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
         self.judge_goals(pods)
         if not self.args.no_features and not self.args.cases:

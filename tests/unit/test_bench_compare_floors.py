@@ -97,3 +97,23 @@ def test_without_podman_there_is_a_floor_but_no_goal() -> None:
 
     assert row["goal_ms"] is None and row["floor_ms"] is not None
     assert row["verdict"] == "—"
+
+
+def test_podrun_run_to_exit_floor_adds_the_imports_one_network_both_starts_and_a_delete() -> None:
+    floor = floors.case_floor("run_exit", "run", MEDIANS)
+
+    assert floor is not None
+    assert floor["floor_ms"] == pytest.approx(150 + 10 + 30 + 6 + 8)
+
+
+def test_podruns_own_goals_are_judged_in_milliseconds_on_the_median_and_the_p90() -> None:
+    case = {"key": "handoff6", "title": "hand-off", "variants": {
+        "serve": {"tool": "podrun", "label": "serve", "summary_ms": {"median": 10.0, "p90": 30.0}}}}  # fmt: skip
+
+    median, p90 = floors.goals([case], _floors(), pods=1, cpus=2)
+
+    assert (median["statistic"], median["goal_ms"], median["goal_ratio"], median["verdict"]) == (
+        "median", 12.0, None, "met")
+    assert (p90["statistic"], p90["goal_ms"], p90["median_ms"], p90["verdict"]) == (
+        "p90", 25.0, 30.0, "not met: room above the floor")
+    assert p90["floor_ms"] == pytest.approx(6)
