@@ -11,13 +11,15 @@ import asyncio
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.json_types import JSON
 from podrun.printers import print_pod
 from podrun.services.accounts import ROOT_CA_CONFIGMAP, root_ca_configmap
+
+if TYPE_CHECKING:
+    from podrun.cli.event_lines import EventLines
 
 # The `ca.crt` of every run: a self-signed CA made once as `podrun serve` makes its own (`api.tls`), with a key
 # that was never saved, so nothing is signed by it. A constant spares every run ~40 ms of importing cryptography.

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from podrun.runtime import cgroups, linux, ocispec
-from podrun.runtime.conmon_attach import attach_conmon
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
@@ -43,7 +42,6 @@ from podrun.runtime.protocol import (
     SandboxStatus,
 )
 from podrun.runtime.sandbox import PodNetwork, Sandboxes
-from podrun.runtime.ttyexec import start_exec
 from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
 # Exit code and reason containerd reports for a container whose process could not be started.
@@ -744,6 +742,8 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state != ContainerState.RUNNING:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
+        from podrun.runtime.ttyexec import start_exec  # only `kubectl exec` streams
+
         return await start_exec(
             [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd,
             tty=tty, stdin=stdin,
@@ -765,6 +765,8 @@ class LocalRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited.wait(), CONMON_EXIT_TIMEOUT_SECONDS)
             return rec.exit_code if exited.is_set() else 0
+
+        from podrun.runtime.conmon_attach import attach_conmon  # only the API attaches (`kubectl attach`, `run -it`)
 
         try:
             return await attach_conmon(
