@@ -57,6 +57,8 @@ def test_the_run_command_and_its_pod_path_load_no_http_stack_or_api(tmp_path: Pa
         load_manifests(run.read_sources([{str(manifest)!r}]))
         RunOutput(quiet=True, multiple_pods=False).log("quick", "app", "stdout", "a line nobody sees")
         run.allocate_services([])
+        from podrun.cli.pull_progress import PullProgress
+        PullProgress().finished("busybox")  # a pull that failed before any progress
         """
     )
 
