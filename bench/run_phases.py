@@ -115,7 +115,12 @@ def child(argv: list[str], out: Path) -> int:
     import importlib
 
     import podrun.cli.main
-    import podrun.cli.run  # what `main` imports for `run`, timed here rather than inside the first phase
+
+    # What `main` imports for `run`, timed here rather than inside the first phase, as `main` imports it.
+    import_run_command = getattr(podrun.cli.main, "import_run_command", None)  # older podruns import it plainly
+    if import_run_command is not None:
+        import_run_command()
+    import podrun.cli.run
 
     imported = time.monotonic()
     spans: list[tuple[str, float, float]] = []
