@@ -640,10 +640,18 @@ class LocalRuntime:
     async def _clean_up_exited(self, container_id: str) -> None:
         """Delete an exited container's OCI state and cgroup and unmount its rootfs (idempotent)."""
         done = self._cleaned.setdefault(container_id, asyncio.Event())
-        try:
+
+        async def delete_oci_state() -> None:
             if (self._oci_root / container_id).exists():
                 await self._run_oci("delete", "--force", container_id)
-            await asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs")
+
+        try:
+            # Both at once: the OCI runtime's delete of an exited container removes its state and cgroup, never
+            # touching the rootfs, which is podrun's own mount (and the container's mount namespace is gone).
+            await _all([
+                delete_oci_state(),
+                asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs"),
+            ])  # fmt: skip
         finally:
             done.set()
 
