@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fresh_imports import modules_loaded_after
 
-# rich loads with the first line printed, so a `--quiet` run never loads it.
+# rich loads with the first line printed to a terminal, so a `--quiet` run, or one whose output goes to pipes or
+# files, never loads it.
 HEAVY = ("aiohttp", "h2", "podrun.api", "podrun.runtime.images.registry", "rich", "urllib.request")
 ON_USE = (
     "dnslib", "socketserver", "tarfile", "zstandard", "importlib.resources", "podrun.runtime.images.layers",
@@ -56,6 +57,7 @@ def test_the_run_command_and_its_pod_path_load_no_http_stack_or_api(tmp_path: Pa
         from podrun.cli.output import RunOutput
         load_manifests(run.read_sources([{str(manifest)!r}]))
         RunOutput(quiet=True, multiple_pods=False).log("quick", "app", "stdout", "a line nobody sees")
+        RunOutput(quiet=False, multiple_pods=False).log("quick", "app", "stderr", "a line to a pipe")
         run.allocate_services([])
         from podrun.cli.pull_progress import PullProgress
         PullProgress().finished("busybox")  # a pull that failed before any progress
