@@ -20,6 +20,8 @@ ON_USE = (
     "podrun.services.registry", "podrun.services.allocators", "podrun.cli.event_lines", "podrun.printers.resources",
     "podrun.runtime.conmon_attach", "podrun.runtime.ttyexec",
 )  # fmt: skip
+# Modules of the standard library a run needs one function of, made without them (`admission.random_uuid`).
+UNUSED = ("uuid", "platform", "secrets", "hmac")
 
 POD = """
 apiVersion: v1
@@ -39,8 +41,9 @@ spec:
 
 
 def loaded_after(code: str) -> list[str]:
-    """The HEAVY and ON_USE modules (or their submodules) loaded once `code` has run in a fresh interpreter."""
-    return modules_loaded_after(code, HEAVY + ON_USE)
+    """The HEAVY, ON_USE and UNUSED modules (or their submodules) loaded once `code` has run in a fresh
+    interpreter."""
+    return modules_loaded_after(code, HEAVY + ON_USE + UNUSED)
 
 
 def test_the_run_command_and_its_pod_path_load_no_http_stack_or_api(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ was discarded when it was made). Both exist so that pods mounting `kube-api-acce
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -81,7 +81,7 @@ class RunHost:
     def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
         """A random opaque token, one per pod, audience and lifetime: no API server checks it."""
         key = (str(pod["metadata"].get("uid", "")), audience, expiration_seconds)
-        return self._tokens.setdefault(key, secrets.token_urlsafe(32))
+        return self._tokens.setdefault(key, os.urandom(32).hex())
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Print the pod's READY and STATUS when they change, as `kubectl get pods -w` would."""

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -365,7 +364,7 @@ class LocalRuntime:
             )
         paths = self.sandboxes.paths(sandbox_id)
         pid_namespace = self._pid_namespace_of(config.target_container_id) if config.target_container_id else ""
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()  # secrets.token_hex, without importing secrets (and hmac)
         d = self._dir(container_id)
         try:
             rootfs = await asyncio.to_thread(self._mount_rootfs, d, self.images.layer_dirs(image))
@@ -712,7 +711,7 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state != ContainerState.RUNNING:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
-        pid_file = self._dir(container_id) / f"exec-{secrets.token_hex(4)}.pid"
+        pid_file = self._dir(container_id) / f"exec-{os.urandom(4).hex()}.pid"
         proc = await asyncio.create_subprocess_exec(
             self.oci.path, f"--root={self._oci_root}", "exec", "--pid-file", str(pid_file), container_id, *cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
