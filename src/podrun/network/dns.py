@@ -63,10 +63,8 @@ class DnsRecords:
 
 
 class ClusterResolver:
-    """A dnslib resolver (as dnslib's `BaseResolver`) over a records snapshot; `update` swaps the snapshot atomically.
-
-    dnslib (with its own server, socketserver) is imported at the first query: most runs never make one.
-    """
+    """A resolver over a records snapshot, with dnslib's `BaseResolver` interface (`resolve(request, handler)`);
+    `update` swaps the snapshot atomically. dnslib is imported at the first query: most runs never make one."""
 
     def __init__(self, records: DnsRecords | None = None) -> None:
         self.update(records or DnsRecords())
