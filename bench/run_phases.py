@@ -6,10 +6,11 @@ when each starts and ends on the system's monotonic clock, which the parent shar
 every phase and the interpreter's exit are on one time line from the parent's `Popen` to the child's exit.
 The wrapping costs microseconds per call; the imports are timed before any wrapping.
 
-    .venv/bin/python bench/run_phases.py [--runs N] [--json PATH] [--podrun-src DIR] [--baseline-src DIR]
+    .venv/bin/python bench/run_phases.py [--runs N] [--json PATH] [--podrun-src DIR] [--baseline-src DIR] [--not-quiet]
 
 `--podrun-src` times another checkout's podrun with this harness; `--baseline-src /work/main/src` times that one
-too, alternating run by run with this one, for a before/after under the same load.
+too, alternating run by run with this one, for a before/after under the same load. `--not-quiet` runs without `-q`:
+the run prints its transitions, warnings and summary to a pipe.
 Needs root, the busybox test image, runc or crun and conmon; the root and run root are temporary directories
 under /tmp (a `registries.json` with `{"no_upstream": ["docker.io"]}`, so no registry is contacted) and removed
 at the end; the run itself removes its pod, as `podrun run` always does.
@@ -115,7 +116,12 @@ def child(argv: list[str], out: Path) -> int:
     import importlib
 
     import podrun.cli.main
-    import podrun.cli.run  # what `main` imports for `run`, timed here rather than inside the first phase
+
+    # What `main` imports for `run`, timed here rather than inside the first phase, as `main` imports it.
+    import_run_command = getattr(podrun.cli.main, "import_run_command", None)  # older podruns import it plainly
+    if import_run_command is not None:
+        import_run_command()
+    import podrun.cli.run
 
     imported = time.monotonic()
     spans: list[tuple[str, float, float]] = []
@@ -156,10 +162,12 @@ def child(argv: list[str], out: Path) -> int:
 # -- the parent ----------------------------------------------------------------------------------------------
 
 
-def one_run(work: Path, src: Path | None, index: int) -> dict[str, Any]:
-    """One `podrun run` in a child; its phases in ms from the parent's Popen, and the whole."""
+def one_run(work: Path, src: Path | None, index: int, *, quiet: bool = True) -> dict[str, Any]:
+    """One `podrun run` in a child; its phases in ms from the parent's Popen, and the whole. Not `quiet`: the run
+    prints its transitions, warnings and summary, to a pipe."""
     out = work / f"phases-{index}.json"
-    argv = ["run", "-f", str(work / "pod.yaml"), "--root", str(work / "root"), "--run-root", str(work / "run"), "-q"]
+    argv = ["run", "-f", str(work / "pod.yaml"), "--root", str(work / "root"), "--run-root", str(work / "run")]
+    argv += ["-q"] if quiet else []
     env = dict(os.environ, PYTHONPYCACHEPREFIX=str(work / "pycache"))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if src is not None:
@@ -207,6 +215,9 @@ def main() -> int:
     parser.add_argument(
         "--baseline-src", type=Path, help="also time this podrun package (e.g. /work/main/src), alternating"
     )
+    parser.add_argument(
+        "--not-quiet", action="store_true", help="run without -q: the run prints its lines, to a pipe (as in CI)"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("needs root (namespaces, mounts, runc)")
@@ -230,12 +241,15 @@ def main() -> int:
         variants: dict[str, Path | None] = {"this podrun": args.podrun_src}
         if args.baseline_src:
             variants["baseline " + str(args.baseline_src)] = args.baseline_src
-        warm_ups = [one_run(work, src, 0) for src in variants.values()]  # bytecode cache, page cache
+        quiet = not args.not_quiet
+        warm_ups = [one_run(work, src, 0, quiet=quiet) for src in variants.values()]  # bytecode cache, page cache
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         for i in range(1, args.runs + 1):
             for name, src in variants.items():  # alternating, so that both see the same load
-                runs[name].append(one_run(work, src, i))
-        print(f"podrun run (init `true` + app `true`), {args.runs} runs each, load {os.getloadavg()[0]:.2f} at the end")
+                runs[name].append(one_run(work, src, i, quiet=quiet))
+        how = "its lines to a pipe" if args.not_quiet else "-q"
+        load = os.getloadavg()[0]
+        print(f"podrun run (init `true` + app `true`, {how}), {args.runs} runs each, load {load:.2f} at the end")
         for name, done in runs.items():
             totals = [float(r["total"]) for r in done]
             print(f"{name}: process start -> exit: min {min(totals):.1f} ms, median {statistics.median(totals):.1f} ms")

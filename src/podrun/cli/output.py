@@ -1,22 +1,47 @@
-"""What `podrun run` prints: container log lines with their names, pod transitions, Warning events."""
+"""What `podrun run` prints: container log lines with their names, pod transitions, Warning events.
+
+A line is a few segments, each with the style it has on a terminal: there rich prints it (colours, bold);
+anywhere else it is written as plain text (`cli/plain_lines.py`), the same text, without loading rich.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol, TextIO
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from podrun.cli.plain_lines import PlainLines, Segment
 
 PALETTE = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 
-def _escape(text: str) -> str:
-    """rich's markup escape (rich is imported with the first line printed)."""
-    from rich.markup import escape
+class _Lines(Protocol):
+    def print(self, segments: Iterable[Segment]) -> None: ...
 
-    return escape(text)
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether rich would treat `stream` as a terminal: TTY_COMPATIBLE and FORCE_COLOR as it reads them, else
+    isatty."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force_color = os.environ.get("FORCE_COLOR")
+    if force_color is not None:
+        return force_color != ""
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def _lines_to(stream: TextIO) -> _Lines:
+    if not is_terminal(stream):
+        return PlainLines(stream)
+    from podrun.cli.rich_console import RichLines
+
+    return RichLines(stream)
 
 
 class RunOutput:
@@ -25,21 +50,17 @@ class RunOutput:
     def __init__(self, *, quiet: bool, multiple_pods: bool) -> None:
         self.quiet = quiet
         self.multiple_pods = multiple_pods
-        self._consoles: tuple[Console, Console] | None = None  # stdout's and stderr's, made at the first line
+        self._lines: dict[bool, _Lines] = {}  # by "to stderr": each stream's writer, made at its first line
         self._colours: dict[str, str] = {}
         self._warned: set[tuple[str, str]] = set()
 
-    def _print(self, stderr: bool, text: str) -> None:
-        if self._consoles is None:
-            from podrun.cli.rich_console import QuietOnBrokenPipe
-
-            self._consoles = (
-                QuietOnBrokenPipe(file=sys.stdout, highlight=False, soft_wrap=True),
-                QuietOnBrokenPipe(file=sys.stderr, highlight=False, soft_wrap=True),
-            )
+    def _print(self, stderr: bool, *segments: Segment) -> None:
+        lines = self._lines.get(stderr)
+        if lines is None:
+            lines = self._lines[stderr] = _lines_to(sys.stderr if stderr else sys.stdout)
         # A reader that went away (`podrun run ... | head`) must not stop the pods' clean-up.
         with contextlib.suppress(OSError):
-            self._consoles[1 if stderr else 0].print(text)
+            lines.print(segments)
 
     def _colour(self, key: str) -> str:
         return self._colours.setdefault(key, PALETTE[len(self._colours) % len(PALETTE)])
@@ -49,16 +70,14 @@ class RunOutput:
         if self.quiet:
             return
         name = f"{pod}/{container}" if self.multiple_pods else container
-        style = self._colour(name)
-        line = f"[{style}]\\[{_escape(name)}][/{style}] {_escape(text)}"
-        self._print(stream == "stderr", line)
+        self._print(stream == "stderr", (f"[{name}]", self._colour(name)), (f" {text}", None))
 
     def transition(self, pod: str, ready: str, status: str, restarts: str) -> None:
         """A change of the pod's READY or STATUS column."""
         if self.quiet:
             return
         extra = f"  restarts {restarts}" if restarts != "0" else ""
-        self._print(True, f"[bold]pod/{_escape(pod)}[/bold]  {_escape(ready)}  {_escape(status)}{_escape(extra)}")
+        self._print(True, (f"pod/{pod}", "bold"), (f"  {ready}  {status}{extra}", None))
 
     def warning(self, event: dict[str, Any]) -> None:
         """A Warning event as it happens; the same warning again (for another container) is not repeated."""
@@ -70,14 +89,14 @@ class RunOutput:
         where = obj.get("name", "")
         if obj.get("fieldPath"):
             where += f" {obj['fieldPath']}"
-        self._print(True, f"[yellow]Warning[/yellow] {_escape(event.get('reason', ''))} ({_escape(where)}): "
-                    f"{_escape(event.get('message', ''))}")  # fmt: skip
+        message = f" {event.get('reason', '')} ({where}): {event.get('message', '')}"
+        self._print(True, ("Warning", "yellow"), (message, None))
 
     def summary(self, table: str) -> None:
         """The end-of-run table of every container's outcome (not with --quiet)."""
         if not self.quiet:
-            self._print(True, "\n" + _escape(table.rstrip("\n")))
+            self._print(True, ("\n" + table.rstrip("\n"), None))
 
     def notice(self, text: str) -> None:
         """A message from podrun itself."""
-        self._print(True, _escape(text))
+        self._print(True, (text, None))

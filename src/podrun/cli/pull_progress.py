@@ -7,14 +7,14 @@ how much was downloaded when it is unpacked, so nothing is redrawn into a file.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from rich.console import Console
 
 from podrun.runtime.images.progress import ProgressEvent
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
 
@@ -34,13 +34,27 @@ class _Pull:
 
 
 class PullProgress:
-    """Shows the pulls of one run; `update` on every blob's progress, `finished` when an image's pull ends."""
+    """Shows the pulls of one run; `update` on every blob's progress, `finished` when an image's pull ends.
+
+    rich is imported at the first progress: most runs pull nothing.
+    """
 
     def __init__(self, console: Console | None = None) -> None:
-        self._console = console or Console(stderr=True)
-        self._live = self._console.is_terminal
-        self._bars: Progress | None = None  # made at the first bar: most runs pull nothing
+        self._given_console = console
+        self._bars: Progress | None = None  # made at the first bar
         self._pulls: dict[str, _Pull] = {}
+
+    @functools.cached_property
+    def _console(self) -> Console:
+        if self._given_console is not None:
+            return self._given_console
+        from rich.console import Console
+
+        return Console(stderr=True)
+
+    @functools.cached_property
+    def _live(self) -> bool:
+        return self._console.is_terminal
 
     @property
     def _progress(self) -> Progress:
@@ -82,7 +96,7 @@ class PullProgress:
         pull = self._pulls.pop(image, None)
         if pull is not None and pull.task is not None:
             self._progress.remove_task(pull.task)
-        if self._live and self._bars is not None and not self._pulls_shown():
+        if self._bars is not None and self._live and not self._pulls_shown():
             self._bars.stop()
 
     def _pulls_shown(self) -> bool:

@@ -23,7 +23,6 @@ from pathlib import Path
 import yaml
 
 from podrun.cli.durations import parse_duration
-from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.cli.root_lock import RootInUse, exclusive_root
 from podrun.cli.run_host import RunHost
@@ -48,7 +47,6 @@ from podrun.runtime.protocol import EventKind
 from podrun.services.accounts import ServiceAccountNotFound, accounts_with_defaults
 from podrun.services.accounts import admit_pod as admit_service_account
 from podrun.services.in_memory import InMemoryServices
-from podrun.services.registry import allocate_for_create
 
 EXIT_TIMEOUT = 124
 EXIT_SIGNAL_BASE = 128
@@ -282,6 +280,10 @@ def _record_path(root: Path) -> Path:
 
 def allocate_services(services: list[JSON]) -> list[JSON]:
     """Give each Service its cluster IP and node ports as the API server would; InvalidError for the first refused."""
+    if not services:
+        return []
+    from podrun.services.registry import allocate_for_create  # the allocators load only for a run with Services
+
     allocated: list[JSON] = []
     for service in services:
         errors = allocate_for_create(service, allocated)
@@ -332,7 +334,11 @@ def run_command(args: argparse.Namespace) -> int:
     if gated:
         print(f"error: pod {gated[0]} has schedulingGates: podrun run has no scheduler to lift them", file=sys.stderr)
         return 1
-    event_lines = EventLines() if args.events else None
+    event_lines = None
+    if args.events:
+        from podrun.cli.event_lines import EventLines  # with the event printers, only for `--events`
+
+        event_lines = EventLines()
     host = RunHost(manifests.configmaps, manifests.secrets, output, node, services=services, event_lines=event_lines)
     try:
         with exclusive_root(args.run_root, "podrun run"):

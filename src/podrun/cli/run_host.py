@@ -8,16 +8,18 @@ was discarded when it was made). Both exist so that pods mounting `kube-api-acce
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from podrun.cli.event_lines import EventLines
 from podrun.cli.output import RunOutput
 from podrun.json_types import JSON
 from podrun.printers import print_pod
 from podrun.services.accounts import ROOT_CA_CONFIGMAP, root_ca_configmap
+
+if TYPE_CHECKING:
+    from podrun.cli.event_lines import EventLines
 
 # The `ca.crt` of every run: a self-signed CA made once as `podrun serve` makes its own (`api.tls`), with a key
 # that was never saved, so nothing is signed by it. A constant spares every run ~40 ms of importing cryptography.
@@ -79,7 +81,7 @@ class RunHost:
     def service_account_token(self, pod: JSON, audience: str | None, expiration_seconds: int) -> str | None:
         """A random opaque token, one per pod, audience and lifetime: no API server checks it."""
         key = (str(pod["metadata"].get("uid", "")), audience, expiration_seconds)
-        return self._tokens.setdefault(key, secrets.token_urlsafe(32))
+        return self._tokens.setdefault(key, os.urandom(32).hex())
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Print the pod's READY and STATUS when they change, as `kubectl get pods -w` would."""

@@ -17,18 +17,20 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from podrun.json_types import JSON
 
-_DATA_FILE = "schema_data.json.gz"
+# Beside this module, read by its path: importlib.resources would cost every `podrun run` five more imports, and
+# podrun is never run from a zip.
+_DATA_FILE = Path(__file__).with_name("schema_data.json.gz")
 
 
 @functools.cache
 def schemas() -> dict[str, JSON]:
     """Every type's schema, by short name (read once)."""
-    data: JSON = json.loads(gzip.decompress(resources.files(__package__).joinpath(_DATA_FILE).read_bytes()))
+    data: JSON = json.loads(gzip.decompress(_DATA_FILE.read_bytes()))
     types: dict[str, JSON] = data["types"]
     return types
 

@@ -14,12 +14,12 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-from dnslib import PTR, QTYPE, RCODE, RR, SRV, A, DNSLabel, DNSRecord
-from dnslib.server import BaseResolver
+from typing import TYPE_CHECKING, Any, cast
 
 from podrun.network import netns
+
+if TYPE_CHECKING:
+    from dnslib import DNSRecord
 
 TTL = 5
 
@@ -62,8 +62,9 @@ class DnsRecords:
     domain: str = "cluster.local"
 
 
-class ClusterResolver(BaseResolver):  # type: ignore[misc]
-    """A dnslib resolver over a records snapshot; `update` swaps the snapshot atomically."""
+class ClusterResolver:
+    """A resolver over a records snapshot, with dnslib's `BaseResolver` interface (`resolve(request, handler)`);
+    `update` swaps the snapshot atomically. dnslib is imported at the first query: most runs never make one."""
 
     def __init__(self, records: DnsRecords | None = None) -> None:
         self.update(records or DnsRecords())
@@ -96,6 +97,8 @@ class ClusterResolver(BaseResolver):  # type: ignore[misc]
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         """The answer to one query, as the kubernetes plugin gives it (TTL 5, NXDOMAIN for unknown names)."""
+        from dnslib import PTR, QTYPE, RCODE, RR, SRV, A, DNSLabel
+
         reply = request.reply()
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = request.q.qtype
@@ -176,6 +179,8 @@ class DnsServer:
 
     def answer(self, query: bytes) -> bytes | None:
         """The packed reply to a packed query (None for a packet that is not a DNS query)."""
+        from dnslib import DNSRecord
+
         try:
             request = DNSRecord.parse(query)
         except Exception:  # dnslib raises several types for malformed packets; drop them as a server does

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from podrun.runtime import cgroups, linux, ocispec
-from podrun.runtime.conmon_attach import attach_conmon
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
@@ -43,7 +41,6 @@ from podrun.runtime.protocol import (
     SandboxStatus,
 )
 from podrun.runtime.sandbox import PodNetwork, Sandboxes
-from podrun.runtime.ttyexec import start_exec
 from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
 # Exit code and reason containerd reports for a container whose process could not be started.
@@ -367,7 +364,7 @@ class LocalRuntime:
             )
         paths = self.sandboxes.paths(sandbox_id)
         pid_namespace = self._pid_namespace_of(config.target_container_id) if config.target_container_id else ""
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()  # secrets.token_hex, without importing secrets (and hmac)
         d = self._dir(container_id)
         try:
             rootfs = await asyncio.to_thread(self._mount_rootfs, d, self.images.layer_dirs(image))
@@ -642,10 +639,18 @@ class LocalRuntime:
     async def _clean_up_exited(self, container_id: str) -> None:
         """Delete an exited container's OCI state and cgroup and unmount its rootfs (idempotent)."""
         done = self._cleaned.setdefault(container_id, asyncio.Event())
-        try:
+
+        async def delete_oci_state() -> None:
             if (self._oci_root / container_id).exists():
                 await self._run_oci("delete", "--force", container_id)
-            await asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs")
+
+        try:
+            # Both at once: the OCI runtime's delete of an exited container removes its state and cgroup, never
+            # touching the rootfs, which is podrun's own mount (and the container's mount namespace is gone).
+            await _all([
+                delete_oci_state(),
+                asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs"),
+            ])  # fmt: skip
         finally:
             done.set()
 
@@ -706,7 +711,7 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state != ContainerState.RUNNING:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
-        pid_file = self._dir(container_id) / f"exec-{secrets.token_hex(4)}.pid"
+        pid_file = self._dir(container_id) / f"exec-{os.urandom(4).hex()}.pid"
         proc = await asyncio.create_subprocess_exec(
             self.oci.path, f"--root={self._oci_root}", "exec", "--pid-file", str(pid_file), container_id, *cmd,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -744,6 +749,8 @@ class LocalRuntime:
         rec = self._get(container_id)
         if rec.state != ContainerState.RUNNING:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
+        from podrun.runtime.ttyexec import start_exec  # only `kubectl exec` streams
+
         return await start_exec(
             [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd,
             tty=tty, stdin=stdin,
@@ -765,6 +772,8 @@ class LocalRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited.wait(), CONMON_EXIT_TIMEOUT_SECONDS)
             return rec.exit_code if exited.is_set() else 0
+
+        from podrun.runtime.conmon_attach import attach_conmon  # only the API attaches (`kubectl attach`, `run -it`)
 
         try:
             return await attach_conmon(

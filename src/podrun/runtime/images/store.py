@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from podrun.runtime.images.layers import LayerError, unpack_layer
 from podrun.runtime.reference import Reference, is_digest, parse
 
 MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -212,6 +211,10 @@ class ImageStore:
         dest = self.layer_path(diff_id)
         if dest.exists():
             return
+        # Here, not at the top: tarfile and zstandard load only when a layer is unpacked, never for a run of
+        # images already present.
+        from podrun.runtime.images.layers import LayerError, unpack_layer
+
         work = Path(tempfile.mkdtemp(dir=self.tmp, prefix=".layer-"))
         try:
             try:
