@@ -288,10 +288,25 @@ class PodWorker:
             eviction=self._eviction,
             active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
         )  # fmt: skip
-        await self._publish(status)
+        writing = self._publish(status)
         terminal = status.get("phase") in ("Succeeded", "Failed")
         if terminal or deleting:
+            # The host hears of the termination after the last status, not while it is being written.
+            if writing is not None:
+                await writing
             return await self._terminate(sandboxes, containers)
+        try:
+            return await self._act(sandboxes, containers, probe_results)
+        finally:
+            # Written while the actions ran (a store write beside a container's start), done before the sync ends:
+            # the next sync's status is written after this one, and a failed write fails this sync.
+            if writing is not None:
+                await writing
+
+    async def _act(
+        self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus], probe_results: ProbeResults
+    ) -> SyncOutcome:
+        """Set up the volumes, then do what the planner chose."""
         if self.volume_paths is None and not await self._setup_volumes():
             return SyncOutcome.DONE
         if self.prepared and _an_init_container_failed(self.pod, containers):
@@ -306,11 +321,13 @@ class PodWorker:
             return SyncOutcome.RESYNC
         return outcome
 
-    async def _publish(self, status: JSON) -> None:
-        if status != self.pod.get("status"):
-            self.pod["status"] = status
-            self.deps.probes.update_pod(self.pod)
-            await self.deps.host.update_pod_status(self.pod, status)
+    def _publish(self, status: JSON) -> asyncio.Task[None] | None:
+        """Take a changed status as the pod's own at once; its write to the host runs as the returned task."""
+        if status == self.pod.get("status"):
+            return None
+        self.pod["status"] = status
+        self.deps.probes.update_pod(self.pod)
+        return asyncio.create_task(self.deps.host.update_pod_status(self.pod, status))
 
     def _check_deadline(self) -> None:
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
