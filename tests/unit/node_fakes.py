@@ -80,7 +80,7 @@ class MemoryHost:
         return [e["reason"] for e in self.events]
 
 
-class _PresentImages:
+class PresentImages:
     """An image store in which every image is present."""
 
     def resolve(self, reference: str) -> Any:
@@ -116,7 +116,7 @@ async def fake_node(
     runtime, host = FakeRuntime(), host or MemoryHost()
     facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
     kubelet = Node(
-        runtime, host, root=tmp_path, image_store=_PresentImages(), facts=facts,  # type: ignore[arg-type]
+        runtime, host, root=tmp_path, image_store=PresentImages(), facts=facts,  # type: ignore[arg-type]
         crash_backoff=crash_backoff,
     )  # fmt: skip
     await kubelet.start()

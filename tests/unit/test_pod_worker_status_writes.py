@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_runtime import FakeRuntime
-from node_fakes import NODE_NAME, MemoryHost, _PresentImages, fake_node, simple_pod
+from node_fakes import NODE_NAME, MemoryHost, PresentImages, fake_node, simple_pod
 
 from podrun.json_types import JSON
 from podrun.kubelet.kubelet import Kubelet
@@ -54,7 +54,7 @@ async def lone_worker(tmp_path: Path, host: SlowHost) -> AsyncIterator[tuple[Pod
     """A worker of a one-container pod whose syncs the test runs itself; the pod is removed on leaving."""
     runtime = FakeRuntime()
     facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
-    kubelet = Kubelet(runtime, host, root=tmp_path, image_store=_PresentImages(), node=facts)  # type: ignore[arg-type]
+    kubelet = Kubelet(runtime, host, root=tmp_path, image_store=PresentImages(), node=facts)  # type: ignore[arg-type]
     worker = PodWorker(kubelet.deps, simple_pod("web", restart_policy="Always"))
     try:
         yield worker, runtime
