@@ -1,7 +1,8 @@
 """An in-memory `Runtime` for unit tests of the kubelet: no root, no processes.
 
 It records every call, emits started and exited events as the real runtime does, lets a test make a
-container exit by itself (`exit`), and fails a call on request (`fail_next`).
+container exit by itself (`exit`), fails a call on request (`fail_next`), holds a container's create, prepare or
+start until the test lets it go on (`hold`), and tells a test when a call was made (`called`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from podrun.runtime.protocol import (
 
 SIGTERM_EXIT_CODE = 143
 SIGKILL_EXIT_CODE = 137
+WAIT_SECONDS = 10.0
 
 
 class FakeEvents:
@@ -57,15 +59,33 @@ class FakeRuntime:
     containers: dict[str, ContainerStatus] = field(default_factory=dict)
     stop_graces: dict[str, float] = field(default_factory=dict)  # container name -> the grace it was stopped with
     configs: dict[str, ContainerConfig] = field(default_factory=dict)  # container ID -> what it was created from
-    _failures: dict[str, RuntimeError_] = field(default_factory=dict)
+    _failures: dict[tuple[str, str | None], RuntimeError_] = field(default_factory=dict)
+    _held: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    _watchers: list[tuple[tuple[str, str], asyncio.Event]] = field(default_factory=list)
     _subscribers: set[asyncio.Queue[ContainerEvent]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     # -- test controls ----------------------------------------------------------------------------
 
-    def fail_next(self, method: str, reason: str = "RuntimeError", message: str = "injected failure") -> None:
-        """Make the next call of `method` raise a `RuntimeError_`."""
-        self._failures[method] = RuntimeError_(reason, message)
+    def fail_next(
+        self, method: str, reason: str = "RuntimeError", message: str = "injected failure", *, name: str | None = None
+    ) -> None:
+        """Make the next call of `method` (for the container `name`, if given) raise a `RuntimeError_`."""
+        self._failures[(method, name)] = RuntimeError_(reason, message)
+
+    def hold(self, method: str, container_name: str) -> asyncio.Event:
+        """Make the next `create_container`, `prepare_container` or `start_container` of `container_name` (or
+        `exec_sync` of that command line) wait, once called, until the returned event is set."""
+        release = asyncio.Event()
+        self._held[(method, container_name)] = release
+        return release
+
+    async def called(self, method: str, argument: str) -> None:
+        """Return once `method` was called with `argument` (at most WAIT_SECONDS)."""
+        made = asyncio.Event()
+        self._watchers.append(((method, argument), made))
+        if (method, argument) not in self.calls:
+            await asyncio.wait_for(made.wait(), WAIT_SECONDS)
 
     def exit(self, container_name: str, exit_code: int = 0) -> None:
         """The running container named `container_name` exits by itself."""
@@ -78,9 +98,18 @@ class FakeRuntime:
 
     def _call(self, method: str, argument: str = "") -> None:
         self.calls.append((method, argument))
-        failure = self._failures.pop(method, None)
+        for call, made in self._watchers:
+            if call == (method, argument):
+                made.set()
+        failure = self._failures.pop((method, argument), None) or self._failures.pop((method, None), None)
         if failure is not None:
             raise failure
+
+    async def _held_call(self, method: str, container_name: str) -> None:
+        self._call(method, container_name)
+        release = self._held.pop((method, container_name), None)
+        if release is not None:
+            await release.wait()
 
     def _emit(self, kind: EventKind, status: ContainerStatus) -> None:
         for queue in self._subscribers:
@@ -111,7 +140,7 @@ class FakeRuntime:
         self.sandboxes.pop(sandbox_id, None)
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
-        self._call("create_container", config.name)
+        await self._held_call("create_container", config.name)
         container_id = f"container-{next(self._ids)}"
         self.configs[container_id] = config
         self.containers[container_id] = ContainerStatus(
@@ -122,10 +151,10 @@ class FakeRuntime:
         return container_id
 
     async def prepare_container(self, container_id: str) -> None:
-        self._call("prepare_container", self.containers[container_id].name)
+        await self._held_call("prepare_container", self.containers[container_id].name)
 
     async def start_container(self, container_id: str) -> None:
-        self._call("start_container", self.containers[container_id].name)
+        await self._held_call("start_container", self.containers[container_id].name)
         status = replace(self.containers[container_id], state=ContainerState.RUNNING, started_at=time.time())
         self.containers[container_id] = status
         self._emit(EventKind.STARTED, status)
@@ -156,7 +185,7 @@ class FakeRuntime:
         return FakeEvents(self._subscribers)
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float | None) -> ExecResult:
-        self._call("exec_sync", " ".join(cmd))
+        await self._held_call("exec_sync", " ".join(cmd))
         return ExecResult(exit_code=0, stdout=b"", stderr=b"")
 
     async def exec_stream(self, container_id: str, cmd: list[str], tty: bool, stdin: bool) -> ExecStreams:

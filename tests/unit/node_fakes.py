@@ -80,7 +80,7 @@ class MemoryHost:
         return [e["reason"] for e in self.events]
 
 
-class _PresentImages:
+class PresentImages:
     """An image store in which every image is present."""
 
     def resolve(self, reference: str) -> Any:
@@ -109,13 +109,14 @@ def simple_pod(
 
 @contextlib.asynccontextmanager
 async def fake_node(
-    tmp_path: Path, crash_backoff: Backoff | None = None
+    tmp_path: Path, crash_backoff: Backoff | None = None, host: MemoryHost | None = None
 ) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:
-    """A started node over a fresh in-memory runtime; stopped on leaving."""
-    runtime, host = FakeRuntime(), MemoryHost()
+    """A started node over a fresh in-memory runtime (reporting to `host`, a fresh one by default); stopped on
+    leaving."""
+    runtime, host = FakeRuntime(), host or MemoryHost()
     facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
     kubelet = Node(
-        runtime, host, root=tmp_path, image_store=_PresentImages(), facts=facts,  # type: ignore[arg-type]
+        runtime, host, root=tmp_path, image_store=PresentImages(), facts=facts,  # type: ignore[arg-type]
         crash_backoff=crash_backoff,
     )  # fmt: skip
     await kubelet.start()

@@ -41,6 +41,15 @@ def test_an_init_hand_off_floor_is_the_starts_of_the_containers_created_ahead() 
     assert floor["floor_ms"] == pytest.approx(3 * 6)
 
 
+def test_the_seed_pods_hostport_floor_is_one_kubectl_the_network_one_create_and_both_starts() -> None:
+    # The sidecar is created while nginx is created and starts: only its start is on the way.
+    floor = floors.case_floor("seed", "hostport", MEDIANS)
+
+    assert floor is not None
+    assert floor["floor_ms"] == pytest.approx(60 + 10 + 30 + 6)
+    assert floor["formula"] == "kubectl + cni_add + create_start + start"
+
+
 def test_many_pods_share_out_their_per_pod_parts_among_the_cpus() -> None:
     floor = floors.case_floor("many", "run", MEDIANS, pods=20, cpus=2)
 
@@ -76,14 +85,14 @@ def test_goals_take_the_share_of_podmans_median() -> None:
     [row] = floors.goals([_case("seed", 400, 600)], _floors(), pods=1, cpus=2)
 
     assert row["goal_ms"] == pytest.approx(0.5 * 600)
-    assert row["floor_ms"] == pytest.approx(3 * 60 + 10 + 2 * 30)
+    assert row["floor_ms"] == pytest.approx(3 * 60 + 10 + 30 + 6)
     assert row["verdict"] == "not met: room above the floor"
 
 
 def test_a_case_floor_uses_the_parts_sampled_during_its_own_rounds() -> None:
     [row] = floors.goals([_case("seed", 400, 600)], _floors({"seed": {"kubectl": 100.0}}), pods=1, cpus=2)
 
-    assert row["floor_ms"] == pytest.approx(3 * 100 + 10 + 2 * 30)
+    assert row["floor_ms"] == pytest.approx(3 * 100 + 10 + 30 + 6)
 
 
 def test_teardown_uses_the_parts_sampled_during_pod_start() -> None:

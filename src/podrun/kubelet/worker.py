@@ -288,10 +288,25 @@ class PodWorker:
             eviction=self._eviction,
             active_sandbox_id=ready_sandboxes[-1].id if ready_sandboxes else None,
         )  # fmt: skip
-        await self._publish(status)
+        writing = self._publish(status)
         terminal = status.get("phase") in ("Succeeded", "Failed")
         if terminal or deleting:
+            # The host hears of the termination after the last status, not while it is being written.
+            if writing is not None:
+                await writing
             return await self._terminate(sandboxes, containers)
+        try:
+            return await self._act(sandboxes, containers, probe_results)
+        finally:
+            # Written while the actions ran (a store write beside a container's start), done before the sync ends:
+            # the next sync's status is written after this one, and a failed write fails this sync.
+            if writing is not None:
+                await writing
+
+    async def _act(
+        self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus], probe_results: ProbeResults
+    ) -> SyncOutcome:
+        """Set up the volumes, then do what the planner chose."""
         if self.volume_paths is None and not await self._setup_volumes():
             return SyncOutcome.DONE
         if self.prepared and _an_init_container_failed(self.pod, containers):
@@ -306,11 +321,13 @@ class PodWorker:
             return SyncOutcome.RESYNC
         return outcome
 
-    async def _publish(self, status: JSON) -> None:
-        if status != self.pod.get("status"):
-            self.pod["status"] = status
-            self.deps.probes.update_pod(self.pod)
-            await self.deps.host.update_pod_status(self.pod, status)
+    def _publish(self, status: JSON) -> asyncio.Task[None] | None:
+        """Take a changed status as the pod's own at once; its write to the host runs as the returned task."""
+        if status == self.pod.get("status"):
+            return None
+        self.pod["status"] = status
+        self.deps.probes.update_pod(self.pod)
+        return asyncio.create_task(self.deps.host.update_pod_status(self.pod, status))
 
     def _check_deadline(self) -> None:
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
@@ -403,6 +420,8 @@ class PodWorker:
             if not ok and not is_sidecar(spec):
                 return SyncOutcome.DONE
         specs = self.pod["spec"]["containers"]
+        if not self._deleting():
+            self._prepare_after_first(sandbox_id, [specs[i] for i in actions.containers_to_start], containers)
         for index in actions.containers_to_start:
             if self._deleting():
                 return SyncOutcome.RESYNC
@@ -580,8 +599,21 @@ class PodWorker:
         for spec in [*init[index + 1 :], *self.pod["spec"]["containers"]]:
             # A subPath is made in the volume when the container is created: an init container that
             # is to put a file there must run first.
-            uses_sub_path = any(m.get("subPath") or m.get("subPathExpr") for m in spec.get("volumeMounts") or [])
-            if spec["name"] not in self.prepared and not uses_sub_path:
+            if spec["name"] not in self.prepared and not _uses_sub_path(spec):
+                self.prepared[spec["name"]] = asyncio.create_task(self._prepare(sandbox_id, spec))
+
+    def _prepare_after_first(self, sandbox_id: str, to_start: list[JSON], containers: list[ContainerStatus]) -> None:
+        """Create the app containers after the first of `to_start` concurrently with its start.
+
+        They still start one after another, in order, each after the one before it (and its postStart hook):
+        only the runtime's create moves ahead, and every container created ahead pays only its `start` on the way
+        (a pod of nginx and a sidecar: the sidecar is created while nginx is). A restart is not created ahead (its
+        backoff and restart count are decided at its start), nor a container with a subPath mount (creating it
+        makes the subPath in a volume that a container before it, or its postStart hook, may fill).
+        """
+        ran = {c.labels.get(labels.CONTAINER_NAME, c.name) for c in containers}
+        for spec in to_start[1:]:
+            if spec["name"] not in self.prepared and spec["name"] not in ran and not _uses_sub_path(spec):
                 self.prepared[spec["name"]] = asyncio.create_task(self._prepare(sandbox_id, spec))
 
     async def _prepare(self, sandbox_id: str, spec: JSON) -> _Built | None:
@@ -671,6 +703,11 @@ def _an_init_container_failed(pod: JSON, containers: list[ContainerStatus]) -> b
         if name in regular and (name not in newest or c.created_at > newest[name].created_at):
             newest[name] = c
     return any(c.state == ContainerState.EXITED and c.exit_code != 0 for c in newest.values())
+
+
+def _uses_sub_path(spec: JSON) -> bool:
+    """The container mounts a subPath (made in its volume when the container is created)."""
+    return any(m.get("subPath") or m.get("subPathExpr") for m in spec.get("volumeMounts") or [])
 
 
 def _target_container_id(spec: JSON, containers: list[ContainerStatus]) -> str:
