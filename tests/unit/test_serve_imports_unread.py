@@ -133,3 +133,21 @@ def test_a_pull_after_serve_imports_trusts_the_ca_in_ssl_cert_file(credentials: 
 def test_a_pull_after_serve_imports_refuses_a_registry_no_ca_vouches_for(credentials: Credentials) -> None:
     result = after_serve_imports(PULL_FROM_TLS_REGISTRY, pki=credentials.ca_cert.parent)
     assert result == "unreachable True"
+
+
+def test_serve_imports_leave_the_mime_types_database_unread() -> None:
+    code = "import mimetypes\nprint(mimetypes.inited, mimetypes._db)"
+    assert after_serve_imports(code) == "False None"
+
+
+def test_static_files_get_the_same_content_types_after_serve_imports() -> None:
+    code = "from aiohttp.web_fileresponse import CONTENT_TYPES\nprint(sorted(CONTENT_TYPES.types_map[True].items()))"
+    plain = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
+    assert after_serve_imports(code) == plain
+
+
+def test_mime_types_are_read_at_the_first_guess_after_serve_imports() -> None:
+    code = "import mimetypes\nprint(mimetypes.guess_type('app.webmanifest')[0], mimetypes.inited)"
+    assert after_serve_imports(code) == "application/manifest+json True"
