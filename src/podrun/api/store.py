@@ -537,13 +537,18 @@ class Store:
         return len(self._history.get(resource, ()))
 
     def compact(self) -> None:
-        """Give the file's free pages back (incremental vacuum) and empty the write-ahead log into the database
-        (a truncating checkpoint), so that deleted objects do not leave the files growing; nothing in memory."""
+        """Give the file's free pages back (incremental vacuum), empty the write-ahead log into the database (a
+        truncating checkpoint), so that deleted objects do not leave the files growing, and free SQLite's page
+        cache; nothing of the objects in memory."""
         if not self._on_disk:
             return
         # executescript steps the pragma to the end; execute() would free a single page.
         self._db.executescript("PRAGMA incremental_vacuum;")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # The page cache fills as the file grows (up to 2 MiB a connection) and stays full after a burst of pods
+        # has come and gone. Reads are served from memory, so an idle server has no use for it; the next write
+        # reads back the few pages it touches.
+        self._db.execute("PRAGMA shrink_memory")
 
     def _forget(self, watch: Watch) -> None:
         self._watches.get(watch.resource, set()).discard(watch)
