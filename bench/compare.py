@@ -20,7 +20,9 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
    (polling the runtime's records), `podrun run`'s Ctrl-C twice (to its exit, by which it removed everything), and
    `podman pod stop -t 0 && podman pod rm`;
 6. memory: RSS (and PSS) of podrun's own processes (serve idle; serve with N pods, its conmons included) against
-   Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon;
+   Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon; under
+   the table, serve's idle RSS against issue 12's goal (fresh and after the cases: no growth) beside the floor, an
+   interpreter importing what serve must (`compare/memory_floor.py`);
 7. the scaling curve (`compare/scaling.py`): 1, 10, 50 and 100 pods of case 1 at once under `podrun serve` and
    `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
    (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone);
@@ -71,7 +73,7 @@ from datetime import datetime
 from pathlib import Path
 
 import yaml
-from compare import floors, own_goals, scaling
+from compare import floors, memory_floor, own_goals, scaling
 from compare.common import JSON, BenchError, free_port, http_get, run, stop_process, to_yaml, wait_until
 from compare.features import PodmanTool, PodrunTool, Tool, run_features
 from compare.podman_side import Podman, ensure_configured, ensure_installed
@@ -514,7 +516,7 @@ class Comparison:
         counts = self.args.scaling or list(scaling.QUICK_COUNTS if quick else scaling.COUNTS)
         if self.args.scaling_only:
             self.attempt(("7 scaling",), lambda: self.case_scaling(counts))
-            self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+            self.judge_memory()
             return
         chosen = set(self.args.cases or CASE_NUMBERS)
         if 1 in chosen:
@@ -531,10 +533,16 @@ class Comparison:
             own = own_goals.OwnGoals(self.podrun, self.write)
             self.attempt(("8 podrun run to exit",), lambda: self.case_own(runs, own.run_to_exit(runs)))
             self.attempt((f"8 init hand-off, {own_goals.INITS} inits",), lambda: self.case_own(runs, own.handoff(runs)))
-        self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+        self.judge_memory()
         self.judge_goals(pods)
         if not self.args.no_features and not self.args.cases:
             self.case_features()
+
+    def judge_memory(self) -> None:
+        """serve's idle memory after the cases, the floor under it and the goal's verdict (compare/memory_floor.py)."""
+        self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+        self.memory["floor"] = memory_floor.floor(self.podrun.env)
+        self.memory["verdict"] = memory_floor.verdict(self.memory)
 
     def judge_goals(self, pods: int) -> None:
         """The floors sampled during the cases (compare/floors.py), and each goal beside podrun's median and floor."""
@@ -684,6 +692,7 @@ def main() -> int:
     print(f"podrun vs Podman {comparison.podman_version or '(not run: --podrun-only)'} on {os.cpu_count()} CPUs, "
           f"load {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after; medians (p90)")  # fmt: skip
     print_table(comparison.cases, comparison.memory, comparison.podman_version, comparison.failures)
+    memory_floor.print_verdict(comparison.memory)
     for case in comparison.cases:
         for key, values in case.extra.items():
             if values and key in NOTES:

@@ -25,6 +25,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 # case -> samples per variant (--quick: 2 rounds; case 8's hand-off samples all 6 hand-offs of each pod)
 CASES = {"start": 2, "teardown": 2, "handoff": 2, "seed": 2, "many": 1, "run_exit": 2, "handoff6": 12}
 FLOORS = {"create_start", "start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
+MEMORY_FLOOR = {"bare interpreter", "serve's must imports", "serve's imports"}
 FEATURES = {"sidecar", "probes", "hooks", "failing_init", "crashloop", "init_always"}
 
 
@@ -48,8 +49,8 @@ def test_the_comparison_exits_0_and_leaves_nothing_behind(
     result, doc = quick_run
 
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("1 pod start", "5 teardown", "6 memory, idle", "features (the same manifests, observed)",
-                 "CrashLoopBackOff", "raw numbers:"):  # fmt: skip
+    for line in ("1 pod start", "5 teardown", "6 memory, idle", "serve idle", "floor: bare interpreter",
+                 "features (the same manifests, observed)", "CrashLoopBackOff", "raw numbers:"):  # fmt: skip
         assert line in result.stdout, result.stdout
     work = Path(doc["work_dir"])
     assert work.parent == Path("/tmp") and work.name.startswith("podrun-cmp-")
@@ -72,6 +73,9 @@ def test_the_quick_run_records_its_raw_numbers_for_podrun_only(
         assert all(len(v["samples_ms"]) == samples and min(v["samples_ms"]) > 0 for v in variants.values())
     assert doc["memory"]["idle"]["podrun serve"]["rss_mib"] > 0
     assert doc["memory"]["many"]["podrun serve"]["groups"]["conmon"]["processes"] >= 3
+    assert set(doc["memory"]["floor"]) == MEMORY_FLOOR
+    assert all(floor["rss_mib"] > 0 and floor["modules"] > 0 for floor in doc["memory"]["floor"].values())
+    assert doc["memory"]["verdict"]["growth_mib"] is not None
     assert set(doc["features"]) == FEATURES
     assert all(set(cells) == {"podrun"} for cells in doc["features"].values())
     assert all(cell["podrun"]["status"] != "error" for cell in doc["features"].values()), doc["features"]

@@ -458,3 +458,70 @@ async def test_closing_the_store_ends_its_watches(store: Store) -> None:
 
 def test_a_malformed_watch_version_is_a_bad_request(store: Store) -> None:
     assert refused(store.watch, "pods", None, resource_version="abc").code == 400
+
+
+# -- Events, kept as text ----------------------------------------------------------------------------------------
+
+
+def test_events_are_kept_as_their_json_text_only(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    written = Store(path)
+    written.create("events", event("web.1", "web"))
+    written.create("pods", pod("web"))
+    kept_before_reopen = written._objects["events"]["default"]["web.1"]
+    written.close()
+    reopened = Store(path)
+    kept_after_reopen = reopened._objects["events"]["default"]["web.1"]
+    reopened.close()
+    assert [kept_before_reopen.decoded, kept_after_reopen.decoded] == [None, None]
+    assert '"involvedObject"' in kept_after_reopen.text
+
+
+def test_events_read_back_are_fresh_copies(store: Store) -> None:
+    store.create("events", event("web.1", "web"))
+    store.get("events", "default", "web.1")["reason"] = "Changed"
+    store.list("events", "default")[0][0]["reason"] = "Changed"
+    assert store.get("events", "default", "web.1")["reason"] == "Started"
+
+
+def test_an_event_update_keeps_its_uid_and_checks_its_version(store: Store) -> None:
+    created = store.create("events", event("web.1", "web"))
+    updated = store.update("events", {**created, "reason": "Killing"})
+    stale = refused(store.update, "events", {**created, "reason": "Pulled"})
+    assert updated["metadata"]["uid"] == created["metadata"]["uid"]
+    assert (updated["reason"], rv(updated)) == ("Killing", rv(created) + 1)
+    assert stale.code == 409
+
+
+def test_an_unchanged_event_is_not_written_again(store: Store) -> None:
+    created = store.create("events", event("web.1", "web"))
+    assert store.update_if_changed("events", created) == created
+    assert store.resource_version == rv(created)
+
+
+def test_events_page_with_limit_and_continue(store: Store) -> None:
+    for name in "abc":
+        store.create("events", event(f"{name}.1", name))
+    first, _, token = store.list("events", "default", limit=2)
+    rest, _, last = store.list("events", "default", limit=2, continue_token=token)
+    assert [names(first), names(rest), last] == [["default/a.1", "default/b.1"], ["default/c.1"], ""]
+
+
+async def test_a_watch_of_events_by_field_sees_them_enter_and_leave_its_selection(store: Store) -> None:
+    watch = store.watch("events", "default", field_selector="involvedObject.name=web")
+    web = store.create("events", event("web.1", "web"))
+    store.create("events", event("db.1", "db"))
+    moved = store.update("events", {**web, "involvedObject": {"kind": "Pod", "name": "db", "namespace": "default"}})
+    assert [(await next_event(watch)).type, (await next_event(watch)).type] == ["ADDED", "DELETED"]
+    assert rv(moved) == rv(web) + 2
+    watch.close()
+
+
+async def test_a_watch_of_events_resumed_by_field_replays_only_its_selection(store: Store) -> None:
+    start = store.resource_version
+    store.create("events", event("db.1", "db"))
+    web = store.create("events", event("web.1", "web"))
+    watch = store.watch("events", "default", resource_version=str(start), field_selector="involvedObject.name=web")
+    assert await next_event(watch) == WatchEvent("ADDED", web)
+    assert await no_event(watch)
+    watch.close()

@@ -5,7 +5,9 @@ The store's clock is injected, so ageing takes no time.
 
 from __future__ import annotations
 
+import _sqlite3
 import asyncio
+import ctypes
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,27 @@ def test_compacting_gives_the_space_of_deleted_objects_back(tmp_path: Path) -> N
         store.compact()
         assert path.stat().st_size < full / 4
         assert path.with_name("store.db-wal").stat().st_size == 0
+    finally:
+        store.close()
+
+
+def sqlite_memory_used() -> int:
+    """Bytes SQLite holds in this process (every connection's page cache among them)."""
+    memory_used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+    memory_used.restype = ctypes.c_int64
+    return int(memory_used())
+
+
+def test_compacting_frees_sqlites_page_cache(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.db")
+    try:
+        for i in range(200):
+            store.create("configmaps", dict(configmap(f"c{i}"), data={"k": "x" * 4000}))
+        for i in range(100):
+            store.delete("configmaps", "default", f"c{i}")
+        before = sqlite_memory_used()
+        store.compact()
+        assert before - sqlite_memory_used() > 512 * 1024
     finally:
         store.close()
 

@@ -9,6 +9,8 @@ mode with `synchronous=NORMAL`: a committed write survives the process dying (th
 
 Reads are served from memory: every object is kept decoded (for selectors) and encoded (for fresh copies,
 which `json.loads` makes faster than a deep copy), so a write costs one encode, one decode and one commit.
+Events are the exception: the most numerous objects and the least read, they are kept as text only (a decoded
+Event costs 4 to 7 KiB, its text about 1) and decoded where read.
 
 Watches follow `staging/src/k8s.io/apiserver/pkg/storage/cacher`: a watch from resourceVersion "" or "0"
 starts with a synthetic ADDED for every matching object, a watch from "N" replays the changes after N from a
@@ -63,6 +65,8 @@ KINDS = {
 # kept change holds an object's JSON text), and 75 s is the window a lagging client may resume in.
 HISTORY_SIZE = 1_000
 HISTORY_AGE = 75.0
+# Resources whose objects are kept as JSON text only, decoded where they are read (see the module's docstring).
+TEXT_ONLY = frozenset({"events"})
 # Seconds without an event after which a watch that allows bookmarks sends one.
 BOOKMARK_INTERVAL = 1.0
 # Changes queued for one watch that its client has not taken yet. Past this the watch ends, as the cacher ends a
@@ -117,10 +121,23 @@ class WatchEvent:
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    """One version of an object: decoded (shared, never mutated) and encoded."""
+    """One version of an object: encoded, and decoded (shared, never mutated) unless its resource is kept as
+    text only (`TEXT_ONLY`)."""
 
-    obj: dict[str, Any]
     text: str
+    decoded: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, resource: str, text: str, obj: dict[str, Any] | None = None) -> _Stored:
+        """The version to keep of `resource`'s object `text` (`obj`: that text decoded, when at hand)."""
+        if resource in TEXT_ONLY:
+            return cls(text, None)
+        return cls(text, obj if obj is not None else json.loads(text))
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """The object decoded: the shared copy, or a fresh one for a text-only resource."""
+        return self.decoded if self.decoded is not None else json.loads(self.text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +223,7 @@ class Store:
         self._rv: int = self._db.execute("SELECT value FROM meta WHERE key = 'resourceVersion'").fetchone()[0]
         self._objects: dict[str, dict[str, dict[str, _Stored]]] = {}
         for resource, namespace, name, text in self._db.execute("SELECT resource, namespace, name, json FROM objects"):
-            self._objects.setdefault(resource, {}).setdefault(namespace, {})[name] = _Stored(json.loads(text), text)
+            self._objects.setdefault(resource, {}).setdefault(namespace, {})[name] = _Stored.of(resource, text)
         # The history starts empty: resuming from a version before this open is answered with 410, which makes
         # clients list again, as after an API server restart.
         self._opened_rv = self._rv
@@ -257,19 +274,19 @@ class Store:
         after: tuple[str, str] | None = None
         if continue_token:
             list_rv, after = _decode_continue(continue_token)
-        items: list[_Stored] = []
+        everything = labels.empty and fields.empty
+        items: list[tuple[tuple[str, str], _Stored]] = []
         token = ""
         for key, stored in self._sorted(resource, namespace):
             if after is not None and key <= after:
                 continue
-            if not _matches(stored.obj, labels, fields):
+            if not everything and not _matches(stored.obj, labels, fields):
                 continue
             if limit > 0 and len(items) == limit:
-                last = items[-1].obj["metadata"]
-                token = _encode_continue(list_rv, (last.get("namespace", ""), last["name"]))
+                token = _encode_continue(list_rv, items[-1][0])
                 break
-            items.append(stored)
-        return [json.loads(stored.text) for stored in items], str(list_rv), token
+            items.append((key, stored))
+        return [json.loads(stored.text) for _key, stored in items], str(list_rv), token
 
     def _sorted(self, resource: str, namespace: str | None) -> Iterator[tuple[tuple[str, str], _Stored]]:
         by_namespace = self._objects.get(resource, {})
@@ -345,7 +362,8 @@ class Store:
         """`update`, except that an object equal to the stored one but for its resourceVersion is not written:
         the stored object is returned and no event is sent (the API server skips no-op patches this way)."""
         namespace, stored, new = self._prepare_update(resource, obj)
-        before = dict(stored.obj, metadata={k: v for k, v in stored.obj["metadata"].items() if k != "resourceVersion"})
+        old = stored.obj
+        before = dict(old, metadata={k: v for k, v in old["metadata"].items() if k != "resourceVersion"})
         # Unequal dicts encode differently: only equal ones are encoded, to tell 1 from 1.0 and True as JSON does.
         if before == new and json.dumps(before, sort_keys=True) == json.dumps(new, sort_keys=True):
             return json.loads(stored.text)
@@ -363,7 +381,8 @@ class Store:
         stored = self._objects.get(resource, {}).get(namespace, {}).get(name)
         if stored is None:
             raise not_found(resource, name)
-        old_meta = stored.obj["metadata"]
+        old = stored.obj
+        old_meta = old["metadata"]
         meta.pop("resourceVersion", None)
         meta["uid"] = old_meta["uid"]
         meta["creationTimestamp"] = old_meta["creationTimestamp"]
@@ -372,14 +391,14 @@ class Store:
         if generation is None:
             meta.pop("generation", None)
         else:
-            meta["generation"] = generation + (new.get("spec") != stored.obj.get("spec"))
+            meta["generation"] = generation + (new.get("spec") != old.get("spec"))
         return namespace, stored, _in_api_order(new)
 
     @staticmethod
     def _check_version(resource: str, obj: dict[str, Any], stored: _Stored) -> None:
         wanted = (obj.get("metadata") or {}).get("resourceVersion")
-        if wanted and wanted != stored.obj["metadata"]["resourceVersion"]:
-            raise conflict(resource, stored.obj["metadata"]["name"])
+        if wanted and wanted != (stored_meta := stored.obj["metadata"])["resourceVersion"]:
+            raise conflict(resource, stored_meta["name"])
 
     def _replace(self, resource: str, namespace: str, stored: _Stored, new: dict[str, Any]) -> dict[str, Any]:
         rv = self._rv + 1
@@ -431,7 +450,7 @@ class Store:
                 db.execute("ROLLBACK")
             raise
         self._rv = rv
-        current = _Stored(obj, text)
+        current = _Stored.of(resource, text, obj)
         by_namespace = self._objects.setdefault(resource, {})
         if change_type == DELETED:
             objects = by_namespace[namespace]
@@ -467,8 +486,9 @@ class Store:
         scope = None if namespace is None or resource in CLUSTER_SCOPED else namespace
         watch = Watch(self, resource, scope, labels, fields, allow_bookmarks)
         if resource_version in ("", "0"):
+            everything = labels.empty and fields.empty
             for _key, stored in self._sorted(resource, scope):
-                if _matches(stored.obj, labels, fields):
+                if everything or _matches(stored.obj, labels, fields):
                     watch._events.append((ADDED, stored.text, None))
             watch._backlog_limit += len(watch._events)
         else:
@@ -484,13 +504,14 @@ class Store:
         return watch
 
     def _record(self, resource: str, change: _Change, current: _Stored, previous: _Stored | None) -> None:
-        """Keep the change for resumed watches and hand it to the current ones (with both versions decoded)."""
+        """Keep the change for resumed watches and hand it to the current ones (with both versions decoded, unless
+        the resource is kept as text only)."""
         history = self._history.setdefault(resource, deque())
         history.append(change)
         self._trim(resource, history, change.at)
         # A copy: a watch that falls too far behind closes itself, and leaves the set, while being offered.
         for watch in list(self._watches.get(resource, ())):
-            watch._offer(change, current.obj, previous.obj if previous else None)
+            watch._offer(change, current.decoded, previous.decoded if previous else None)
 
     def expire_history(self) -> int:
         """Drop the changes older than `HISTORY_AGE` from every resource's history (writes do it for their own
@@ -516,13 +537,18 @@ class Store:
         return len(self._history.get(resource, ()))
 
     def compact(self) -> None:
-        """Give the file's free pages back (incremental vacuum) and empty the write-ahead log into the database
-        (a truncating checkpoint), so that deleted objects do not leave the files growing; nothing in memory."""
+        """Give the file's free pages back (incremental vacuum), empty the write-ahead log into the database (a
+        truncating checkpoint), so that deleted objects do not leave the files growing, and free SQLite's page
+        cache; nothing of the objects in memory."""
         if not self._on_disk:
             return
         # executescript steps the pragma to the end; execute() would free a single page.
         self._db.executescript("PRAGMA incremental_vacuum;")
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # The page cache fills as the file grows (up to 2 MiB a connection) and stays full after a burst of pods
+        # has come and gone. Reads are served from memory, so an idle server has no use for it; the next write
+        # reads back the few pages it touches.
+        self._db.execute("PRAGMA shrink_memory")
 
     def _forget(self, watch: Watch) -> None:
         self._watches.get(watch.resource, set()).discard(watch)
@@ -610,7 +636,8 @@ class Watch:
         self, change: _Change, current: dict[str, Any] | None = None, previous: dict[str, Any] | None = None
     ) -> None:
         """Queue what this watcher sees of a change, if anything (cacheWatcher.convertToWatchEvent). The decoded
-        versions are given for a live change; a replayed one is decoded here, and only for a selector."""
+        versions are given for a live change of a resource kept decoded; otherwise the text is decoded here, and
+        only for a selector."""
         if self._namespace is not None and change.namespace != self._namespace:
             return
         if change.type == ADDED:

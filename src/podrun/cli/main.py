@@ -257,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         early_exit = check_image_run(args)
         return run_command(args) if early_exit is None else early_exit
     if args.command in ("serve", "stop", "kubeconfig"):
+        from podrun.cli.serve_imports import import_aiohttp
+
+        import_aiohttp()
         from podrun.cli import serve as serve_cli
 
         handler = {"serve": serve_cli.serve_command, "stop": serve_cli.stop_command}.get(

@@ -47,6 +47,7 @@ from podrun.runtime.images.store import (
     ImageStoreError,
     sha256_hex,
 )
+from podrun.runtime.images.trust import Trust
 from podrun.runtime.reference import Reference, is_digest
 
 DEFAULT_TIMEOUT = 30.0
@@ -193,6 +194,7 @@ class _Puller:
         endpoint: Endpoint,
         credentials: DockerAuth | None,
         insecure: set[str],
+        trust: Trust,
         timeout: float,
         progress: Callable[[ProgressEvent], None] | None,
     ) -> None:
@@ -202,6 +204,7 @@ class _Puller:
         self._endpoint = endpoint
         self._credentials = credentials
         self._insecure = insecure
+        self._trust = trust
         self._timeout = timeout
         self._progress = progress
         self._repo_url = f"{endpoint.base}/v2/{ref.path}"
@@ -239,7 +242,7 @@ class _Puller:
         if self._authorization:
             sent["Authorization"] = self._authorization
         with _network_errors(what, "GET", url, self._timeout):
-            return await self._http.get(url, headers=sent, ssl=self._endpoint.verify_tls)
+            return await self._http.get(url, headers=sent, ssl=self._trust.ssl_for(url, self._endpoint.verify_tls))
 
     async def _get(self, url: str, headers: dict[str, str], what: str) -> aiohttp.ClientResponse:
         """GET with the registry's auth dance: on 401 answer its challenge once and retry."""
@@ -277,15 +280,15 @@ class _Puller:
         if challenge.get("service"):
             query["service"] = challenge["service"]
         creds = self._credentials
-        ssl = parts.scheme == "https" and parts.netloc not in self._insecure
+        tls = self._trust.ssl_for(realm, parts.netloc not in self._insecure)
         method = "POST" if creds and creds.identity_token else "GET"
         with _network_errors(f"{what}: failed to authorize", method, realm, self._timeout):
             if creds and creds.identity_token:
                 form = {**query, "grant_type": "refresh_token", "refresh_token": creds.identity_token}
-                response = await self._http.post(realm, data={**form, "client_id": "podrun"}, ssl=ssl)
+                response = await self._http.post(realm, data={**form, "client_id": "podrun"}, ssl=tls)
             else:
                 headers = {"Authorization": creds.basic_authorization()} if creds and creds.username else {}
-                response = await self._http.get(realm, params=query, headers=headers, ssl=ssl)
+                response = await self._http.get(realm, params=query, headers=headers, ssl=tls)
             try:
                 if response.status != 200:
                     message = await _error_message(response)
@@ -449,6 +452,7 @@ async def pull_image(
     if refused is not None:
         raise refused
     client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    trust = Trust()
     async with aiohttp.ClientSession(timeout=client_timeout) as http:
         error: PullError | None = None
         for endpoint in endpoints(ref.domain, config):
@@ -457,7 +461,7 @@ async def pull_image(
                 credentials = await asyncio.to_thread(config.auth.lookup, endpoint.host, extra_auth)
             except AuthConfigError as e:
                 raise PullError("unauthorized", f"reading credentials for {endpoint.host}: {e}") from None
-            puller = _Puller(http, store, ref, endpoint, credentials, config.insecure, timeout, progress)
+            puller = _Puller(http, store, ref, endpoint, credentials, config.insecure, trust, timeout, progress)
             try:
                 return await puller.pull()
             except PullError as e:
