@@ -41,10 +41,10 @@ class Kubelet:
     def __init__(
         self, runtime: Runtime, host: PodHost, *, root: Path, image_store: ImageStore, strict_pull: bool = False,
         keep: bool = False, offline: bool = False, node: NodeFacts | None = None, crash_backoff: Backoff | None = None,
-        pull_observer: PullObserver | None = None, teardown_limit: int | None = None,
+        pull_observer: PullObserver | None = None, teardowns: TeardownSlots | None = None,
     ) -> None:  # fmt: skip
-        """`node` defaults to this machine's facts; `crash_backoff` to the kubelet's 10 s .. 5 min; `teardown_limit`
-        (pods torn down at once) to `teardown_slots.default_limit()`."""
+        """`node` defaults to this machine's facts; `crash_backoff` to the kubelet's 10 s .. 5 min; `teardowns`
+        (how many pods are torn down at once) to a pool of `teardown_slots.default_limit()`."""
         self.runtime = runtime
         self.host = host
         registries = load_registry_config(root)
@@ -57,7 +57,7 @@ class Kubelet:
             images=ImageManager(image_store, registries, strict_pull=strict_pull, observer=pull_observer),
             crash_backoff=crash_backoff or crash_loop_backoff(), record_event=self.record,
             node=node or NodeFacts.of_this_machine(host.node_name), paths=PodPaths.under(root), keep=keep,
-            teardowns=TeardownSlots(teardown_limit),
+            teardowns=teardowns or TeardownSlots(),
         )  # fmt: skip
         self._pump: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[None]] = set()
