@@ -104,7 +104,8 @@ class _CountingHost(MemoryHost):
 async def test_a_pod_being_deleted_has_its_volumes_checked_no_more(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "EVICTION_MONITORING_SECONDS", 0.0)  # every sync is a check's turn
     pod = simple_pod("app", restart_policy="Always", grace=7)
-    pod["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "settings", "optional": True, "defaultMode": 0o644}}]
+    config_map = {"name": "settings", "optional": True, "defaultMode": 0o644}
+    pod["spec"]["volumes"] = [{"name": "config", "configMap": config_map}]
     async with fake_node(tmp_path, host=_CountingHost()) as (node, runtime, host):
         node.run_pod(pod)
         await host.wait_until(lambda: ("start_container", "app") in runtime.calls)

@@ -280,7 +280,11 @@ class PodWorker:
         # A deleted pod whose containers have all stopped gets its terminal phase (kubelet >= 1.27).
         stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
         self._check_deadline()
-        self._check_volumes()
+        if not deleting:
+            # A pod whose termination was requested is no longer active (the kubelet's filterOutInactivePods): the
+            # eviction manager does not check it nor does the volume manager remount it. The check reads every
+            # mount of the node, which made each of many deleted pods' teardown cost more with every pod.
+            self._check_volumes()
         if ready_sandboxes:
             self.pod_ips = list(ready_sandboxes[-1].ips)
         # Without a ready sandbox the last addresses stay, as the kubelet keeps a stopped pod's podIPs.
