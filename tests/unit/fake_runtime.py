@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from podrun.runtime.protocol import (
@@ -195,8 +196,9 @@ class FakeRuntime:
     async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
         return [s for s in self.sandboxes.values() if pod_uid is None or s.config.uid == pod_uid]
 
-    async def list_containers(self) -> list[ContainerStatus]:
-        return list(self.containers.values())
+    async def list_containers(self, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
+        wanted = (labels or {}).items()
+        return [c for c in self.containers.values() if all(c.labels.get(k) == v for k, v in wanted)]
 
     def events(self) -> FakeEvents:
         return FakeEvents(self._subscribers)
