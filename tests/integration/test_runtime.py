@@ -18,7 +18,7 @@ import stat
 import sys
 import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,22 @@ async def test_an_exit_that_cannot_be_saved_is_still_cleaned_up_and_removable(
     assert not (runtime._oci_root / first).exists()
     await asyncio.wait_for(runtime.remove_container(first), TIMEOUT)
     assert await runtime.list_containers() == []
+
+
+async def test_containers_are_listed_by_label_without_the_other_pods(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    other_pod = {**POD_LABELS, "io.kubernetes.pod.uid": "5678-ef01"}
+    mine = await runtime.create_container(sandbox.id, busybox("app", "true"))
+    theirs = await runtime.create_container(sandbox.id, replace(busybox("app", "true"), labels=other_pod))
+
+    listed = await runtime.list_containers({"io.kubernetes.pod.uid": "1234-abcd"})
+    everything = await runtime.list_containers()
+    for container_id in (mine, theirs):
+        await runtime.remove_container(container_id)
+
+    assert [c.id for c in listed] == [mine]
+    assert [c.id for c in everything] == [mine, theirs]
 
 
 # -- the pod's shared namespaces and files ---------------------------------------------------------------

@@ -1,8 +1,9 @@
 """An in-memory `Runtime` for unit tests of the kubelet: no root, no processes.
 
 It records every call, emits started and exited events as the real runtime does, lets a test make a
-container exit by itself (`exit`), fails a call on request (`fail_next`), holds a container's create, prepare or
-start until the test lets it go on (`hold`), and tells a test when a call was made (`called`).
+container exit by itself (`exit`), fails a call on request (`fail_next`), holds a container's create, prepare,
+start or stop, or a pod's sandbox removal, until the test lets it go on (`hold`), and tells a test when a call was
+made (`called`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from podrun.runtime.protocol import (
@@ -64,6 +66,9 @@ class FakeRuntime:
     _watchers: list[tuple[tuple[str, str], asyncio.Event]] = field(default_factory=list)
     _subscribers: set[asyncio.Queue[ContainerEvent]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    removing: int = 0  # sandbox removals in progress
+    most_removing: int = 0  # the most that were ever in progress at once
+    removed_pods: list[str] = field(default_factory=list)  # the pod names of the removed sandboxes, in order
 
     # -- test controls ----------------------------------------------------------------------------
 
@@ -74,8 +79,9 @@ class FakeRuntime:
         self._failures[(method, name)] = RuntimeError_(reason, message)
 
     def hold(self, method: str, container_name: str) -> asyncio.Event:
-        """Make the next `create_container`, `prepare_container` or `start_container` of `container_name` (or
-        `exec_sync` of that command line) wait, once called, until the returned event is set."""
+        """Make the next `create_container`, `prepare_container`, `start_container` or `stop_container` of
+        `container_name` (or `exec_sync` of that command line, or `remove_sandbox` of the pod of that name) wait,
+        once called, until the returned event is set."""
         release = asyncio.Event()
         self._held[(method, container_name)] = release
         return release
@@ -137,7 +143,19 @@ class FakeRuntime:
 
     async def remove_sandbox(self, sandbox_id: str) -> None:
         self._call("remove_sandbox", sandbox_id)
+        sandbox = self.sandboxes.get(sandbox_id)
+        if sandbox is None:
+            return
+        self.removing += 1
+        self.most_removing = max(self.most_removing, self.removing)
+        try:
+            release = self._held.pop(("remove_sandbox", sandbox.config.name), None)
+            if release is not None:
+                await release.wait()
+        finally:
+            self.removing -= 1
         self.sandboxes.pop(sandbox_id, None)
+        self.removed_pods.append(sandbox.config.name)
 
     async def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         await self._held_call("create_container", config.name)
@@ -161,7 +179,7 @@ class FakeRuntime:
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
         status = self.containers[container_id]
-        self._call("stop_container", status.name)
+        await self._held_call("stop_container", status.name)
         self.stop_graces[status.name] = grace_seconds
         if status.state == ContainerState.RUNNING:
             self._exited(container_id, SIGKILL_EXIT_CODE if grace_seconds == 0 else SIGTERM_EXIT_CODE)
@@ -178,8 +196,9 @@ class FakeRuntime:
     async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
         return [s for s in self.sandboxes.values() if pod_uid is None or s.config.uid == pod_uid]
 
-    async def list_containers(self) -> list[ContainerStatus]:
-        return list(self.containers.values())
+    async def list_containers(self, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
+        wanted = (labels or {}).items()
+        return [c for c in self.containers.values() if all(c.labels.get(k) == v for k, v in wanted)]
 
     def events(self) -> FakeEvents:
         return FakeEvents(self._subscribers)

@@ -19,6 +19,7 @@ from podrun.kubelet.admission import admit_pod
 from podrun.kubelet.backoff import Backoff
 from podrun.kubelet.node import Node
 from podrun.kubelet.node_facts import NodeFacts
+from podrun.kubelet.teardown_slots import TeardownSlots
 from podrun.model.manifest import load_manifests
 
 NODE_NAME = "node-1"
@@ -109,15 +110,16 @@ def simple_pod(
 
 @contextlib.asynccontextmanager
 async def fake_node(
-    tmp_path: Path, crash_backoff: Backoff | None = None, host: MemoryHost | None = None
-) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:
-    """A started node over a fresh in-memory runtime (reporting to `host`, a fresh one by default); stopped on
-    leaving."""
+    tmp_path: Path, crash_backoff: Backoff | None = None, host: MemoryHost | None = None,
+    teardowns: TeardownSlots | None = None,
+) -> AsyncIterator[tuple[Node, FakeRuntime, MemoryHost]]:  # fmt: skip
+    """A started node over a fresh in-memory runtime (reporting to `host`, a fresh one by default; tearing pods
+    down in `teardowns`, the default pool by default); stopped on leaving."""
     runtime, host = FakeRuntime(), host or MemoryHost()
     facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
     kubelet = Node(
         runtime, host, root=tmp_path, image_store=PresentImages(), facts=facts,  # type: ignore[arg-type]
-        crash_backoff=crash_backoff,
+        crash_backoff=crash_backoff, teardowns=teardowns,
     )  # fmt: skip
     await kubelet.start()
     try:

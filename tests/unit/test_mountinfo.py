@@ -6,7 +6,13 @@ import os
 
 import pytest
 
-from podrun.runtime.linux import MountEntry, parse_mountinfo, read_mountinfo, unescape_mount_field
+from podrun.runtime.linux import (
+    MountEntry,
+    escape_mount_field,
+    parse_mountinfo,
+    read_mountinfo,
+    unescape_mount_field,
+)
 
 
 @pytest.mark.parametrize(
@@ -50,3 +56,17 @@ def test_mount_point_and_fstype_are_read_around_the_optional_fields() -> None:
 
 def test_this_process_sees_its_root_mount() -> None:
     assert any(entry.mount_point == "/" for entry in read_mountinfo())
+
+
+def test_only_the_lines_naming_a_path_are_parsed_when_asked_for_it() -> None:
+    text = (
+        b"36 35 98:0 /mnt1 /mnt/with\\040space/pod rw,noatime master:1 - ext3 /dev/root rw\n"
+        b"37 36 0:45 / /run/pods/shm rw,nosuid - tmpfs shm rw,size=65536k\n"
+        b"38 36 0:46 / /mnt/without-space rw - tmpfs tmpfs rw\n"
+    )
+    assert parse_mountinfo(text, containing="/mnt/with space") == [MountEntry("/mnt/with space/pod", "ext3")]
+
+
+@pytest.mark.parametrize("path", ["/a b", "/tab\there", "/new\nline", "/back\\slash", "/plain"])
+def test_a_path_is_escaped_as_the_kernel_writes_it_and_decoded_back(path: str) -> None:
+    assert unescape_mount_field(escape_mount_field(path)) == path

@@ -20,6 +20,7 @@ class RecordingNode:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.held: dict[str, asyncio.Event] = {}  # pod name -> forgetting it waits until this is set
         self.running: set[str] = set()
         self.facts = NodeFacts(node_name=NODE, memory=1 << 30, allocatable={})
         self.runtime = type("Runtime", (), {"name": "fake"})()
@@ -35,8 +36,12 @@ class RecordingNode:
         self.calls.append(("update_pod", pod["metadata"]["name"]))
 
     async def forget_pod(self, pod: JSON) -> None:
-        self.running.discard(pod["metadata"]["uid"])
         self.calls.append(("forget_pod", pod["metadata"]["name"]))
+        held = self.held.get(pod["metadata"]["name"])
+        if held is not None:
+            await held.wait()
+        self.running.discard(pod["metadata"]["uid"])
+        self.calls.append(("forgot", pod["metadata"]["name"]))
 
 
 def _pod(name: str, node: str = NODE) -> JSON:
@@ -74,11 +79,46 @@ async def test_a_changed_pod_goes_to_its_worker_and_a_removed_one_is_forgotten(t
     store.update("pods", dict(stored, metadata=dict(stored["metadata"], labels={"a": "b"})))
     await _until(lambda: ("update_pod", "web") in node.calls)
     store.delete("pods", "default", "web")
-    await _until(lambda: ("forget_pod", "web") in node.calls)
+    await _until(lambda: ("forgot", "web") in node.calls)
     await agent.stop()
     store.close()
 
-    assert node.calls == [("run_pod", "web"), ("update_pod", "web"), ("forget_pod", "web")]
+    assert node.calls == [("run_pod", "web"), ("update_pod", "web"), ("forget_pod", "web"), ("forgot", "web")]
+
+
+async def test_a_removed_pod_is_forgotten_without_waiting_for_the_one_removed_before(tmp_path: Path) -> None:
+    store, node = Store(tmp_path / "store.db"), RecordingNode()
+    agent = NodeAgent(store, node, NODE)  # type: ignore[arg-type]
+    await agent.start()
+    for name in ("first", "second"):
+        store.create("pods", _pod(name))
+    await _until(lambda: ("run_pod", "second") in node.calls)
+    node.held["first"] = asyncio.Event()
+    store.delete("pods", "default", "first")
+    store.delete("pods", "default", "second")
+    await _until(lambda: ("forgot", "second") in node.calls)
+    still_forgetting_first = ("forgot", "first") not in node.calls
+    node.held["first"].set()
+    await _until(lambda: ("forgot", "first") in node.calls)
+    await agent.stop()
+    store.close()
+
+    assert still_forgetting_first
+
+
+async def test_stopping_the_agent_ends_a_forget_in_progress(tmp_path: Path) -> None:
+    store, node = Store(tmp_path / "store.db"), RecordingNode()
+    agent = NodeAgent(store, node, NODE)  # type: ignore[arg-type]
+    await agent.start()
+    store.create("pods", _pod("web"))
+    await _until(lambda: ("run_pod", "web") in node.calls)
+    node.held["web"] = asyncio.Event()
+    store.delete("pods", "default", "web")
+    await _until(lambda: ("forget_pod", "web") in node.calls)
+    await asyncio.wait_for(agent.stop(), WAIT_SECONDS)
+    store.close()
+
+    assert ("forgot", "web") not in node.calls
 
 
 async def test_pods_bound_to_other_nodes_are_ignored(tmp_path: Path) -> None:

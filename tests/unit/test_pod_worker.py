@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node_fakes import fake_node, simple_pod
+from node_fakes import MemoryHost, fake_node, simple_pod
+from pytest import MonkeyPatch
 
+from podrun.json_types import JSON
+from podrun.kubelet import worker
 from podrun.runtime.protocol import ContainerState
 
 
@@ -86,3 +89,29 @@ async def test_forgetting_a_pod_kills_what_runs_at_once_and_drops_its_logs(tmp_p
     assert runtime.stop_graces == {"app": 0}
     assert all(c.state == ContainerState.EXITED for c in runtime.containers.values())
     assert not log_dir.exists()
+
+
+class _CountingHost(MemoryHost):
+    """A host that counts the ConfigMap reads (each volume check reads the pod's ConfigMaps again)."""
+
+    configmap_reads: int = 0
+
+    def get_configmap(self, namespace: str, name: str) -> JSON | None:
+        self.configmap_reads += 1
+        return None
+
+
+async def test_a_pod_being_deleted_has_its_volumes_checked_no_more(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "EVICTION_MONITORING_SECONDS", 0.0)  # every sync is a check's turn
+    pod = simple_pod("app", restart_policy="Always", grace=7)
+    config_map = {"name": "settings", "optional": True, "defaultMode": 0o644}
+    pod["spec"]["volumes"] = [{"name": "config", "configMap": config_map}]
+    async with fake_node(tmp_path, host=_CountingHost()) as (node, runtime, host):
+        node.run_pod(pod)
+        await host.wait_until(lambda: ("start_container", "app") in runtime.calls)
+        reads_before_deletion = host.configmap_reads  # type: ignore[attr-defined]
+        node.delete_pod(pod, grace=7)
+        await host.wait_until(host.terminated.is_set)
+
+    assert reads_before_deletion > 0
+    assert host.configmap_reads == reads_before_deletion  # type: ignore[attr-defined]

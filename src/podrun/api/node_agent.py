@@ -262,6 +262,7 @@ class NodeAgent:
         self.node_name = node_name
         self._tasks: list[asyncio.Task[None]] = []
         self._watch: Watch | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Register the node, adopt the stored pods, and follow changes."""
@@ -298,8 +299,11 @@ class NodeAgent:
             await asyncio.sleep(GC_PERIOD_SECONDS)
 
     async def stop(self) -> None:
-        """Stop following (pods and containers keep running)."""
-        await stop_following([self._watch] if self._watch is not None else [], self._tasks)
+        """Stop following (pods and containers keep running; a deleted pod still being torn down is left to the
+        next start's garbage collection)."""
+        forgetting, self._forgetting = list(self._forgetting), set()
+        await stop_following([self._watch] if self._watch is not None else [], [*self._tasks, *forgetting])
+        self._tasks.clear()
         self._watch = None
 
     def _adopt(self, pod: JSON) -> None:
@@ -321,9 +325,22 @@ class NodeAgent:
                     else:
                         self._adopt(pod)
                 elif event.type == "DELETED":
-                    await self.node.forget_pod(pod)
+                    self._forget(pod)
             except Exception:
                 log.exception("handling %s of pod %s failed", event.type, pod["metadata"].get("name"))
+
+    def _forget(self, pod: JSON) -> None:
+        """Forget a deleted pod in a task of its own: the next pod's deletion (and every other event) is not held
+        up by this one's teardown, and the kubelet's teardown slots bound how many go at once."""
+        task = asyncio.create_task(self._forget_pod(pod), name=f"forget-{pod['metadata'].get('name')}")
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+
+    async def _forget_pod(self, pod: JSON) -> None:
+        try:
+            await self.node.forget_pod(pod)
+        except Exception:
+            log.exception("forgetting pod %s failed", pod["metadata"].get("name"))
 
     async def _heartbeat(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from podrun.kubelet.host import PodHost
 from podrun.kubelet.images import ImageManager, load_registry_config
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.probing.manager import ProbeManager
+from podrun.kubelet.teardown_slots import TeardownSlots
 from podrun.kubelet.worker import PodWorker
 from podrun.kubelet.worker_deps import WorkerDeps
 from podrun.runtime.images.progress import PullObserver
@@ -40,9 +41,10 @@ class Kubelet:
     def __init__(
         self, runtime: Runtime, host: PodHost, *, root: Path, image_store: ImageStore, strict_pull: bool = False,
         keep: bool = False, offline: bool = False, node: NodeFacts | None = None, crash_backoff: Backoff | None = None,
-        pull_observer: PullObserver | None = None,
+        pull_observer: PullObserver | None = None, teardowns: TeardownSlots | None = None,
     ) -> None:  # fmt: skip
-        """`node` defaults to this machine's facts; `crash_backoff` to the kubelet's 10 s .. 5 min."""
+        """`node` defaults to this machine's facts; `crash_backoff` to the kubelet's 10 s .. 5 min; `teardowns`
+        (how many pods are torn down at once) to a pool of `teardown_slots.default_limit()`."""
         self.runtime = runtime
         self.host = host
         registries = load_registry_config(root)
@@ -55,6 +57,7 @@ class Kubelet:
             images=ImageManager(image_store, registries, strict_pull=strict_pull, observer=pull_observer),
             crash_backoff=crash_backoff or crash_loop_backoff(), record_event=self.record,
             node=node or NodeFacts.of_this_machine(host.node_name), paths=PodPaths.under(root), keep=keep,
+            teardowns=teardowns or TeardownSlots(),
         )  # fmt: skip
         self._pump: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[None]] = set()
@@ -113,12 +116,20 @@ class Kubelet:
             worker.update(pod)
 
     async def forget_pod(self, pod: JSON) -> None:
-        """The pod is gone from the API: stop what still runs at once, then drop its logs."""
-        worker = self.workers.pop(pod["metadata"]["uid"], None)
+        """The pod is gone from the API: stop what still runs at once, then drop its logs.
+
+        Many pods are forgotten at once (the node agent does not wait for one before the next); their workers take
+        turns in the teardown slots. The worker stays known until it finished, so that the garbage collector
+        leaves the pod's sandbox to it, and its containers' events still reach it.
+        """
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
         if worker is not None and not worker.finished.is_set():
             worker.terminate(grace_override=0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(worker.finished.wait(), FORGET_TIMEOUT_SECONDS)
+        if worker is not None and self.workers.get(uid) is worker:
+            del self.workers[uid]
         shutil.rmtree(self.paths.pod_log_dir(pod), ignore_errors=True)
         # The kubelet's housekeeping collects expired crash-loop back-offs: entries of pods long gone would
         # otherwise stay for good (one per container that ever restarted).

@@ -56,4 +56,4 @@ def container_hash(container: dict[str, Any]) -> str:
 
 async def pod_containers(runtime: Runtime, uid: str) -> list[ContainerStatus]:
     """Every runtime container of the pod with this uid, found by its pod-UID label."""
-    return [c for c in await runtime.list_containers() if c.labels.get(POD_UID) == uid]
+    return await runtime.list_containers({POD_UID: uid})

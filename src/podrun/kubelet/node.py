@@ -21,6 +21,7 @@ from podrun.kubelet.kubelet import Kubelet
 from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog, load
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
+from podrun.kubelet.teardown_slots import TeardownSlots
 from podrun.kubelet.worker import PodWorker
 from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
@@ -34,13 +35,14 @@ class Node:
     def __init__(
         self, runtime: Runtime, host: PodHost, *, root: Path, image_store: ImageStore, strict_pull: bool = False,
         keep: bool = False, offline: bool = False, facts: NodeFacts | None = None, crash_backoff: Backoff | None = None,
-        pull_observer: PullObserver | None = None,
+        pull_observer: PullObserver | None = None, teardowns: TeardownSlots | None = None,
     ) -> None:  # fmt: skip
-        """`keep` leaves sandboxes and volumes after a pod ends (`podrun run --keep`)."""
+        """`keep` leaves sandboxes and volumes after a pod ends (`podrun run --keep`); `teardowns`: how many
+        pods are torn down at once (default: a few per CPU)."""
         self.runtime = runtime
         self._kubelet = Kubelet(
             runtime, host, root=root, image_store=image_store, strict_pull=strict_pull, keep=keep, offline=offline,
-            node=facts, crash_backoff=crash_backoff, pull_observer=pull_observer,
+            node=facts, crash_backoff=crash_backoff, pull_observer=pull_observer, teardowns=teardowns,
         )  # fmt: skip
 
     @property

@@ -109,6 +109,7 @@ class PodWorker:
         self._next_size_check = 0.0
         self.prepared: dict[str, asyncio.Task[_Built | None]] = {}
         self.task: asyncio.Task[None] | None = None
+        self._holds_teardown_slot = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -198,6 +199,8 @@ class PodWorker:
                 try:
                     outcome = await self.sync()
                 except Exception as error:
+                    # A teardown that failed is retried after a backoff; the pods waiting for a slot go first.
+                    self._give_back_teardown_slot()
                     failures += 1
                     shown = self._show_sync_failure(error)
                     # Retries back off (1 s, 2 s, ... the resync period), which rate-limits the events as well.
@@ -212,6 +215,7 @@ class PodWorker:
                     self.wake()
         finally:
             self._cancel_timers()
+            self._give_back_teardown_slot()
 
     def _show_sync_failure(self, error: Exception) -> dict[str, tuple[str, str]]:
         """An unexpected failure of a sync as the kubelet shows one: a `FailedSync` Warning on the pod, and the
@@ -276,7 +280,11 @@ class PodWorker:
         # A deleted pod whose containers have all stopped gets its terminal phase (kubelet >= 1.27).
         stopped = deleting and not any(c.state == ContainerState.RUNNING for c in containers)
         self._check_deadline()
-        self._check_volumes()
+        if not deleting:
+            # A pod whose termination was requested is no longer active (the kubelet's filterOutInactivePods): the
+            # eviction manager does not check it nor does the volume manager remount it. The check reads every
+            # mount of the node, which made each of many deleted pods' teardown cost more with every pod.
+            self._check_volumes()
         if ready_sandboxes:
             self.pod_ips = list(ready_sandboxes[-1].ips)
         # Without a ready sandbox the last addresses stay, as the kubelet keeps a stopped pod's podIPs.
@@ -672,9 +680,15 @@ class PodWorker:
         return True
 
     async def _terminate(self, sandboxes: list[SandboxStatus], containers: list[ContainerStatus]) -> SyncOutcome:
-        """Stop everything; once nothing runs, remove the sandbox and volumes and tell the host."""
+        """Stop everything; once nothing runs, remove the sandbox and volumes and tell the host.
+
+        The node's part (a kill without grace, then the removal) runs in one of the kubelet's teardown slots,
+        taken once and kept until the pod is finished; a grace period is waited out without one.
+        """
         await self._discard_prepared()
         running = [c for c in containers if c.state == ContainerState.RUNNING]
+        if not running or self.kill_override == 0:
+            await self._take_teardown_slot()
         if running:
             self.deps.probes.stop_liveness_and_startup(self.uid)
             await self._kill(running, {})
@@ -686,8 +700,19 @@ class PodWorker:
             await asyncio.to_thread(volumes.teardown_pod_volumes, self.pod_dir)
             self.deps.probes.remove_pod(self.uid)
         self.finished.set()
+        self._give_back_teardown_slot()
         await self.deps.host.pod_terminated(self.pod)
         return SyncOutcome.DONE
+
+    async def _take_teardown_slot(self) -> None:
+        if not self._holds_teardown_slot:
+            await self.deps.teardowns.acquire()
+            self._holds_teardown_slot = True
+
+    def _give_back_teardown_slot(self) -> None:
+        if self._holds_teardown_slot:
+            self._holds_teardown_slot = False
+            self.deps.teardowns.release()
 
     def record(self, kind: str, reason: str, message: str, ref: str = "") -> None:
         """Record an event on the pod (or on one of its containers, with `ref`)."""

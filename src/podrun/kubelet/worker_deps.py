@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from podrun.json_types import JSON
 from podrun.kubelet.backoff import Backoff
@@ -11,6 +11,7 @@ from podrun.kubelet.host import PodHost
 from podrun.kubelet.images import ImageManager
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.probing.manager import ProbeManager
+from podrun.kubelet.teardown_slots import TeardownSlots
 from podrun.runtime.protocol import Runtime
 
 # (pod, kind, reason, message, fieldPath): records an event through the kubelet's correlator.
@@ -30,3 +31,4 @@ class WorkerDeps:
     node: NodeFacts
     paths: PodPaths
     keep: bool = False  # `podrun run --keep`: leave sandboxes and volumes after the pod ends
+    teardowns: TeardownSlots = field(default_factory=TeardownSlots)  # how many pods are torn down at once

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -252,8 +252,9 @@ class Runtime(Protocol):
         sync asks for its own, and its cost must not grow with the number of pods on the node."""
         ...
 
-    async def list_containers(self) -> list[ContainerStatus]:
-        """Every container on disk (for recovery after a restart)."""
+    async def list_containers(self, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
+        """Every container on disk (for recovery after a restart), or only those carrying every one of `labels` (the
+        CRI's label selector): a pod worker's sync asks for its pod's, as often as for its sandboxes."""
         ...
 
     def events(self) -> EventStream:

@@ -185,10 +185,12 @@ class Sandboxes:
         so reading it for one sandbox would cost more with each pod on the node.
         """
         doc = self._doc(sandbox_id)
-        ns_dir = (self.run / sandbox_id / "ns").resolve()
+        ns_dir = self.run / sandbox_id / "ns"
         if mounts is None:
             ready = all(_bind_mounted(ns_dir, name) for name in NAMESPACES)
         else:
+            # mountinfo's paths are resolved; resolving costs an lstat per component, so only when compared to them.
+            ns_dir = ns_dir.resolve()
             ready = all(str(ns_dir / name) in mounts for name in NAMESPACES)
         return _status(sandbox_id, _config_from(doc["config"]), ready, doc["created_at"], doc.get("ips") or [])
 
