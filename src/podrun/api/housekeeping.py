@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import ctypes
 import functools
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -109,15 +108,10 @@ class Housekeeping:
         return Swept(events, tokens, history)
 
     def look_at_pods(self) -> bool:
-        """Compact, collect the garbage and hand free pages back when the pod count shows a burst of pods has
-        ended; whether it did."""
+        """Compact and hand free pages back when the pod count shows a burst of pods has ended; whether it did."""
         if not self._burst_end.observe(self.store.count("pods")):
             return False
         self.store.compact()
-        # Cycles the burst left (tasks, exceptions and their frames) would otherwise wait for a full collection
-        # and keep pymalloc arenas and heap pages from being handed back; serve's imports are frozen, so a full
-        # collection walks only what the server made.
-        gc.collect()
         release_free_heap()
         return True
 
