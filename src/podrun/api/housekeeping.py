@@ -134,7 +134,7 @@ class Housekeeping:
         self._tasks = [asyncio.ensure_future(self._loop()), asyncio.ensure_future(self._pods_loop())]
 
     async def stop(self) -> None:
-        """End the periodic sweeps."""
+        """End the periodic sweeps and the looks at the pod count."""
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
