@@ -525,3 +525,11 @@ async def test_a_watch_of_events_resumed_by_field_replays_only_its_selection(sto
     assert await next_event(watch) == WatchEvent("ADDED", web)
     assert await no_event(watch)
     watch.close()
+
+
+def test_count_covers_every_namespace(store: Store) -> None:
+    store.create("pods", pod("a"))
+    store.create("pods", pod("b", namespace="other"))
+    store.create("pods", pod("c", namespace="other"))
+    store.delete("pods", "other", "c")
+    assert (store.count("pods"), store.count("services")) == (2, 0)

@@ -106,3 +106,23 @@ def test_sweeps_run_every_minute_or_four_times_per_ttl(ttl: float, interval: flo
 
 def test_the_c_allocators_free_pages_are_released_on_linux() -> None:
     assert release_free_heap()
+
+
+def pod(name: str) -> dict[str, Any]:
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+
+
+def test_free_pages_are_handed_back_once_a_burst_of_pods_is_gone(store: Store) -> None:
+    housekeeping = Housekeeping(store)
+    for k in range(12):
+        store.create("pods", pod(f"web-{k}"))
+    seen = [housekeeping.look_at_pods()]
+    for k in range(12):
+        store.delete("pods", "default", f"web-{k}")
+    seen += [housekeeping.look_at_pods(), housekeeping.look_at_pods()]
+    assert seen == [False, False, True]

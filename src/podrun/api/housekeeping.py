@@ -4,7 +4,8 @@ Every sweep deletes the Events whose TTL has passed (kube-apiserver's `--event-t
 that long after its last write through a lease; here the newest of the Event's own timestamps stands for that
 write, so the TTL holds across restarts too), forgets the service-account token records of pods that are gone,
 drops watch history older than the window a watch may resume in, compacts the SQLite files, and hands the C
-allocator's free pages back to the system.
+allocator's free pages back to the system. Between sweeps it looks at the pod count, and compacts and hands pages
+back also when a burst of pods has ended (`burst_end`), so that what they left is not kept for up to a minute.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from podrun.api.burst_end import CHECK_INTERVAL, BurstEnd
 from podrun.api.errors import ApiError
 from podrun.api.store import Store
 from podrun.json_types import JSON
@@ -92,7 +94,8 @@ class Housekeeping:
         self.store = store
         self.event_ttl = event_ttl
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._burst_end = BurstEnd()
+        self._tasks: list[asyncio.Task[None]] = []
 
     def sweep(self) -> Swept:
         """Delete expired Events and orphaned token records, expire watch history, compact the files, release the
@@ -103,6 +106,14 @@ class Housekeeping:
         self.store.compact()
         release_free_heap()
         return Swept(events, tokens, history)
+
+    def look_at_pods(self) -> bool:
+        """Compact and hand free pages back when the pod count shows a burst of pods has ended; whether it did."""
+        if not self._burst_end.observe(self.store.count("pods")):
+            return False
+        self.store.compact()
+        release_free_heap()
+        return True
 
     def delete_expired_events(self) -> int:
         """Delete every Event last written at least `event_ttl` ago; how many."""
@@ -118,14 +129,16 @@ class Housekeeping:
         return len(expired)
 
     def start(self) -> None:
-        """Sweep now and then every `sweep_interval(event_ttl)` seconds until `stop()`."""
-        self._task = asyncio.ensure_future(self._loop())
+        """Sweep now and then every `sweep_interval(event_ttl)` seconds, and look at the pod count every
+        `burst_end.CHECK_INTERVAL`, until `stop()`."""
+        self._tasks = [asyncio.ensure_future(self._loop()), asyncio.ensure_future(self._pods_loop())]
 
     async def stop(self) -> None:
-        """End the periodic sweeps."""
-        task, self._task = self._task, None
-        if task is not None:
+        """End the periodic sweeps and the looks at the pod count."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -141,3 +154,11 @@ class Housekeeping:
                 if swept.events or swept.tokens:
                     log.debug("housekeeping: %s", swept)
             await asyncio.sleep(interval)
+
+    async def _pods_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            try:
+                self.look_at_pods()
+            except Exception:
+                log.exception("housekeeping after a burst of pods failed")

@@ -252,6 +252,10 @@ class Store:
             raise not_found(resource, name)
         return json.loads(stored.text)
 
+    def count(self, resource: str) -> int:
+        """How many objects of the resource there are, in every namespace."""
+        return sum(map(len, self._objects.get(resource, {}).values()))
+
     def list(
         self,
         resource: str,

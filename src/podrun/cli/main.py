@@ -262,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import_aiohttp()
         from podrun.cli import serve as serve_cli
 
+        if args.command == "serve":
+            freeze_imports()
         handler = {"serve": serve_cli.serve_command, "stop": serve_cli.stop_command}.get(
             args.command, serve_cli.kubeconfig_command
         )
@@ -309,6 +311,18 @@ def import_run_command() -> Callable[[argparse.Namespace], int]:
         if was_enabled:
             gc.enable()
     return run_command
+
+
+def freeze_imports() -> None:
+    """Collect the garbage the imports made, then freeze what they left, for a long-running command (`serve`).
+
+    Its ~500 modules leave ~43,000 objects the collector tracks and that live as long as the process: a full
+    collection walks them all (~33 ms of the event loop) and finds nothing among them; frozen, they are skipped.
+    Unlike `import_run_command`, the collector runs during the imports: paused, the garbage they make would be
+    frozen with the rest, ~0.5 MiB more of serve's idle RSS.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _pods_without_server(args: argparse.Namespace) -> int:
