@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node_fakes import admitted, fake_node, simple_pod
+from node_fakes import MemoryHost, admitted, fake_node, simple_pod
 
 from podrun.json_types import JSON
+from podrun.kubelet.worker import PodWorker
 from podrun.runtime.protocol import ContainerState
 
 HOOK = "touch /ready"
@@ -15,6 +16,12 @@ HOOK = "touch /ready"
 
 def _starts(calls: list[tuple[str, str]]) -> list[str]:
     return [name for method, name in calls if method == "start_container"]
+
+
+async def _end(worker: PodWorker, host: MemoryHost) -> None:
+    """Delete the pod at once and wait until the node has let it go."""
+    worker.terminate(grace_override=0)
+    await host.wait_until(host.terminated.is_set)
 
 
 def _pod(*containers: JSON, init: tuple[str, ...] = ()) -> JSON:
@@ -38,8 +45,7 @@ async def test_the_containers_after_the_first_are_created_while_the_first_starts
         started_while_held = _starts(runtime.calls)
         release.set()
         await runtime.called("start_container", "cache")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert started_while_held == ["web"]
 
@@ -48,8 +54,7 @@ async def test_the_containers_start_in_their_order_each_created_once(tmp_path: P
     async with fake_node(tmp_path) as (node, runtime, host):
         worker = node.run_pod(simple_pod("web", "log", "cache"))
         await runtime.called("start_container", "cache")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert _starts(runtime.calls) == ["web", "log", "cache"]
     assert [runtime.calls.count(("create_container", name)) for name in ("web", "log", "cache")] == [1, 1, 1]
@@ -66,8 +71,7 @@ async def test_a_post_start_hook_still_holds_back_the_next_start(tmp_path: Path)
         started_during_the_hook = _starts(runtime.calls)
         release.set()
         await runtime.called("start_container", "log")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert started_during_the_hook == ["web"]
 
@@ -77,8 +81,7 @@ async def test_a_container_whose_creation_ahead_failed_is_created_again_at_its_s
         runtime.fail_next("prepare_container", name="log")
         worker = node.run_pod(simple_pod("web", "log", "cache"))
         await runtime.called("start_container", "cache")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert _starts(runtime.calls) == ["web", "log", "cache"]
     assert runtime.calls.count(("create_container", "log")) == 2
@@ -109,8 +112,7 @@ async def test_a_restart_is_not_created_ahead(tmp_path: Path) -> None:
         runtime.exit("web", 1)
         runtime.exit("log", 1)
         await host.wait_until(lambda: _starts(runtime.calls).count("log") == 2)
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert runtime.calls.count(("prepare_container", "log")) == 1
     assert _starts(runtime.calls) == ["web", "log", "web", "log"]
@@ -122,8 +124,7 @@ async def test_a_container_with_a_sub_path_mount_is_not_created_ahead(tmp_path: 
     async with fake_node(tmp_path) as (node, runtime, host):
         worker = node.run_pod(_pod({"name": "web", "image": "busybox:1.36"}, mounted))
         await runtime.called("start_container", "log")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert ("prepare_container", "log") not in runtime.calls
     assert _starts(runtime.calls) == ["web", "log"]
@@ -136,8 +137,7 @@ async def test_app_containers_prepared_while_an_init_container_ran_are_not_creat
         await runtime.called("prepare_container", "log")
         runtime.exit("init", 0)
         await runtime.called("start_container", "log")
-        worker.terminate(grace_override=0)
-        await host.wait_until(host.terminated.is_set)
+        await _end(worker, host)
 
     assert [runtime.calls.count(("create_container", name)) for name in ("web", "log")] == [1, 1]
     assert _starts(runtime.calls) == ["init", "web", "log"]
