@@ -90,7 +90,7 @@ def test_no_module_imports_itself_through_others() -> None:
 
 
 def test_the_graph_sees_the_kubelets_imports() -> None:
-    assert "podrun.kubelet.worker" in _import_graph()["podrun.kubelet.kubelet"]
+    assert "podrun.kubelet.images" in _import_graph()["podrun.kubelet.kubelet"]
 
 
 def test_importing_the_pod_worker_does_not_load_the_kubelet() -> None:

@@ -28,7 +28,6 @@ from podrun.api.field_managers import (
     manager_from_user_agent,
     record_update,
 )
-from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
 from podrun.api.registry import Resource
 from podrun.api.strategy import (
     prepare_create,
@@ -210,6 +209,9 @@ async def patch(
         return await _server_side_apply(
             request, ctx, resource, namespace, name, raw, options, output, subresource=subresource
         )
+    # The patch engines load with the first PATCH: an idle server and most requests never need them.
+    from podrun.api.patch import json_merge_patch, json_patch, strategic_merge_patch
+
     existing = ctx.store.get(resource.name, namespace, name)
     document = await decode_off_loop(raw, "json")
     if patch_type == "json":

@@ -33,8 +33,6 @@ from podrun.api.strategy import plan_delete
 from podrun.json_types import JSON
 from podrun.kubelet.gc import GC_PERIOD_SECONDS
 from podrun.kubelet.node import Node
-from podrun.kubelet.pod_changes import external_conditions
-from podrun.kubelet.status import KUBELET_CONDITIONS
 from podrun.services.tokens import issue_token
 from podrun.timestamps import format_time
 
@@ -107,6 +105,10 @@ class StoreHost:
 
     async def update_pod_status(self, pod: JSON, status: JSON) -> None:
         """Write the status onto the newest stored version of the pod (as PUT pods/status does)."""
+        # The kubelet's status code loads with the first pod that has a status to write, not in an idle server.
+        from podrun.kubelet.pod_changes import external_conditions
+        from podrun.kubelet.status import KUBELET_CONDITIONS
+
         meta = pod["metadata"]
         current = self._get("pods", meta["namespace"], meta["name"])
         if current is None or current["metadata"].get("uid") != meta.get("uid"):

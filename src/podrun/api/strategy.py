@@ -21,21 +21,11 @@ from podrun.api.registry import Resource
 from podrun.json_types import JSON
 from podrun.kubelet.admission import bind_pod, bounded_grace, deletion_grace_period
 from podrun.kubelet.qos import qos_class
+from podrun.model import validation
 from podrun.model.defaults import default_configmap, default_pod, default_secret, generate_name
 from podrun.model.errors import FieldError, InvalidError
 from podrun.model.service import default_service, is_dns1035_label
-from podrun.model.validation import (
-    name_is_dns_label,
-    name_is_dns_subdomain,
-    pod_warnings,
-    validate_annotations,
-    validate_configmap,
-    validate_labels,
-    validate_pod,
-    validate_pod_ephemeral_containers_update,
-    validate_pod_update,
-    validate_secret,
-)
+from podrun.model.validation import name_is_dns_label, name_is_dns_subdomain, validate_annotations, validate_labels
 from podrun.printers.pods import parse_timestamp
 from podrun.services.accounts import AccountLookup, ServiceAccountNotFound
 from podrun.services.accounts import admit_pod as admit_service_account
@@ -161,7 +151,7 @@ def prepare_ephemeral_containers_update(resource: Resource, old: JSON, obj: JSON
     new["spec"]["ephemeralContainers"] = ephemeral
     if ephemeral is None:
         del new["spec"]["ephemeralContainers"]
-    _raise_invalid("Pod", new["metadata"], validate_pod_ephemeral_containers_update(old, new))
+    _raise_invalid("Pod", new["metadata"], validation.validate_pod_ephemeral_containers_update(old, new))
     return new
 
 
@@ -225,10 +215,10 @@ def _create_pod(new: JSON, node_name: str, accounts: AccountLookup) -> Prepared:
         pod = admit_service_account(new, accounts)
     except ServiceAccountNotFound as error:
         raise forbidden("pods", str(new["metadata"].get("name") or ""), str(error)) from None
-    _raise_invalid("Pod", pod["metadata"], validate_pod(pod))
+    _raise_invalid("Pod", pod["metadata"], validation.validate_pod(pod))
     _bind(pod, node_name)
     pod["status"] = {"phase": "Pending", "qosClass": qos_class(pod)}
-    return Prepared(pod, pod_warnings(pod))
+    return Prepared(pod, validation.pod_warnings(pod))
 
 
 def _label_namespace(namespace: JSON) -> None:
@@ -242,18 +232,18 @@ def _bind(pod: JSON, node_name: str) -> None:
 
 
 def _update_pod(old: JSON, pod: JSON, node_name: str) -> Prepared:
-    _raise_invalid("Pod", pod["metadata"], validate_pod_update(old, pod))
+    _raise_invalid("Pod", pod["metadata"], validation.validate_pod_update(old, pod))
     _bind(pod, node_name)
-    old_warnings = set(pod_warnings(old))
-    return Prepared(pod, [text for text in pod_warnings(pod) if text not in old_warnings])
+    old_warnings = set(validation.pod_warnings(old))
+    return Prepared(pod, [text for text in validation.pod_warnings(pod) if text not in old_warnings])
 
 
 def _validate(resource: Resource, obj: JSON) -> None:
     meta = obj["metadata"]
     if resource.name == "configmaps":
-        errors = validate_configmap(obj)
+        errors = validation.validate_configmap(obj)
     elif resource.name == "secrets":
-        errors = validate_secret(obj)
+        errors = validation.validate_secret(obj)
     else:
         errors = _validate_meta(meta, namespaced=resource.namespaced, check=_NAME_CHECKS.get(resource.name))
     _raise_invalid(resource.kind, meta, errors)

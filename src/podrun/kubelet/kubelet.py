@@ -13,7 +13,7 @@ import logging
 import shutil
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrun.json_types import JSON
 from podrun.kubelet import labels
@@ -24,11 +24,13 @@ from podrun.kubelet.images import ImageManager, load_registry_config
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.probing.manager import ProbeManager
 from podrun.kubelet.teardown_slots import TeardownSlots
-from podrun.kubelet.worker import PodWorker
 from podrun.kubelet.worker_deps import WorkerDeps
 from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.protocol import ContainerEvent, ContainerState, EventKind, Runtime
+
+if TYPE_CHECKING:
+    from podrun.kubelet.worker import PodWorker
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,9 @@ class Kubelet:
         `scheduled` records the scheduler's `Scheduled` event; a pod adopted after a restart has one,
         and its `started_at` (the status's startTime, Unix seconds) for activeDeadlineSeconds.
         """
+        # An idle `podrun serve` runs no pod: the worker's modules load with its first pod, not at start.
+        from podrun.kubelet.worker import PodWorker
+
         uid = pod["metadata"]["uid"]
         worker = PodWorker(self.deps, pod, started_at=started_at)
         self.workers[uid] = worker

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podrun.json_types import JSON
 from podrun.kubelet import labels
@@ -22,11 +23,13 @@ from podrun.kubelet.lifecycle import FILE_NAME as LIFECYCLE_FILE
 from podrun.kubelet.lifecycle import LifecycleLog, load
 from podrun.kubelet.node_facts import NodeFacts, PodPaths
 from podrun.kubelet.teardown_slots import TeardownSlots
-from podrun.kubelet.worker import PodWorker
 from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.protocol import ContainerState, ContainerStatus, Runtime, SandboxStatus
 from podrun.timestamps import parse_unix
+
+if TYPE_CHECKING:
+    from podrun.kubelet.worker import PodWorker
 
 
 class Node:

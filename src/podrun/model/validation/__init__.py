@@ -8,12 +8,28 @@ Fields are validated only where Kubernetes validates them: for example a relativ
 `emptyDir.medium` pass here, as they pass the real API server.
 """
 
-from podrun.model.validation.config import validate_configmap, validate_secret
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from podrun.model.validation.formats import is_label_value, is_qualified_name, name_is_dns_label, name_is_dns_subdomain
 from podrun.model.validation.meta import validate_annotations, validate_labels
-from podrun.model.validation.pod import validate_pod
-from podrun.model.validation.updates import validate_pod_ephemeral_containers_update, validate_pod_update
-from podrun.model.validation.warnings import pod_warnings
+
+if TYPE_CHECKING:
+    from podrun.model.validation.config import validate_configmap, validate_secret
+    from podrun.model.validation.pod import validate_pod
+    from podrun.model.validation.updates import validate_pod_ephemeral_containers_update, validate_pod_update
+    from podrun.model.validation.warnings import pod_warnings
+
+# The validators of whole objects load on first use: `podrun serve` imports this package for its name and label
+# checks (selectors, Services), and an idle server validates no pod, ConfigMap or Secret.
+_LAZY = {
+    "validate_configmap": "config",
+    "validate_secret": "config",
+    "validate_pod": "pod",
+    "validate_pod_ephemeral_containers_update": "updates",
+    "validate_pod_update": "updates",
+    "pod_warnings": "warnings",
+}
 
 __all__ = [
     "is_label_value",
@@ -29,3 +45,12 @@ __all__ = [
     "validate_pod_update",
     "validate_secret",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The lazily loaded validators (PEP 562): their module is imported when one is first looked up."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = value
+    return value
