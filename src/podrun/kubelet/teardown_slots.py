@@ -30,9 +30,7 @@ class TeardownSlots:
 
     def __init__(self, limit: int | None = None) -> None:
         """`limit` defaults to `default_limit()`."""
-        self.limit = limit or default_limit()
-        self._semaphore = asyncio.Semaphore(self.limit)
-        self.active = 0
+        self._semaphore = asyncio.Semaphore(limit or default_limit())
         self.waiting = 0
 
     async def acquire(self) -> None:
@@ -42,9 +40,7 @@ class TeardownSlots:
             await self._semaphore.acquire()
         finally:
             self.waiting -= 1
-        self.active += 1
 
     def release(self) -> None:
         """Give a slot back to the next pod waiting."""
-        self.active -= 1
         self._semaphore.release()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from podrun.json_types import JSON
 from podrun.kubelet.backoff import Backoff
@@ -30,5 +30,5 @@ class WorkerDeps:
     record_event: EventSink
     node: NodeFacts
     paths: PodPaths
+    teardowns: TeardownSlots  # how many pods are torn down at once
     keep: bool = False  # `podrun run --keep`: leave sandboxes and volumes after the pod ends
-    teardowns: TeardownSlots = field(default_factory=TeardownSlots)  # how many pods are torn down at once
