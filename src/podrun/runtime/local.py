@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from podrun.runtime import cgroups, linux, ocispec
+from podrun.runtime import cgroups, linux, ocispec, processes
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
@@ -56,56 +56,6 @@ ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 _RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-async def _wait_readable(fd: int, timeout: float) -> None:
-    """Wait until `fd` (a pidfd: its process has exited) is readable, at most `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, _settle, ready)
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ready, timeout)
-    finally:
-        loop.remove_reader(fd)
-
-
-def _oci_commands_under(oci_root: Path) -> list[int]:
-    """PIDs of OCI runtime commands (`create`, `start`, `delete`, `kill`) on `oci_root`, conmon aside."""
-    root_arg = f"--root={oci_root}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args[0].endswith(b"conmon") or root_arg not in args:
-            continue
-        following = args[args.index(root_arg) + 1 :]
-        if following and following[0] in (b"create", b"start", b"delete", b"kill"):
-            found.append(int(proc.name))
-    return found
-
-
-async def _wait_for_exit(pids: list[int], timeout: float) -> None:
-    """Wait until every process of `pids` has exited, at most `timeout` seconds in all."""
-    deadline = time.monotonic() + timeout
-    for pid in pids:
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        try:
-            await _wait_readable(fd, max(0.0, deadline - time.monotonic()))
-        finally:
-            os.close(fd)
 
 
 async def _all(aws: Iterable[Awaitable[None]]) -> None:
@@ -228,7 +178,7 @@ class LocalRuntime:
         Nothing is started or restarted here; half-made containers and sandboxes are removed.
         """
         # A killed podrun's last `create`, `start` or `delete` may still be running: its outcome is the truth.
-        await _wait_for_exit(_oci_commands_under(self._oci_root), ORPHAN_COMMAND_TIMEOUT_SECONDS)
+        await processes.wait_for_exit(processes.oci_commands_under(self._oci_root), ORPHAN_COMMAND_TIMEOUT_SECONDS)
         self.sandboxes.remove_half_made()
         for sandbox in self.sandboxes.list():
             if sandbox.ready:
@@ -275,7 +225,7 @@ class LocalRuntime:
             with contextlib.suppress(ProcessLookupError):  # killed before its runtime's `create` ran
                 os.kill(conmon, signal.SIGKILL)
         if conmon is not None:
-            await _wait_for_exit([conmon], CONMON_EXIT_TIMEOUT_SECONDS)
+            await processes.wait_for_exit([conmon], CONMON_EXIT_TIMEOUT_SECONDS)
         await asyncio.to_thread(self._destroy_dir, rec.id)
         return False
 
@@ -684,7 +634,7 @@ class LocalRuntime:
                 asyncio.get_running_loop().remove_reader(fd)
             await self._run_oci("delete", "--force", container_id)
             if fd is not None:
-                await _wait_readable(fd, CONMON_EXIT_TIMEOUT_SECONDS)
+                await processes.wait_readable(fd, CONMON_EXIT_TIMEOUT_SECONDS)
                 os.close(fd)
         await asyncio.to_thread(self._destroy_dir, container_id)
         self._records.pop(container_id, None)

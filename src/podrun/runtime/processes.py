@@ -1,0 +1,60 @@
+"""Waiting on processes from the event loop: through pidfds, never by polling, and for the OCI runtime's commands
+that a podrun before this one left running on its root."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def wait_readable(fd: int, timeout: float) -> None:
+    """Wait until `fd` (a pidfd: its process has exited) is readable, at most `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _settle, ready)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(fd)
+
+
+def oci_commands_under(oci_root: Path) -> list[int]:
+    """PIDs of OCI runtime commands (`create`, `start`, `delete`, `kill`) on `oci_root`, conmon aside."""
+    root_arg = f"--root={oci_root}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args[0].endswith(b"conmon") or root_arg not in args:
+            continue
+        following = args[args.index(root_arg) + 1 :]
+        if following and following[0] in (b"create", b"start", b"delete", b"kill"):
+            found.append(int(proc.name))
+    return found
+
+
+async def wait_for_exit(pids: list[int], timeout: float) -> None:
+    """Wait until every process of `pids` has exited, at most `timeout` seconds in all."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            await wait_readable(fd, max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
