@@ -1,7 +1,8 @@
 """An idle `podrun serve` keeps out of its resident modules what only a pod or a write needs.
 
 The pod worker loads with the first pod, the validators of whole objects with the first create or update, the
-patch engines with the first PATCH, and the kubelet's status code with the first pod status the node writes.
+patch engines with the first PATCH, the kubelet's status code with the first pod status the node writes, and the
+resource quantities (with decimal and fractions) with the first quantity parsed or float printed.
 Each check runs in a fresh interpreter and looks at `sys.modules` afterwards.
 """
 
@@ -20,6 +21,9 @@ LOADED_ON_FIRST_USE = (
     "podrun.model.validation.warnings",
     "podrun.model.validation.config",
     "podrun.api.patch",
+    "podrun.model.quantity",
+    "decimal",
+    "fractions",
 )
 
 
@@ -56,3 +60,30 @@ def test_an_unknown_name_on_the_validation_package_is_an_attribute_error() -> No
     )
 
     assert loaded == []
+
+
+def test_a_float_in_a_field_error_loads_decimal_to_print_it() -> None:
+    loaded = modules_loaded_after(
+        """
+        from podrun.model.errors import FieldError
+
+        assert str(FieldError.invalid("spec.x", 1e-07, "bad")) == "spec.x: Invalid value: 1e-07: bad"
+        """,
+        ("decimal",),
+    )
+
+    assert loaded == ["decimal"]
+
+
+def test_a_quantity_in_a_field_error_prints_canonically() -> None:
+    loaded = modules_loaded_after(
+        """
+        from podrun.model.errors import FieldError
+        from podrun.model.quantity import parse_quantity
+
+        assert str(FieldError.invalid("spec.x", parse_quantity("1.5"), "bad")) == "spec.x: Invalid value: 1500m: bad"
+        """,
+        ("podrun.model.quantity",),
+    )
+
+    assert loaded == ["podrun.model.quantity"]

@@ -31,7 +31,6 @@ from typing import Any
 
 from podrun.kubelet.expansion import expand, mapping_for
 from podrun.model.errors import go_quote
-from podrun.model.quantity import from_json, to_bytes, to_millis
 from podrun.services.envvars import MASTER_SERVICE_NAMESPACE, service_env_vars
 
 Obj = dict[str, Any]
@@ -149,6 +148,9 @@ def container_resource_value(
     `container` is used unless the reference names another one. A limit that is unset or zero is the node's
     allocatable amount (MergeContainerResourceLimits); the result is rounded up to whole divisors.
     """
+    # The quantities (and decimal, fractions) load with the first pod that asks for one: an idle server holds none.
+    from podrun.model.quantity import from_json, to_bytes, to_millis
+
     target = container
     container_name = ref.get("containerName") or ""
     if container_name:

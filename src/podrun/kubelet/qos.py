@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrun.json_types import JSON
-from podrun.model.quantity import from_json
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 _QOS_RESOURCES = ("cpu", "memory")
 
@@ -40,10 +41,13 @@ def qos_class(pod: JSON) -> str:
 
 
 def _positive_quantities(resources: Mapping[str, Any]) -> dict[str, Fraction]:
+    # The quantities (and decimal, fractions) load with the first pod that has one: an idle server holds none.
+    from podrun.model.quantity import from_json
+
     parsed = {name: from_json(resources[name]).value for name in _QOS_RESOURCES if name in resources}
     return {name: quantity for name, quantity in parsed.items() if quantity > 0}
 
 
 def _accumulate(total: dict[str, Fraction], extra: Mapping[str, Fraction]) -> None:
     for name, quantity in extra.items():
-        total[name] = total.get(name, Fraction(0)) + quantity
+        total[name] = total[name] + quantity if name in total else quantity

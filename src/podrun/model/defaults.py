@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from podrun.model.errors import json_kind
-from podrun.model.quantity import from_json
 from podrun.runtime.reference import InvalidReference, parse
 
 DEFAULT_NAMESPACE = "default"
@@ -174,7 +173,7 @@ def _default_volume(volume: dict[str, Any]) -> None:
         if empty_dir["sizeLimit"] is None:
             del empty_dir["sizeLimit"]
         else:
-            empty_dir["sizeLimit"] = str(from_json(empty_dir["sizeLimit"]))
+            empty_dir["sizeLimit"] = _canonical_quantity(empty_dir["sizeLimit"])
     host_path = volume.get("hostPath")
     if isinstance(host_path, dict) and host_path.get("type") is None:
         host_path["type"] = ""
@@ -204,7 +203,7 @@ def _default_field_selectors(holder: dict[str, Any]) -> None:
         field_ref["apiVersion"] = "v1"
     resource_ref = holder.get("resourceFieldRef")
     if isinstance(resource_ref, dict):
-        resource_ref["divisor"] = str(from_json(resource_ref.get("divisor")))
+        resource_ref["divisor"] = _canonical_quantity(resource_ref.get("divisor"))
 
 
 def _default_container(container: dict[str, Any], *, copy_limits: bool) -> None:
@@ -255,7 +254,17 @@ def _default_resources(container: dict[str, Any], *, copy_limits: bool) -> None:
 
 def _resource_list(resources: dict[str, Any]) -> dict[str, str]:
     """SetDefaults_ResourceList: quantities rounded up to milli units, written canonically."""
+    from podrun.model.quantity import from_json
+
     return {name: str(from_json(value).round_up(-3)) for name, value in resources.items()}
+
+
+def _canonical_quantity(value: Any) -> str:
+    # The quantities (and decimal, fractions) load with the first object that has one: an idle server defaults
+    # only its Node and Namespaces, which have none.
+    from podrun.model.quantity import from_json
+
+    return str(from_json(value))
 
 
 def _default_probe(probe: dict[str, Any]) -> None:

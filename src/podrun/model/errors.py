@@ -7,13 +7,11 @@ and the 422 `Status` that kubectl turns into `The Pod "x" is invalid: ...`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-
-from podrun.model.quantity import Quantity
 
 
 class ErrorType(StrEnum):
@@ -143,12 +141,19 @@ def format_value(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return _go_float(value)
-    if isinstance(value, Quantity):
+    if _is_quantity(value):
         return str(value)
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return "[]string{" + ", ".join(go_quote(item) for item in value) + "}"
     # Go prints the internal Go struct here (%#v); no client parses it, so plain text stands in.
     return repr(value)
+
+
+def _is_quantity(value: object) -> bool:
+    # Looked up, not imported: the quantities (and decimal) load with the first one parsed, and a value can only be
+    # a Quantity once they have.
+    quantity = sys.modules.get("podrun.model.quantity")
+    return quantity is not None and isinstance(value, quantity.Quantity)
 
 
 _ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
@@ -182,6 +187,9 @@ def _go_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "0"
+    # decimal loads with the first float an error prints: an idle server has none to print.
+    from decimal import Decimal
+
     digits = Decimal(repr(value))
     exponent = digits.adjusted()
     if -4 <= exponent < 6:

@@ -10,7 +10,6 @@ from typing import Any
 
 from podrun.kubelet.volumes.fs import mkdir_all, mount_tmpfs
 from podrun.kubelet.volumes.spec import VolumeContext, dicts, pod_volumes
-from podrun.model.quantity import canonical, to_bytes
 from podrun.runtime import linux
 
 # pkg/kubelet/eviction/helpers.go emptyDirMessageFmt, trailing space included.
@@ -39,7 +38,7 @@ def _tmpfs_size(pod: Mapping[str, Any], size_limit: str | None, node_allocatable
     if pod_limit is not None and 0 < pod_limit <= size:
         size = pod_limit
     if size_limit is not None:
-        volume_limit = to_bytes(size_limit)
+        volume_limit = _bytes(size_limit)
         if 0 < volume_limit <= size:
             size = volume_limit
     return size
@@ -72,7 +71,7 @@ def _pod_memory_limit(pod: Mapping[str, Any]) -> int | None:
 
 def _memory_limit(container: Mapping[str, Any]) -> int:
     limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
-    return to_bytes(limit) if limit is not None else 0
+    return _bytes(limit) if limit is not None else 0
 
 
 def empty_dir_usage(path: str | Path) -> int:
@@ -118,7 +117,16 @@ def size_limit_exceeded(pod: Mapping[str, Any], volume_paths: Mapping[str, Path]
         name = volume.get("name", "")
         if not isinstance(source, dict) or source.get("sizeLimit") is None or name not in volume_paths:
             continue
-        limit = to_bytes(source["sizeLimit"])
+        limit = _bytes(source["sizeLimit"])
         if limit > 0 and empty_dir_usage(volume_paths[name]) > limit:
+            from podrun.model.quantity import canonical
+
             return name, canonical(source["sizeLimit"])
     return None
+
+
+def _bytes(value: Any) -> int:
+    # The quantities (and decimal, fractions) load with the first pod that has one: an idle server holds none.
+    from podrun.model import quantity
+
+    return quantity.to_bytes(value)

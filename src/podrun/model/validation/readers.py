@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrun.json_types import JSON
 from podrun.model.errors import FieldError
-from podrun.model.quantity import Quantity, from_json, json_number_text
+
+if TYPE_CHECKING:
+    from podrun.model.quantity import Quantity
 
 Errors = list[FieldError]
 
@@ -45,6 +47,9 @@ def as_int(value: Any) -> int | None:
 
 def read_quantity(value: Any, path: str, errors: Errors) -> Quantity | None:
     """`value` as a quantity; None, with the decoder's error added to `errors`, if it is none."""
+    # The quantities (and decimal, fractions) load with the first object validated that has one.
+    from podrun.model.quantity import from_json, json_number_text
+
     try:
         return from_json(value)
     except ValueError as exc:
