@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import stat
 import sys
 import tarfile
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from podrun.runtime import linux
+from podrun.runtime import exec_fifo, linux
 from podrun.runtime.images.importer import import_archive
 from podrun.runtime.images.store import ImageInUse
 from podrun.runtime.local import LocalRuntime
@@ -548,6 +549,78 @@ async def test_a_command_missing_from_the_image_is_a_start_error(runtime: LocalR
         assert (status.state, status.exit_code, status.reason, status.message) == (
             ContainerState.EXITED, 128, "StartError", raised.value.message,
         )  # fmt: skip
+
+
+# -- runc's start through its exec fifo ------------------------------------------------------------------
+
+
+def runc_only(runtime: LocalRuntime) -> None:
+    if runtime.name != "runc":
+        pytest.skip("podrun opens the exec fifo itself only for runc; crun runs its own `start`")
+
+
+def conmon_pidfd(runtime: LocalRuntime, container_id: str) -> int:
+    """A pidfd of the container's conmon."""
+    return os.pidfd_open(int((runtime.root / "containers" / container_id / "conmon.pid").read_text()))
+
+
+async def test_a_started_runc_container_has_no_exec_fifo_and_runc_says_running(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    runc_only(runtime)
+    container_id = await start(runtime, sandbox.id, busybox("app", "sleep", "3600"))
+
+    assert not (runtime.run_root / "runc" / container_id / exec_fifo.FIFO_NAME).exists()
+    assert await runtime._oci_state(container_id) == "running"
+    await wait_in_container(runtime, container_id, "true")
+
+
+async def test_reading_the_exec_fifo_runs_a_prepared_containers_process(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    runc_only(runtime)
+    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
+    await runtime.prepare_container(container_id)
+    pidfd = conmon_pidfd(runtime, container_id)
+    try:
+        started = await asyncio.wait_for(exec_fifo.start(runtime.run_root / "runc" / container_id, pidfd), TIMEOUT)
+    finally:
+        os.close(pidfd)
+
+    assert started
+    assert await runtime._oci_state(container_id) == "running"
+
+
+async def test_the_exec_fifo_of_a_container_whose_init_died_releases_nothing(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    runc_only(runtime)
+    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
+    await runtime.prepare_container(container_id)
+    pidfd = conmon_pidfd(runtime, container_id)
+    try:
+        os.kill(int((runtime.root / "containers" / container_id / "container.pid").read_text()), signal.SIGKILL)
+        started = await asyncio.wait_for(exec_fifo.start(runtime.run_root / "runc" / container_id, pidfd), TIMEOUT)
+    finally:
+        os.close(pidfd)
+
+    assert not started
+    assert (runtime.run_root / "runc" / container_id / exec_fifo.FIFO_NAME).exists()  # for `runc start` to judge
+
+
+async def test_a_prepared_container_whose_init_died_is_a_start_error(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
+    await runtime.prepare_container(container_id)
+    os.kill(int((runtime.root / "containers" / container_id / "container.pid").read_text()), signal.SIGKILL)
+
+    with pytest.raises(RuntimeError_) as raised:
+        await asyncio.wait_for(runtime.start_container(container_id), TIMEOUT)
+
+    status = await runtime.container_status(container_id)
+    assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 128, "StartError")
+    assert raised.value.reason == "RunContainerError"
 
 
 # -- security context --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from podrun.runtime import cgroups, linux, ocispec, processes
+from podrun.runtime import cgroups, exec_fifo, linux, ocispec, processes
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
@@ -417,17 +417,10 @@ class LocalRuntime:
         self._starting[container_id] = asyncio.Event()
         try:
             rec.started_at = time.time()
-            started = await asyncio.create_subprocess_exec(
-                self.oci.path, f"--root={self._oci_root}", "start", container_id,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            # Saved while `start` runs, not before it: a podrun killed in between recovers the container as
-            # running with its creation time as its start.
-            self._save(rec)
-            _, err = await started.communicate()
-            if started.returncode != 0:
+            error = await self._oci_start(rec)
+            if error is not None:
                 await self._run_oci("kill", container_id, "KILL")
-                await self._fail_start(rec, runc_error_message(err.decode(errors="replace")))
+                await self._fail_start(rec, runc_error_message(error))
             rec.state = ContainerState.RUNNING.value
             self._save(rec)
             self._emit(EventKind.STARTED, rec)
@@ -435,6 +428,30 @@ class LocalRuntime:
             # An exit noticed while `start` ran is recorded only after the start is.
             self._starting.pop(container_id).set()
             self._release_held(rec.sandbox_id)
+
+    async def _oci_start(self, rec: ContainerRecord) -> str | None:
+        """The OCI runtime's `start`: None once the process runs, else the runtime's error output.
+
+        runc's is done in-process through the exec fifo when it can be (`exec_fifo`); otherwise, and whenever
+        that does not release the container, the runtime's own `start` runs and says why.
+        """
+        conmon = self._pidfds.get(rec.id)
+        # With NOTIFY_SOCKET set, `runc start` also waits for the container's READY=1: runc's own job.
+        if self.oci.name == "runc" and conmon is not None and "NOTIFY_SOCKET" not in os.environ:
+            try:
+                if await exec_fifo.start(self._oci_root / rec.id, conmon):
+                    return None
+            except OSError as e:  # as `runc start` fails when it cannot remove the fifo
+                return f"exec fifo: {e}"
+        started = await asyncio.create_subprocess_exec(
+            self.oci.path, f"--root={self._oci_root}", "start", rec.id,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        # Saved while `start` runs, not before it: a podrun killed in between recovers the container as
+        # running with its creation time as its start.
+        self._save(rec)
+        _, err = await started.communicate()
+        return None if started.returncode == 0 else err.decode(errors="replace")
 
     async def _oci_create(self, rec: ContainerRecord) -> None:
         for attempt in range(CGROUP_RACE_ATTEMPTS):
