@@ -615,8 +615,19 @@ class LocalRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited.wait(), grace_seconds)
         if not exited.is_set():
-            await self._run_oci("kill", "--all", container_id, "KILL")
+            if not self._kill_pid_namespace(container_id):
+                await self._run_oci("kill", "--all", container_id, "KILL")
             await exited.wait()
+
+    def _kill_pid_namespace(self, container_id: str) -> bool:
+        """SIGKILL the container's init through a pidfd when its PID namespace is its own (killing the init kills
+        the namespace); False when it shares another's, where `runc kill --all` must reach every process."""
+        d = self._dir(container_id)
+        try:
+            pid, conmon = int((d / "container.pid").read_text()), int((d / "conmon.pid").read_text())
+        except (OSError, ValueError):
+            return False
+        return processes.kill_pid_namespace(pid, parent=conmon)
 
     async def remove_container(self, container_id: str) -> None:
         """Delete an exited (or never started) container and its files."""
