@@ -290,10 +290,11 @@ class LocalRuntime:
             if self.sandboxes.network is not None:
                 await self.sandboxes.network.unpublish_ports(sandbox_id)
             # Nothing runs in the sandbox any more: its containers' files and the sandbox itself (CNI DEL, the
-            # namespaces) go at the same time.
+            # namespaces) go at the same time, all unmounted after one read of the node's mount table.
+            table = await asyncio.to_thread(linux.read_mount_table)
             await _all([
-                *(self.remove_container(container_id) for container_id in ids),
-                asyncio.to_thread(self.sandboxes.remove, sandbox_id),
+                *(self._remove_container(container_id, table) for container_id in ids),
+                asyncio.to_thread(self.sandboxes.remove, sandbox_id, table),
             ])  # fmt: skip
         finally:
             # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
@@ -382,10 +383,10 @@ class LocalRuntime:
         )
         return d / "rootfs"
 
-    def _destroy_dir(self, container_id: str) -> None:
+    def _destroy_dir(self, container_id: str, mount_table: bytes | None = None) -> None:
         d = self._dir(container_id)
         if d.exists():
-            linux.unmount_all_under(d)
+            linux.unmount_all_under(d, mount_table)
             shutil.rmtree(d, ignore_errors=True)
         (self._exits / container_id).unlink(missing_ok=True)
         (self._sockets / container_id[:32]).unlink(missing_ok=True)  # conmon's link to the bundle
@@ -631,6 +632,9 @@ class LocalRuntime:
 
     async def remove_container(self, container_id: str) -> None:
         """Delete an exited (or never started) container and its files."""
+        await self._remove_container(container_id)
+
+    async def _remove_container(self, container_id: str, mount_table: bytes | None = None) -> None:
         rec = self._get(container_id)
         if rec.state == ContainerState.RUNNING:
             raise RuntimeError_("ContainerRunning", f"container {container_id} is running; stop it first")
@@ -647,7 +651,7 @@ class LocalRuntime:
             if fd is not None:
                 await processes.wait_readable(fd, CONMON_EXIT_TIMEOUT_SECONDS)
                 os.close(fd)
-        await asyncio.to_thread(self._destroy_dir, container_id)
+        await asyncio.to_thread(self._destroy_dir, container_id, mount_table)
         self._records.pop(container_id, None)
         self._exited.pop(container_id, None)
         self._cleaned.pop(container_id, None)
