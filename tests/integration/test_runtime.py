@@ -279,6 +279,19 @@ async def test_an_exited_containers_cleanup_waits_for_the_start_of_its_pods_prep
     assert linux.mounts_under(runtime.root / "containers" / first) == []
 
 
+def test_unmounting_a_mount_point_takes_its_stacked_mounts_and_those_below(tmp_path: Path) -> None:
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    linux.mount("tmpfs", target, "tmpfs")
+    linux.mount("tmpfs", target, "tmpfs")
+    (target / "below").mkdir()
+    linux.mount("tmpfs", target / "below", "tmpfs")
+
+    linux.unmount_mount_point(target)
+
+    assert linux.mounts_under(target) == []
+
+
 async def test_removing_an_exited_container_whose_cleanup_waits_cleans_it_up_at_once(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:

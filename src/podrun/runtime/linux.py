@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import re
@@ -168,6 +169,20 @@ def unmount_all_under(path: str | Path, table: bytes | None = None) -> None:
         except OSError:
             with contextlib.suppress(OSError):
                 umount(target, MNT_DETACH)
+
+
+def unmount_mount_point(path: str | Path) -> None:
+    """Unmount what podrun mounted at `path` (a container's rootfs), stacked mounts too, without reading the mount
+    table: umount(2) says EINVAL once nothing is mounted there. It fails otherwise only when something is mounted
+    below or the mount is busy, and then `unmount_all_under` takes over."""
+    for _ in range(8):
+        try:
+            umount(path)
+        except OSError as error:
+            if error.errno in (errno.EINVAL, errno.ENOENT):
+                return
+            break
+    unmount_all_under(path)
 
 
 @contextlib.contextmanager

@@ -600,7 +600,7 @@ class LocalRuntime:
             # touching the rootfs, which is podrun's own mount (and the container's mount namespace is gone).
             await _all([
                 delete_oci_state(),
-                asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs"),
+                asyncio.to_thread(linux.unmount_mount_point, self._dir(container_id) / "rootfs"),
             ])  # fmt: skip
         finally:
             done.set()
