@@ -297,8 +297,9 @@ class LocalRuntime:
                 asyncio.to_thread(self.sandboxes.remove, sandbox_id, table),
             ])  # fmt: skip
         finally:
-            # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
-            cgroups.remove_sandbox_cgroups(sandbox_id)
+            # Also when cancelled half-way: the cgroup directories are never listed again otherwise (a thread goes on
+            # even if this await is cancelled too). Off the loop: ~20 rmdirs, ~2.6 ms per pod in a teardown of 100.
+            await asyncio.to_thread(cgroups.remove_sandbox_cgroups, sandbox_id)
 
     async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
         """Every sandbox on disk, or only those of the pod `pod_uid`."""
