@@ -59,7 +59,14 @@ async def main():
         if point == "during-stop" and args[0] == "kill":
             die()  # the container was sent SIGKILL; its exit is not recorded
         return result
+    kill_pid_namespace = rt._kill_pid_namespace
+    def kill_pid_namespace_then_die(container_id):
+        killed = kill_pid_namespace(container_id)
+        if killed and point == "during-stop":
+            die()  # the same, through a pidfd
+        return killed
     rt._save, rt._run_oci = save_unless_started, run_oci_then_die_after_kill
+    rt._kill_pid_namespace = kill_pid_namespace_then_die
     sandbox = await rt.create_sandbox(SandboxConfig("web-0", "default", "1234-abcd", "web-0", "", ""))
     script = "echo app >> /data/runs; exec sleep 600"
     config = ContainerConfig(name="app", image="busybox", command=("sh", "-c", script), mounts=(Mount("/data", data),))
@@ -91,6 +98,7 @@ def count_then_maybe_die():
         os.kill(os.getpid(), signal.SIGKILL)
 
 save, oci_create, run_oci = LocalRuntime._save, LocalRuntime._oci_create, LocalRuntime._run_oci
+kill_pid_namespace = LocalRuntime._kill_pid_namespace
 
 def save_unless_started(self, rec):
     if point == "during-start" and rec.state == "running":
@@ -108,8 +116,15 @@ async def run_oci_then_maybe_die(self, *args):
         count_then_maybe_die()
     return result
 
+def kill_pid_namespace_then_maybe_die(self, container_id):
+    killed = kill_pid_namespace(self, container_id)
+    if killed and point == "during-deletion":
+        count_then_maybe_die()
+    return killed
+
 LocalRuntime._save, LocalRuntime._oci_create, LocalRuntime._run_oci = (
     save_unless_started, oci_create_then_maybe_die, run_oci_then_maybe_die)
+LocalRuntime._kill_pid_namespace = kill_pid_namespace_then_maybe_die
 sys.exit(main())
 """
 

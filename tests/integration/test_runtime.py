@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 import tarfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,22 @@ async def read_all(chunks: AsyncIterator[bytes]) -> bytes:
 
 async def process_exit(pid: int) -> None:
     """Wait for any process (not only a child) to exit, through a pidfd."""
+    with pidfd(pid) as fd:
+        await pidfd_exit(fd)
+
+
+@contextlib.contextmanager
+def pidfd(pid: int) -> Iterator[int]:
+    """A pidfd of the process, closed on leaving: it names that process even after it exited."""
     fd = os.pidfd_open(pid)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+async def pidfd_exit(fd: int) -> None:
+    """Wait until the pidfd's process has exited (at most TIMEOUT)."""
     loop = asyncio.get_running_loop()
     exited: asyncio.Future[None] = loop.create_future()
 
@@ -156,7 +171,6 @@ async def process_exit(pid: int) -> None:
         await asyncio.wait_for(exited, TIMEOUT)
     finally:
         loop.remove_reader(fd)
-        os.close(fd)
 
 
 def start_time(pid: int) -> int:
@@ -264,6 +278,19 @@ async def test_an_exited_containers_cleanup_waits_for_the_start_of_its_pods_prep
 
     assert held and not (runtime._oci_root / first).exists()
     assert linux.mounts_under(runtime.root / "containers" / first) == []
+
+
+def test_unmounting_a_mount_point_takes_its_stacked_mounts_and_those_below(tmp_path: Path) -> None:
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    linux.mount("tmpfs", target, "tmpfs")
+    linux.mount("tmpfs", target, "tmpfs")
+    (target / "below").mkdir()
+    linux.mount("tmpfs", target / "below", "tmpfs")
+
+    linux.unmount_mount_point(target)
+
+    assert linux.mounts_under(target) == []
 
 
 async def test_removing_an_exited_container_whose_cleanup_waits_cleans_it_up_at_once(
@@ -414,6 +441,43 @@ async def test_stop_sigkills_a_process_ignoring_sigterm_once_the_grace_period_is
     assert 1.0 <= loop.time() - asked < 3.0
     status = await runtime.container_status(container_id)
     assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 137, "Error")
+
+
+def forked_child(runtime: LocalRuntime, container_id: str) -> int:
+    """The host PID of the one child of the container's init (its first process)."""
+    init = (runtime.root / "containers" / container_id / "container.pid").read_text()
+    [child] = Path(f"/proc/{init}/task/{init}/children").read_text().split()
+    return int(child)
+
+
+async def test_a_kill_without_grace_ends_every_process_of_the_containers_own_pid_namespace(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    container_id = await start(runtime, sandbox.id, sh("app", "sleep 1000 & touch /tmp/forked; wait"))
+    await wait_in_container(runtime, container_id, "[ -e /tmp/forked ]")
+    with pidfd(forked_child(runtime, container_id)) as child:
+        await runtime.stop_container(container_id, grace_seconds=0)
+
+        await pidfd_exit(child)
+    status = await runtime.container_status(container_id)
+    assert (status.state, status.exit_code) == (ContainerState.EXITED, 137)
+    await runtime.remove_container(container_id)  # `runc delete` after a kill it did not make
+
+
+async def test_a_kill_without_grace_of_a_container_in_anothers_pid_namespace_ends_all_of_it_and_only_it(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:
+    target = await start(runtime, sandbox.id, busybox("target", "sleep", "1000"))
+    script = "sleep 1000 & touch /tmp/forked; wait"
+    joined = await start(runtime, sandbox.id, sh("debug", script, target_container_id=target))
+    await wait_in_container(runtime, joined, "[ -e /tmp/forked ]")
+    with pidfd(forked_child(runtime, joined)) as child:
+        await runtime.stop_container(joined, grace_seconds=0)
+
+        await pidfd_exit(child)  # not the namespace's init: only a kill of every process reaches it
+    statuses = {s.name: s.state for s in await runtime.list_containers()}
+    assert statuses == {"target": ContainerState.RUNNING, "debug": ContainerState.EXITED}
+    await runtime.remove_container(joined)
 
 
 async def test_stop_sends_the_images_stopsignal(nginx_runtime: LocalRuntime, sandbox: SandboxStatus) -> None:

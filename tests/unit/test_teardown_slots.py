@@ -7,10 +7,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fake_runtime import FakeRuntime
 from node_fakes import WAIT_SECONDS, fake_node, simple_pod
 
 from podrun.json_types import JSON
+from podrun.kubelet import kubelet
 from podrun.kubelet.node import Node
 from podrun.kubelet.teardown_slots import TeardownSlots
 
@@ -75,3 +77,50 @@ async def test_a_grace_period_is_waited_out_without_a_teardown_slot(tmp_path: Pa
 
     assert removed_while_slow_stops == ["quick"]
     assert runtime.stop_graces == {"slow": 30, "quick": 0}
+
+
+async def test_the_teardown_timeout_does_not_count_the_wait_for_a_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet, "FORGET_TIMEOUT_SECONDS", 0.05)
+    slots = TeardownSlots(1)
+    async with fake_node(tmp_path, teardowns=slots) as (node, runtime, _):
+        queued, hung = _named("queued", container="queued"), _named("hung", container="hung")
+        await _running(node, runtime, [queued])
+        logs = node.paths.pod_log_dir(queued)
+        logs.mkdir(parents=True)
+        await slots.acquire()  # every slot busy with pods deleted before
+        forgetting = asyncio.create_task(node.forget_pod(queued))
+        await _until(lambda: slots.waiting == 1)
+        # A pod forgotten after it, whose teardown hangs, is given up once the timeout passed: the queued pod has
+        # waited longer than that.
+        runtime.hold("start_container", "hung")
+        node.run_pod(hung)
+        await runtime.called("start_container", "hung")
+        await node.forget_pod(hung)
+        still_queued = not forgetting.done() and logs.exists() and node.has_pod(queued["metadata"]["uid"])
+        slots.release()
+        await asyncio.wait_for(forgetting, WAIT_SECONDS)
+
+        assert still_queued
+        assert runtime.removed_pods == ["queued"]
+        assert not logs.exists()
+        assert not node.has_pod(queued["metadata"]["uid"])
+
+
+async def test_a_teardown_that_hangs_is_stopped_and_left_to_the_garbage_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet, "FORGET_TIMEOUT_SECONDS", 0.05)
+    async with fake_node(tmp_path, teardowns=TeardownSlots(1)) as (node, runtime, _):
+        hung, next_ = _named("hung", container="hung"), _named("next", container="next")
+        await _running(node, runtime, [hung, next_])
+        runtime.hold("remove_sandbox", "hung")
+        await node.forget_pod(hung)
+        await node.forget_pod(next_)  # the hung pod's slot was given back
+        torn_down = list(runtime.removed_pods)
+        collected = await node.collect_garbage(set())
+
+    assert torn_down == ["next"]
+    assert len(collected.sandboxes) == 1
+    assert runtime.removed_pods == ["next", "hung"]

@@ -110,6 +110,11 @@ class PodWorker:
         self.prepared: dict[str, asyncio.Task[_Built | None]] = {}
         self.task: asyncio.Task[None] | None = None
         self._holds_teardown_slot = False
+        # Whether the worker waits in the teardown slots' queue, as a pair of events to await either change: the
+        # kubelet's timeout for a forgotten pod's teardown counts only the time outside the queue.
+        self.in_slot_queue = asyncio.Event()
+        self.out_of_slot_queue = asyncio.Event()
+        self.out_of_slot_queue.set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -706,7 +711,13 @@ class PodWorker:
 
     async def _take_teardown_slot(self) -> None:
         if not self._holds_teardown_slot:
-            await self.deps.teardowns.acquire()
+            self.out_of_slot_queue.clear()
+            self.in_slot_queue.set()
+            try:
+                await self.deps.teardowns.acquire()
+            finally:
+                self.in_slot_queue.clear()
+                self.out_of_slot_queue.set()
             self._holds_teardown_slot = True
 
     def _give_back_teardown_slot(self) -> None:

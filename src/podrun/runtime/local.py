@@ -290,14 +290,16 @@ class LocalRuntime:
             if self.sandboxes.network is not None:
                 await self.sandboxes.network.unpublish_ports(sandbox_id)
             # Nothing runs in the sandbox any more: its containers' files and the sandbox itself (CNI DEL, the
-            # namespaces) go at the same time.
+            # namespaces) go at the same time, all unmounted after one read of the node's mount table.
+            table = await asyncio.to_thread(linux.read_mount_table)
             await _all([
-                *(self.remove_container(container_id) for container_id in ids),
-                asyncio.to_thread(self.sandboxes.remove, sandbox_id),
+                *(self._remove_container(container_id, table) for container_id in ids),
+                asyncio.to_thread(self.sandboxes.remove, sandbox_id, table),
             ])  # fmt: skip
         finally:
-            # Also when cancelled half-way: the cgroup directories are never listed again otherwise.
-            cgroups.remove_sandbox_cgroups(sandbox_id)
+            # Also when cancelled half-way: the cgroup directories are never listed again otherwise (a thread goes on
+            # even if this await is cancelled too). Off the loop: ~20 rmdirs, ~2.6 ms per pod in a teardown of 100.
+            await asyncio.to_thread(cgroups.remove_sandbox_cgroups, sandbox_id)
 
     async def list_sandboxes(self, pod_uid: str | None = None) -> list[SandboxStatus]:
         """Every sandbox on disk, or only those of the pod `pod_uid`."""
@@ -382,10 +384,10 @@ class LocalRuntime:
         )
         return d / "rootfs"
 
-    def _destroy_dir(self, container_id: str) -> None:
+    def _destroy_dir(self, container_id: str, mount_table: bytes | None = None) -> None:
         d = self._dir(container_id)
         if d.exists():
-            linux.unmount_all_under(d)
+            linux.unmount_all_under(d, mount_table)
             shutil.rmtree(d, ignore_errors=True)
         (self._exits / container_id).unlink(missing_ok=True)
         (self._sockets / container_id[:32]).unlink(missing_ok=True)  # conmon's link to the bundle
@@ -616,7 +618,7 @@ class LocalRuntime:
             # touching the rootfs, which is podrun's own mount (and the container's mount namespace is gone).
             await _all([
                 delete_oci_state(),
-                asyncio.to_thread(linux.unmount_all_under, self._dir(container_id) / "rootfs"),
+                asyncio.to_thread(linux.unmount_mount_point, self._dir(container_id) / "rootfs"),
             ])  # fmt: skip
         finally:
             done.set()
@@ -632,11 +634,25 @@ class LocalRuntime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited.wait(), grace_seconds)
         if not exited.is_set():
-            await self._run_oci("kill", "--all", container_id, "KILL")
+            if not self._kill_pid_namespace(container_id):
+                await self._run_oci("kill", "--all", container_id, "KILL")
             await exited.wait()
+
+    def _kill_pid_namespace(self, container_id: str) -> bool:
+        """SIGKILL the container's init through a pidfd when its PID namespace is its own (killing the init kills
+        the namespace); False when it shares another's, where `runc kill --all` must reach every process."""
+        d = self._dir(container_id)
+        try:
+            pid, conmon = int((d / "container.pid").read_text()), int((d / "conmon.pid").read_text())
+        except (OSError, ValueError):
+            return False
+        return processes.kill_pid_namespace(pid, parent=conmon)
 
     async def remove_container(self, container_id: str) -> None:
         """Delete an exited (or never started) container and its files."""
+        await self._remove_container(container_id)
+
+    async def _remove_container(self, container_id: str, mount_table: bytes | None = None) -> None:
         rec = self._get(container_id)
         if rec.state == ContainerState.RUNNING:
             raise RuntimeError_("ContainerRunning", f"container {container_id} is running; stop it first")
@@ -653,7 +669,7 @@ class LocalRuntime:
             if fd is not None:
                 await processes.wait_readable(fd, CONMON_EXIT_TIMEOUT_SECONDS)
                 os.close(fd)
-        await asyncio.to_thread(self._destroy_dir, container_id)
+        await asyncio.to_thread(self._destroy_dir, container_id, mount_table)
         self._records.pop(container_id, None)
         self._exited.pop(container_id, None)
         self._cleaned.pop(container_id, None)

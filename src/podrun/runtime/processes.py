@@ -1,11 +1,12 @@
 """Waiting on processes from the event loop: through pidfds, never by polling, and for the OCI runtime's commands
-that a podrun before this one left running on its root."""
+that a podrun before this one left running on its root; killing a container's PID namespace through a pidfd."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -58,3 +59,27 @@ async def wait_for_exit(pids: list[int], timeout: float) -> None:
             await wait_readable(fd, max(0.0, deadline - time.monotonic()))
         finally:
             os.close(fd)
+
+
+def kill_pid_namespace(pid: int, parent: int) -> bool:
+    """SIGKILL `pid` when it is a child of `parent` and the init of a PID namespace of its own; False, with nothing
+    sent, when it is not (a container that joined another's PID namespace) or is gone.
+
+    The kernel then kills every process of the namespace, as `runc kill --all KILL` does, without a runc process
+    (~8-10 ms of CPU). The pidfd pins the process before it is checked: if `pid` was reused meanwhile, the process
+    the pidfd names is gone and the signal fails rather than reach the newcomer.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        if int(fields["PPid"]) != parent or fields["NSpid"].split()[-1] != "1":
+            return False
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        return True
+    except (OSError, KeyError, ValueError):
+        return False
+    finally:
+        os.close(fd)

@@ -231,22 +231,23 @@ class Sandboxes:
         if self.network is not None:
             self.network.reclaim({d.name for d in self.state.iterdir() if (d / "sandbox.json").exists()})
 
-    def remove(self, sandbox_id: str) -> None:
-        """Unmount the namespaces and /dev/shm and delete every file of the sandbox."""
-        self._destroy(sandbox_id)
+    def remove(self, sandbox_id: str, mount_table: bytes | None = None) -> None:
+        """Unmount the namespaces and /dev/shm and delete every file of the sandbox (`mount_table`: see
+        `linux.unmount_all_under`)."""
+        self._destroy(sandbox_id, mount_table)
 
     def _complete_ids(self) -> set[str]:
         if self._complete is None:
             self._complete = {d.name for d in self.state.iterdir() if (d / "sandbox.json").exists()}
         return self._complete
 
-    def _destroy(self, sandbox_id: str) -> None:
+    def _destroy(self, sandbox_id: str, mount_table: bytes | None = None) -> None:
         if self.network is not None:
             # DEL while the namespace still exists, so the plugin can remove the pod side too.
             self.network.detach(sandbox_id)
         run = self.run / sandbox_id
         if run.exists():
-            linux.unmount_all_under(run)
+            linux.unmount_all_under(run, mount_table)
             shutil.rmtree(run, ignore_errors=True)
         shutil.rmtree(self.state / sandbox_id, ignore_errors=True)
         # Forgotten only now: a teardown that failed half-way is listed, and so retried, as before.

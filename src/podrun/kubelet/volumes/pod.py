@@ -97,14 +97,15 @@ def update_pod_volumes(
 def teardown_pod_volumes(pod_dir: Path) -> None:
     """Unmount everything mounted under `pod_dir` (lazily if busy), then remove the directory."""
     root = os.path.realpath(pod_dir)
-    # Mounts can be stacked; a few rounds clear them, and a mount that survives stops the removal below.
+    # Mounts can be stacked; a few rounds clear them, and a mount that survives stops the removal below. Each round
+    # reads the node's whole mount table: a pod without mounted volumes is done after one.
+    remaining = linux.mounts_under(root)  # deepest first
     for _ in range(8):
-        mounted = linux.mounts_under(root)  # deepest first
-        if not mounted:
+        if not remaining:
             break
-        for mount_point in mounted:
+        for mount_point in remaining:
             unmount(mount_point)
-    remaining = linux.mounts_under(root)
+        remaining = linux.mounts_under(root)
     if remaining:
         # Never delete into a mount: that would empty a tmpfs still in use, or worse, a bind-mounted host path.
         raise OSError(errno.EBUSY, f"still mounted under {root}: {', '.join(sorted(remaining))}")
