@@ -54,13 +54,23 @@ async def test_no_more_pods_than_there_are_slots_are_torn_down_at_once(tmp_path:
     assert runtime.sandboxes == {}
 
 
-async def test_pods_are_torn_down_in_the_order_they_were_forgotten(tmp_path: Path) -> None:
-    async with fake_node(tmp_path, teardowns=TeardownSlots(1)) as (node, runtime, _):
-        pods = [_named(name) for name in ("b", "c", "a")]
-        await _running(node, runtime, pods)
-        await asyncio.gather(*(node.forget_pod(pod) for pod in pods))
+async def test_pods_waiting_for_a_slot_are_torn_down_in_the_order_they_were_forgotten(tmp_path: Path) -> None:
+    slots = TeardownSlots(1)
+    async with fake_node(tmp_path, teardowns=slots) as (node, runtime, _):
+        first, *queued = [_named(name) for name in ("first", "b", "c", "a")]
+        await _running(node, runtime, [first, *queued])
+        release_first = runtime.hold("remove_sandbox", "first")
+        forgetting = [asyncio.create_task(node.forget_pod(first))]
+        await _until(lambda: runtime.removing == 1)
+        # One at a time, each queued before the next is forgotten: a pod forgotten mid-sync reaches the queue
+        # only when that sync ends, so forgetting them all at once would not fix their order.
+        for queued_before, pod in enumerate(queued):
+            forgetting.append(asyncio.create_task(node.forget_pod(pod)))
+            await _until(lambda waiting=queued_before + 1: slots.waiting == waiting)
+        release_first.set()
+        await asyncio.gather(*forgetting)
 
-    assert runtime.removed_pods == ["b", "c", "a"]
+    assert runtime.removed_pods == ["first", "b", "c", "a"]
 
 
 async def test_a_grace_period_is_waited_out_without_a_teardown_slot(tmp_path: Path) -> None:
