@@ -90,6 +90,7 @@ from compare.report import (
 )
 from init_handoff import cgroup_pids, leftovers, wait_gone
 
+from podrun.api import burst_end
 from podrun.runtime import cgroups, linux
 
 REPO = Path(__file__).resolve().parents[1]
@@ -539,7 +540,13 @@ class Comparison:
             self.case_features()
 
     def judge_memory(self) -> None:
-        """serve's idle memory after the cases, the floor under it and the goal's verdict (compare/memory_floor.py)."""
+        """serve's idle memory after the cases, the floor under it and the goal's verdict (compare/memory_floor.py).
+
+        "After the work" is serve left idle, not serve still busy with the last case's teardown: the reading waits
+        out the burst-end look that compacts the store and trims the heap once a burst of pods has gone
+        (`podrun.api.burst_end`: the pod count is looked at every few seconds, the end seen on the second look).
+        """
+        time.sleep(2 * burst_end.CHECK_INTERVAL + 1)
         self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
         self.memory["floor"] = memory_floor.floor(self.podrun.env)
         self.memory["verdict"] = memory_floor.verdict(self.memory)
