@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +80,49 @@ async def test_the_exit_of_conmon_ends_the_wait_for_an_init_that_never_writes(
 
     assert not started
     assert (state_dir / exec_fifo.FIFO_NAME).exists()
+
+
+async def test_the_start_returns_once_the_init_has_closed_its_end_of_the_fifo(
+    state_dir: Path, conmon: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    fifo = state_dir / exec_fifo.FIFO_NAME
+    # Writes its byte, then holds the fifo open until its stdin closes: as runc's init until its exec.
+    init = subprocess.Popen(["sh", "-c", f"exec 3>{fifo}; printf 0 >&3; cat >/dev/null"], stdin=subprocess.PIPE)
+    starting = asyncio.create_task(exec_fifo.start(state_dir, conmon[1]))
+    await _until(lambda: not fifo.exists())
+
+    assert not starting.done()  # `runc start` reads to the end: the process has been exec'd when it returns
+    assert init.stdin is not None
+    init.stdin.close()
+    assert await asyncio.wait_for(starting, TIMEOUT)
+    assert init.wait(TIMEOUT) == 0
+
+
+async def test_the_exit_of_conmon_ends_the_wait_for_an_init_that_holds_the_fifo_without_writing(
+    state_dir: Path, conmon: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    process, pidfd = conmon
+    init = subprocess.Popen(["sh", "-c", f"exec 3>{state_dir / exec_fifo.FIFO_NAME}; exec sleep 3600"])
+    try:
+        starting = asyncio.create_task(exec_fifo.start(state_dir, pidfd))
+        await _until(lambda: _has_writer(init.pid))
+        process.kill()
+
+        assert not await asyncio.wait_for(starting, TIMEOUT)
+        assert (state_dir / exec_fifo.FIFO_NAME).exists()
+    finally:
+        init.kill()
+        init.wait()
+
+
+def _has_writer(pid: int) -> bool:
+    """The stand-in init has the fifo open (its fd 3)."""
+    return os.path.exists(f"/proc/{pid}/fd/3")
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), TIMEOUT)

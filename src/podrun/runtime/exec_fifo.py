@@ -1,10 +1,13 @@
 """Starting a created runc container the way `runc start` does, without running runc: through its exec fifo.
 
 After runc's `create`, the container's init waits to open `<runc root>/<id>/exec.fifo` for writing. `runc start`
-(libcontainer's `Container.exec`) opens the fifo for reading, reads the one byte the init then writes (the init
-execs the container's process right after), and removes the fifo: from then on `runc state`, `kill` and `delete`
-see the container as running, since runc tells `created` from `running` by the fifo alone. Doing the same here
-spares every start a Go process (6-9 ms of CPU on a 2-core machine, in the middle of an init container hand-off).
+(libcontainer's `Container.exec`) opens the fifo for reading and reads all the init writes: one byte, then the end
+of the file once the init has exec'd the container's process (its end of the fifo is closed on exec); then it
+removes the fifo: from then on `runc state`, `kill` and `delete` see the container as running, since runc tells
+`created` from `running` by the fifo alone. Doing the same here spares every start a Go process (6-9 ms of CPU on
+a 2-core machine, in the middle of an init container hand-off). The fifo is removed right after the byte, before
+the exec is awaited: a podrun killed in between then leaves a container that runc calls running, which recovery
+adopts, rather than one it calls created while its process runs, which recovery would start again.
 
 Only the case where the start works is done here. When anything else happens (no fifo, the container's init died
 before writing its byte) nothing is consumed, and the caller runs the real `runc start`, which reports the
@@ -40,31 +43,44 @@ async def start(state_dir: Path, conmon_pidfd: int) -> bool:
     try:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return False
-        if not await _read_released(fd, conmon_pidfd):
-            return False
+        # A reader on a copy: the runtime already watches the pidfd itself, and the loop takes one reader per fd.
+        conmon = os.dup(conmon_pidfd)
+        try:
+            if not await _read_released(fd, conmon):
+                return False
+            # Right after the byte (no await between): `runc state` then says `running`.
+            with contextlib.suppress(FileNotFoundError):
+                fifo.unlink()
+            await _read_to_end(fd, conmon)
+        finally:
+            os.close(conmon)
     finally:
         os.close(fd)
-    # Removed as runc removes it, right after the read (no await between): `runc state` then says `running`.
-    with contextlib.suppress(FileNotFoundError):
-        fifo.unlink()
     return True
 
 
-async def _read_released(fd: int, conmon_pidfd: int) -> bool:
+async def _read_released(fd: int, conmon: int) -> bool:
     """Wait for the init's byte (True) or for its conmon's exit without one (False)."""
-    # A reader on a copy: the runtime already watches the pidfd itself, and the loop takes one reader per fd.
-    conmon = os.dup(conmon_pidfd)
-    try:
-        while True:
-            await _any_readable(fd, conmon)
-            try:
-                # Only after a wake-up: before its writer opens, a non-blocking fifo reads as empty (b"").
-                return len(os.read(fd, 1)) == 1
-            except BlockingIOError:  # the init has the fifo open and has not written yet
-                if _exited(conmon):
-                    return False
-    finally:
-        os.close(conmon)
+    while True:
+        await _any_readable(fd, conmon)
+        try:
+            # Only after a wake-up: before its writer opens, a non-blocking fifo reads as empty (b"").
+            return len(os.read(fd, 1)) == 1
+        except BlockingIOError:  # the init has the fifo open and has not written yet
+            if _exited(conmon):
+                return False
+
+
+async def _read_to_end(fd: int, conmon: int) -> None:
+    """Wait until the init's end of the fifo is closed (its exec, or its death) or its conmon has exited."""
+    while True:
+        await _any_readable(fd, conmon)
+        try:
+            if not os.read(fd, 4096):
+                return
+        except BlockingIOError:
+            if _exited(conmon):
+                return
 
 
 async def _any_readable(*fds: int) -> None:
@@ -85,5 +101,7 @@ async def _any_readable(*fds: int) -> None:
 
 
 def _exited(pidfd: int) -> bool:
-    readable, _, _ = select.select([pidfd], [], [], 0)
-    return bool(readable)
+    # poll, not select: a busy serve's pidfds are numbered past select's 1024.
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
