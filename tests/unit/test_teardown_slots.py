@@ -15,6 +15,7 @@ from podrun.json_types import JSON
 from podrun.kubelet import kubelet
 from podrun.kubelet.node import Node
 from podrun.kubelet.teardown_slots import TeardownSlots
+from podrun.runtime.protocol import ContainerState
 
 
 def _named(name: str, container: str = "app", grace: int = 30) -> JSON:
@@ -134,3 +135,19 @@ async def test_a_teardown_that_hangs_is_stopped_and_left_to_the_garbage_collecto
     assert torn_down == ["next"]
     assert len(collected.sandboxes) == 1
     assert runtime.removed_pods == ["next", "hung"]
+
+
+async def test_a_pod_still_in_its_grace_period_when_the_timeout_passes_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubelet, "FORGET_TIMEOUT_SECONDS", 0.05)
+    async with fake_node(tmp_path, teardowns=TeardownSlots(1)) as (node, runtime, _):
+        slow = _named("slow", container="slow", grace=30)
+        await _running(node, runtime, [slow])
+        runtime.hold("stop_container", "slow")  # its SIGTERM is ignored: the stop waits out the 30 s
+        node.delete_pod(slow, grace=30)
+        await runtime.called("stop_container", "slow")
+        await node.forget_pod(slow)  # then `kubectl delete --force`
+
+        assert runtime.stop_graces == {"slow": 0}
+        assert not any(c.state == ContainerState.RUNNING for c in runtime.containers.values())

@@ -27,7 +27,7 @@ from podrun.kubelet.teardown_slots import TeardownSlots
 from podrun.kubelet.worker_deps import WorkerDeps
 from podrun.runtime.images.progress import PullObserver
 from podrun.runtime.images.store import ImageStore
-from podrun.runtime.protocol import ContainerEvent, ContainerState, EventKind, Runtime
+from podrun.runtime.protocol import ContainerEvent, ContainerState, EventKind, Runtime, RuntimeError_
 
 if TYPE_CHECKING:
     from podrun.kubelet.worker import PodWorker
@@ -125,18 +125,25 @@ class Kubelet:
 
         Many pods are forgotten at once (the node agent does not wait for one before the next); their workers take
         turns in the teardown slots. The worker stays known until it finished, so that the garbage collector
-        leaves the pod's sandbox to it, and its containers' events still reach it. A teardown that hangs (its
-        own work, not its turn in the queue, took `FORGET_TIMEOUT_SECONDS`) is stopped and its remains left to
-        the garbage collector: a worker left running would race it, and the removal of the logs below.
+        leaves the pod's sandbox to it, and its containers' events still reach it. A worker not finished after
+        `FORGET_TIMEOUT_SECONDS` of its own work (its turn in the queue does not count) is stopped, so that it does
+        not race the garbage collector and the removal of the logs below; what still runs of the pod is killed
+        (a stop already waiting out a grace period when the pod was force-deleted, or a hung start), and the
+        garbage collector removes the rest.
         """
         uid = pod["metadata"]["uid"]
         worker = self.workers.get(uid)
         if worker is not None and not worker.finished.is_set():
             worker.terminate(grace_override=0)
             if not await _finished_in_time(worker) and worker.task is not None:
-                log.warning("pod %s: its teardown hangs; stopped, the garbage collector takes the rest",
-                            pod["metadata"].get("name"))  # fmt: skip
+                log.warning(
+                    "pod %s: not torn down after %.0f s; its worker is stopped, what runs is killed, the garbage "
+                    "collector removes the rest", pod["metadata"].get("name"), FORGET_TIMEOUT_SECONDS,
+                )  # fmt: skip
                 worker.task.cancel()
+                await asyncio.wait({worker.task}, timeout=FORGET_TIMEOUT_SECONDS)
+                with contextlib.suppress(TimeoutError, RuntimeError_):
+                    await asyncio.wait_for(worker.kill_running_now(), FORGET_TIMEOUT_SECONDS)
         if worker is not None and self.workers.get(uid) is worker:
             del self.workers[uid]
         shutil.rmtree(self.paths.pod_log_dir(pod), ignore_errors=True)
