@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import stat
 from pathlib import Path
+
+from podrun.runtime import processes
 
 FIFO_NAME = "exec.fifo"
 
@@ -67,7 +68,7 @@ async def _read_released(fd: int, conmon: int) -> bool:
             # Only after a wake-up: before its writer opens, a non-blocking fifo reads as empty (b"").
             return len(os.read(fd, 1)) == 1
         except BlockingIOError:  # the init has the fifo open and has not written yet
-            if _exited(conmon):
+            if processes.has_exited(conmon):
                 return False
 
 
@@ -79,7 +80,7 @@ async def _read_to_end(fd: int, conmon: int) -> None:
             if not os.read(fd, 4096):
                 return
         except BlockingIOError:
-            if _exited(conmon):
+            if processes.has_exited(conmon):
                 return
 
 
@@ -98,10 +99,3 @@ async def _any_readable(*fds: int) -> None:
     finally:
         for fd in fds:
             loop.remove_reader(fd)
-
-
-def _exited(pidfd: int) -> bool:
-    # poll, not select: a busy serve's pidfds are numbered past select's 1024.
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(0))

@@ -641,6 +641,10 @@ class LocalRuntime:
     def _kill_pid_namespace(self, container_id: str) -> bool:
         """SIGKILL the container's init through a pidfd when its PID namespace is its own (killing the init kills
         the namespace); False when it shares another's, where `runc kill --all` must reach every process."""
+        conmon_fd = self._pidfds.get(container_id)
+        # A live conmon's PID cannot have been reused: a child of it named in container.pid is the container's init.
+        if conmon_fd is None or processes.has_exited(conmon_fd):
+            return False
         d = self._dir(container_id)
         try:
             pid, conmon = int((d / "container.pid").read_text()), int((d / "conmon.pid").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import time
 from pathlib import Path
@@ -26,6 +27,14 @@ async def wait_readable(fd: int, timeout: float) -> None:
             await asyncio.wait_for(ready, timeout)
     finally:
         loop.remove_reader(fd)
+
+
+def has_exited(pidfd: int) -> bool:
+    """Whether the process of `pidfd` has exited (its pidfd is readable), without waiting."""
+    # poll, not select: a busy serve's pidfds are numbered past select's 1024.
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def oci_commands_under(oci_root: Path) -> list[int]:
