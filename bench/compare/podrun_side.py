@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,14 +104,16 @@ class Podrun:
         podrun does not have. podrun's own package is compiled whole (the modules a pod loads later included), the
         rest through serve's imports.
         """
-        run([self._interpreter(), "-c", _COMPILE_BYTECODE], env=self.env, timeout=300)
+        run([*self._interpreter(), "-c", _COMPILE_BYTECODE], env=self.env, timeout=300)
 
-    def _interpreter(self) -> str:
-        """The Python that runs `self.command`: the `-m` form's, or the console script's `#!` line."""
+    def _interpreter(self) -> list[str]:
+        """The Python that runs `self.command`: the `-m` form's, or the console script's `#!` line (which may be
+        `/usr/bin/env python3`); this one where neither says."""
         if len(self.command) > 1 and self.command[1] == "-m":
-            return self.command[0]
-        first_line = Path(self.command[0]).read_text().partition("\n")[0]
-        return first_line.removeprefix("#!").strip() if first_line.startswith("#!") else sys.executable
+            return [self.command[0]]
+        script = shutil.which(self.command[0])
+        first_line = Path(script).read_text(errors="replace").partition("\n")[0] if script else ""
+        return shlex.split(first_line.removeprefix("#!")) if first_line.startswith("#!") else [sys.executable]
 
     def _start_spy(self) -> None:
         """Note every sandbox ID either runtime makes, for the sweep of their cgroups (pods live >= 100 ms)."""

@@ -162,7 +162,8 @@ def is_mountpoint(path: str | Path) -> bool:
 
 def unmount_all_under(path: str | Path, table: bytes | None = None) -> None:
     """Unmount everything at or below `path`, deepest first; busy mounts are detached lazily. `table`: the mount
-    table read since the last mount there (`read_mount_table`); a mount it lists that is gone since is skipped."""
+    table, read (`read_mount_table`) after the last mount under `path` was made: a mount made later is missed. A
+    mount it lists that is gone since fails both unmounts, quietly."""
     for target in mounts_under(path, table):
         try:
             umount(target)
