@@ -141,3 +141,16 @@ async def test_app_containers_prepared_while_an_init_container_ran_are_not_creat
 
     assert [runtime.calls.count(("create_container", name)) for name in ("web", "log")] == [1, 1]
     assert _starts(runtime.calls) == ["init", "web", "log"]
+
+
+async def test_containers_started_right_after_a_neighbour_are_told_so(tmp_path: Path) -> None:
+    async with fake_node(tmp_path) as (node, runtime, host):
+        worker = node.run_pod(_pod({"name": "web", "image": "nginx"}, {"name": "log", "image": "busybox"}, init=("i",)))
+        await runtime.called("start_container", "i")
+        runtime.exit("i", 0)
+        await runtime.called("start_container", "log")
+        await _end(worker, host)
+
+    # The init container and the first app container start after an exit or alone: the runtime may start them
+    # at its fastest; the second app container gets the OCI runtime's own start (the first's head start).
+    assert runtime.started_after_neighbour == {"i": False, "web": False, "log": True}

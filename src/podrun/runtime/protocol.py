@@ -231,8 +231,9 @@ class Runtime(Protocol):
         """Do what can be done of a start ahead of time; the container stays created."""
         ...
 
-    async def start_container(self, container_id: str) -> None:
-        """Start a created (or prepared) container."""
+    async def start_container(self, container_id: str, *, after_neighbour: bool = False) -> None:
+        """Start a created (or prepared) container. `after_neighbour`: a container of the same pod was started
+        just before it, in the same sync (it gets the OCI runtime's own `start`, see `LocalRuntime`)."""
         ...
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
