@@ -60,7 +60,7 @@ class FakeRuntime:
     sandboxes: dict[str, SandboxStatus] = field(default_factory=dict)
     containers: dict[str, ContainerStatus] = field(default_factory=dict)
     stop_graces: dict[str, float] = field(default_factory=dict)  # container name -> the grace it was stopped with
-    started_after_neighbour: dict[str, bool] = field(default_factory=dict)  # container name -> its start's flag
+    started_as_hand_off: dict[str, bool] = field(default_factory=dict)  # container name -> its start's flag
     configs: dict[str, ContainerConfig] = field(default_factory=dict)  # container ID -> what it was created from
     _failures: dict[tuple[str, str | None], RuntimeError_] = field(default_factory=dict)
     _held: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
@@ -172,9 +172,9 @@ class FakeRuntime:
     async def prepare_container(self, container_id: str) -> None:
         await self._held_call("prepare_container", self.containers[container_id].name)
 
-    async def start_container(self, container_id: str, *, after_neighbour: bool = False) -> None:
+    async def start_container(self, container_id: str, *, hand_off: bool = False) -> None:
         await self._held_call("start_container", self.containers[container_id].name)
-        self.started_after_neighbour[self.containers[container_id].name] = after_neighbour
+        self.started_as_hand_off[self.containers[container_id].name] = hand_off
         status = replace(self.containers[container_id], state=ContainerState.RUNNING, started_at=time.time())
         self.containers[container_id] = status
         self._emit(EventKind.STARTED, status)

@@ -427,22 +427,18 @@ class PodWorker:
                 return SyncOutcome.RESYNC
             await self._start_container(sandbox_id, ephemeral_specs[index], containers)
         init_specs = self.pod["spec"].get("initContainers") or []
-        # Whether a container that keeps running (a sidecar, an app container) was started in this sync.
-        neighbour = False
         for index in actions.init_containers_to_start:
             spec = init_specs[index]
-            ok = await self._start_container(sandbox_id, spec, containers, after_neighbour=neighbour)
+            ok = await self._start_container(sandbox_id, spec, containers)
             if not ok and not is_sidecar(spec):
                 return SyncOutcome.DONE
-            neighbour = neighbour or (ok and is_sidecar(spec))
         specs = self.pod["spec"]["containers"]
         if not self._deleting():
             self._prepare_after_first(sandbox_id, [specs[i] for i in actions.containers_to_start], containers)
         for index in actions.containers_to_start:
             if self._deleting():
                 return SyncOutcome.RESYNC
-            ok = await self._start_container(sandbox_id, specs[index], containers, after_neighbour=neighbour)
-            neighbour = neighbour or ok
+            await self._start_container(sandbox_id, specs[index], containers)
         return SyncOutcome.DONE
 
     def _deleting(self) -> bool:
@@ -487,11 +483,8 @@ class PodWorker:
         self.lifecycle.add("SandboxReady", ips=list(sandbox.ips))
         return sandbox.id
 
-    async def _start_container(
-        self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus], *, after_neighbour: bool = False
-    ) -> bool:
-        """The kubelet's startContainer, after doBackOff. Returns False when the container did not start.
-        `after_neighbour`: another container of the pod was started just before, in this sync."""
+    async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
+        """The kubelet's startContainer, after doBackOff. Returns False when the container did not start."""
         name = spec["name"]
         ref = field_path(self.pod, name)
         previous = sorted(
@@ -528,7 +521,9 @@ class PodWorker:
         # one's, which `start_container` runs unless it was prepared.
         self._prepare_next(sandbox_id, spec)
         try:
-            await self.deps.runtime.start_container(built.container_id, after_neighbour=after_neighbour)
+            # A regular init container comes up alone: the runtime may start it at its fastest.
+            hand_off = spec in (self.pod["spec"].get("initContainers") or []) and not is_sidecar(spec)
+            await self.deps.runtime.start_container(built.container_id, hand_off=hand_off)
         except RuntimeError_ as e:
             return self._start_failed(name, "RunContainerError", e.message, ref)
         record("Normal", "Started", f"Started container {name}")

@@ -404,14 +404,14 @@ class LocalRuntime:
         if container_id not in self._pidfds:
             await self._oci_create(rec)
 
-    async def start_container(self, container_id: str, *, after_neighbour: bool = False) -> None:
+    async def start_container(self, container_id: str, *, hand_off: bool = False) -> None:
         """conmon runs the OCI runtime's `create` (unless prepared); then `start` runs the process.
 
-        A container started `after_neighbour` (right after another of its pod, in the same sync) gets the OCI
-        runtime's own `start` process, not the exec fifo read: a cluster's kubelet creates a pod's next container
-        only once the one before it started, which gives that one tens of ms to come up, and manifests rely on
-        it (the seed's log-tailer tails a file nginx makes as it starts: started ~1 ms after nginx's exec, it
-        found none and restarted in 3 of 7 runs). The OCI runtime's `start` keeps the gap at what it was.
+        Only a `hand_off` (a regular init container after the one before it exited) is started through runc's
+        exec fifo: app containers and sidecars come up beside others, and a cluster's kubelet gives each of those
+        tens of ms before the next starts (it creates the next only then); manifests rely on it (the seed's
+        log-tailer tails a file nginx makes as it starts: started ~1 ms after nginx's exec it found none and
+        restarted). The OCI runtime's own `start` keeps their gaps at what they were.
 
         A process that cannot be started leaves the container exited with code 128 and reason
         `StartError`, as containerd reports it, and raises `RunContainerError`.
@@ -425,7 +425,7 @@ class LocalRuntime:
         self._starting[container_id] = asyncio.Event()
         try:
             rec.started_at = time.time()
-            error = await self._oci_start(rec, through_fifo=not after_neighbour)
+            error = await self._oci_start(rec, through_fifo=hand_off)
             if error is not None:
                 await self._run_oci("kill", container_id, "KILL")
                 await self._fail_start(rec, runc_error_message(error))

@@ -231,9 +231,9 @@ class Runtime(Protocol):
         """Do what can be done of a start ahead of time; the container stays created."""
         ...
 
-    async def start_container(self, container_id: str, *, after_neighbour: bool = False) -> None:
-        """Start a created (or prepared) container. `after_neighbour`: a container of the same pod was started
-        just before it, in the same sync (it gets the OCI runtime's own `start`, see `LocalRuntime`)."""
+    async def start_container(self, container_id: str, *, hand_off: bool = False) -> None:
+        """Start a created (or prepared) container. `hand_off`: a regular init container taking over from the one
+        before it, with nothing of its pod coming up beside it: the runtime may start it at its fastest."""
         ...
 
     async def stop_container(self, container_id: str, grace_seconds: float) -> None:
