@@ -47,12 +47,13 @@ async def start(state_dir: Path, conmon_pidfd: int) -> bool:
         # A reader on a copy: the runtime already watches the pidfd itself, and the loop takes one reader per fd.
         conmon = os.dup(conmon_pidfd)
         try:
-            if not await _read_released(fd, conmon):
+            if not await _read(fd, conmon, 1):
                 return False
             # Right after the byte (no await between): `runc state` then says `running`.
             with contextlib.suppress(FileNotFoundError):
                 fifo.unlink()
-            await _read_to_end(fd, conmon)
+            while await _read(fd, conmon, 4096):  # to the end: the init's exec closes its end of the fifo
+                pass
         finally:
             os.close(conmon)
     finally:
@@ -60,28 +61,17 @@ async def start(state_dir: Path, conmon_pidfd: int) -> bool:
     return True
 
 
-async def _read_released(fd: int, conmon: int) -> bool:
-    """Wait for the init's byte (True) or for its conmon's exit without one (False)."""
+async def _read(fd: int, conmon: int, size: int) -> bytes:
+    """The next bytes the init writes; b"" once its end is closed (its exec or its death, or it never wrote) or
+    its conmon has exited."""
     while True:
         await _any_readable(fd, conmon)
         try:
             # Only after a wake-up: before its writer opens, a non-blocking fifo reads as empty (b"").
-            return len(os.read(fd, 1)) == 1
-        except BlockingIOError:  # the init has the fifo open and has not written yet
+            return os.read(fd, size)
+        except BlockingIOError:  # the init has the fifo open and has not written (more) yet
             if processes.has_exited(conmon):
-                return False
-
-
-async def _read_to_end(fd: int, conmon: int) -> None:
-    """Wait until the init's end of the fifo is closed (its exec, or its death) or its conmon has exited."""
-    while True:
-        await _any_readable(fd, conmon)
-        try:
-            if not os.read(fd, 4096):
-                return
-        except BlockingIOError:
-            if processes.has_exited(conmon):
-                return
+                return b""
 
 
 async def _any_readable(*fds: int) -> None:
