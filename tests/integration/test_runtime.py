@@ -623,18 +623,39 @@ def runc_only(runtime: LocalRuntime) -> None:
         pytest.skip("podrun opens the exec fifo itself only for runc; crun runs its own `start`")
 
 
-def conmon_pidfd(runtime: LocalRuntime, container_id: str) -> int:
-    """A pidfd of the container's conmon."""
-    return os.pidfd_open(int((runtime.root / "containers" / container_id / "conmon.pid").read_text()))
+@contextlib.contextmanager
+def conmon_pidfd(runtime: LocalRuntime, container_id: str) -> Iterator[int]:
+    """A pidfd of the container's conmon, closed afterwards."""
+    pidfd = os.pidfd_open(int((runtime.root / "containers" / container_id / "conmon.pid").read_text()))
+    try:
+        yield pidfd
+    finally:
+        os.close(pidfd)
 
 
-async def test_a_started_runc_container_has_no_exec_fifo_and_runc_says_running(
+async def prepared_sleeper(runtime: LocalRuntime, sandbox: SandboxStatus) -> str:
+    """A container created and prepared (its init waits at the exec fifo), not started."""
+    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
+    await runtime.prepare_container(container_id)
+    return container_id
+
+
+def kill_init(runtime: LocalRuntime, container_id: str) -> None:
+    os.kill(int((runtime.root / "containers" / container_id / "container.pid").read_text()), signal.SIGKILL)
+
+
+def exec_fifo_of(runtime: LocalRuntime, container_id: str) -> Path:
+    return runtime.run_root / "runc" / container_id / exec_fifo.FIFO_NAME
+
+
+async def test_a_runc_container_started_as_a_hand_off_has_no_exec_fifo_and_runc_says_running(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
     runc_only(runtime)
-    container_id = await start(runtime, sandbox.id, busybox("app", "sleep", "3600"))
+    container_id = await prepared_sleeper(runtime, sandbox)
+    await asyncio.wait_for(runtime.start_container(container_id, hand_off=True), TIMEOUT)
 
-    assert not (runtime.run_root / "runc" / container_id / exec_fifo.FIFO_NAME).exists()
+    assert not exec_fifo_of(runtime, container_id).exists()
     assert await runtime._oci_state(container_id) == "running"
     await wait_in_container(runtime, container_id, "true")
 
@@ -643,13 +664,9 @@ async def test_reading_the_exec_fifo_runs_a_prepared_containers_process(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
     runc_only(runtime)
-    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
-    await runtime.prepare_container(container_id)
-    pidfd = conmon_pidfd(runtime, container_id)
-    try:
-        started = await asyncio.wait_for(exec_fifo.start(runtime.run_root / "runc" / container_id, pidfd), TIMEOUT)
-    finally:
-        os.close(pidfd)
+    container_id = await prepared_sleeper(runtime, sandbox)
+    with conmon_pidfd(runtime, container_id) as pidfd:
+        started = await asyncio.wait_for(exec_fifo.start(exec_fifo_of(runtime, container_id).parent, pidfd), TIMEOUT)
 
     assert started
     assert await runtime._oci_state(container_id) == "running"
@@ -659,28 +676,23 @@ async def test_the_exec_fifo_of_a_container_whose_init_died_releases_nothing(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
     runc_only(runtime)
-    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
-    await runtime.prepare_container(container_id)
-    pidfd = conmon_pidfd(runtime, container_id)
-    try:
-        os.kill(int((runtime.root / "containers" / container_id / "container.pid").read_text()), signal.SIGKILL)
-        started = await asyncio.wait_for(exec_fifo.start(runtime.run_root / "runc" / container_id, pidfd), TIMEOUT)
-    finally:
-        os.close(pidfd)
+    container_id = await prepared_sleeper(runtime, sandbox)
+    with conmon_pidfd(runtime, container_id) as pidfd:
+        kill_init(runtime, container_id)
+        started = await asyncio.wait_for(exec_fifo.start(exec_fifo_of(runtime, container_id).parent, pidfd), TIMEOUT)
 
     assert not started
-    assert (runtime.run_root / "runc" / container_id / exec_fifo.FIFO_NAME).exists()  # for `runc start` to judge
+    assert exec_fifo_of(runtime, container_id).exists()  # for `runc start` to judge
 
 
 async def test_a_prepared_container_whose_init_died_is_a_start_error(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
-    container_id = await runtime.create_container(sandbox.id, busybox("app", "sleep", "3600"))
-    await runtime.prepare_container(container_id)
-    os.kill(int((runtime.root / "containers" / container_id / "container.pid").read_text()), signal.SIGKILL)
+    container_id = await prepared_sleeper(runtime, sandbox)
+    kill_init(runtime, container_id)
 
     with pytest.raises(RuntimeError_) as raised:
-        await asyncio.wait_for(runtime.start_container(container_id), TIMEOUT)
+        await asyncio.wait_for(runtime.start_container(container_id, hand_off=True), TIMEOUT)
 
     status = await runtime.container_status(container_id)
     assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 128, "StartError")
