@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from podrun.runtime import cgroups, exec_fifo, linux, ocispec, processes
+from podrun.runtime import cgroups, exec_fifo, linux, oci_exec, ocispec, processes
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
-from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon
+from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon, runc_error_message
 from podrun.runtime.protocol import (
     ContainerConfig,
     ContainerEvent,
@@ -43,9 +43,9 @@ from podrun.runtime.protocol import (
 from podrun.runtime.sandbox import PodNetwork, Sandboxes
 from podrun.runtime.users import UserError, resolve_user, verify_run_as_non_root
 
-# Exit code and reason containerd reports for a container whose process could not be started.
 log = logging.getLogger(__name__)
 
+# Exit code and reason containerd reports for a container whose process could not be started.
 START_ERROR_EXIT_CODE = 128
 CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 # An exited container's bookkeeping (its record on disk, the OCI runtime's `delete`, the rootfs unmount) waits
@@ -55,7 +55,6 @@ EXIT_CLEANUP_HOLD_SECONDS = 2.0
 ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
-_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
 
 
 async def _all(aws: Iterable[Awaitable[None]]) -> None:
@@ -74,13 +73,6 @@ def _stdio_flags(rec: ContainerRecord) -> list[str]:
         if not rec.stdin_once:
             flags.append("--leave-stdin-open")
     return flags
-
-
-def runc_error_message(raw: str) -> str:
-    """The human part of an OCI runtime's error output (runc logs it as `msg="..."`)."""
-    found = _RUNC_MSG.findall(raw)
-    text = found[-1].encode().decode("unicode_escape") if found else raw.strip()
-    return f"OCI runtime create failed: {text}"
 
 
 def parse_signal(name: str) -> signal.Signals:
@@ -712,37 +704,9 @@ class LocalRuntime:
         if rec.state != ContainerState.RUNNING:
             raise RuntimeError_("NotRunning", f"container {container_id} is not running")
         pid_file = self._dir(container_id) / f"exec-{os.urandom(4).hex()}.pid"
-        proc = await asyncio.create_subprocess_exec(
-            self.oci.path, f"--root={self._oci_root}", "exec", "--pid-file", str(pid_file), container_id, *cmd,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-            return ExecResult(proc.returncode or 0, out, err)
-        except TimeoutError:
-            await self._kill_exec(proc, pid_file)
-            return ExecResult(-1, b"", b"", timed_out=True)
-        finally:
-            pid_file.unlink(missing_ok=True)
-
-    @staticmethod
-    async def _kill_exec(proc: asyncio.subprocess.Process, pid_file: Path) -> None:
-        """Kill a timed-out exec's process, not only the OCI runtime that started it.
-
-        The runtime writes the pid file a few milliseconds after it starts; until then there is
-        nothing to kill but the runtime, and killing it would orphan the process it is starting.
-        """
-        deadline = time.monotonic() + 2
-        while not pid_file.exists() and proc.returncode is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), 1)
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        return await oci_exec.run_collected(
+            [self.oci.path, f"--root={self._oci_root}", "exec"], container_id, cmd, pid_file, timeout
+        )
 
     async def exec_stream(self, container_id: str, cmd: list[str], tty: bool, stdin: bool) -> ExecStreams:
         """Run `cmd` interactively, with a pseudo-terminal when `tty` is set."""

@@ -8,11 +8,20 @@ changed to make crun work.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 DEBIAN_PACKAGES = {"crun": "crun", "runc": "runc", "conmon": "conmon"}
+_RUNC_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def runc_error_message(raw: str) -> str:
+    """The human part of an OCI runtime's error output (runc logs it as `msg="..."`)."""
+    found = _RUNC_MSG.findall(raw)
+    text = found[-1].encode().decode("unicode_escape") if found else raw.strip()
+    return f"OCI runtime create failed: {text}"
 
 
 class MissingTool(RuntimeError):
