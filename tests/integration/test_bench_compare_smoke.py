@@ -24,7 +24,7 @@ from podrun.runtime import linux
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 # case -> samples per variant (--quick: 2 rounds; case 8's hand-off samples all 6 hand-offs of each pod)
 CASES = {"start": 2, "teardown": 2, "handoff": 2, "seed": 2, "many": 1, "run_exit": 2, "handoff6": 12}
-FLOORS = {"create_start", "start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
+FLOORS = {"create_start", "start", "handoff_start", "delete", "cni_add", "cni_del", "python", "imports", "kubectl"}
 MEMORY_FLOOR = {"bare interpreter", "serve's must imports", "serve's imports"}
 FEATURES = {"sidecar", "probes", "hooks", "failing_init", "crashloop", "init_always"}
 
