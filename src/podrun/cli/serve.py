@@ -69,22 +69,40 @@ def _server_url(address: str, port: int) -> str:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    # Each part is stopped by `started` as soon as it runs: a server that fails on its way up (its port taken, say)
+    # leaves no node network, task or open store behind, and a stopping one stops them in the reverse order.
+    async with contextlib.AsyncExitStack() as started:
+        await _start_and_wait(args, started)
+        print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
+    return 0
+
+
+async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExitStack) -> None:
+    """Start every part of the server, each registered with `started` for its stop; return on SIGINT or SIGTERM."""
     api_dir = _api_dir(args.root)
     api_dir.mkdir(parents=True, exist_ok=True)
     node = args.node_name or default_node_name()
     credentials = ensure_credentials_in_child(api_dir / "pki", hostnames=[node])
     store = Store(api_dir / "store.db")
+    started.callback(store.close)
     ca_pem = credentials.ca_pem().decode()
     ensure_defaults(store, ca_pem=ca_pem)
     services = ServicesController(store, ca_pem=ca_pem)
     services.start()
+    started.push_async_callback(services.stop)
     housekeeping = Housekeeping(store, event_ttl=args.event_ttl)
     housekeeping.start()
+    started.push_async_callback(housekeeping.stop)
     network = NodeNetwork(NetworkConfig.for_roots(args.root, args.run_root))
+    # Running pods keep their addresses and veths, and the next serve adopts the namespace (DNS is down
+    # meanwhile); with no pod left, nothing of the network stays.
+    started.push_async_callback(lambda: network.stop(remove=not has_sandboxes(args.root)))
     await network.start()
     proxy = ServiceProxy(store, network, api_port=args.port, api_host=args.address)
+    started.push_async_callback(proxy.stop)
     await proxy.start()
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
+    started.push_async_callback(runtime.close)
     await runtime.recover()
     pods = Node(
         runtime,
@@ -95,8 +113,10 @@ async def _serve(args: argparse.Namespace) -> int:
         offline=args.offline,
         facts=NodeFacts.of_this_machine(node, network.config),
     )
+    started.push_async_callback(pods.stop)
     await pods.start()
     agent = NodeAgent(store, pods, node)
+    started.push_async_callback(agent.stop)
     await agent.start()
 
     def get_pod(namespace: str, name: str) -> dict[str, object]:
@@ -112,12 +132,15 @@ async def _serve(args: argparse.Namespace) -> int:
         streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
     )  # fmt: skip
     ui_runner, ui_port = await _serve_ui(ui_app, args.address, args.ui_port, server_context(credentials))
+    started.push_async_callback(ui_runner.cleanup)
     ui_url = _server_url(args.address, ui_port) + "/ui/"
     add_login_codes(app, sessions, ui_url)
     runner = await run_server(app, args.address, args.port, server_context(credentials))
+    started.push_async_callback(runner.cleanup)
     url = _server_url(args.address, args.port)
     path = install_kubeconfig(url, credentials.ca_pem(), credentials.token, path=args.kubeconfig)
     _pid_file(args.root).write_text(str(os.getpid()))
+    started.callback(_pid_file(args.root).unlink, missing_ok=True)
     print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
     print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
     print(f"podrun serve: web UI at {ui_url} (log in with: podrun dashboard)", flush=True)
@@ -128,21 +151,6 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    print("podrun serve: stopping (pods keep running; the next serve adopts them)", flush=True)
-    await runner.cleanup()
-    await ui_runner.cleanup()
-    await agent.stop()
-    await housekeeping.stop()
-    await services.stop()
-    await proxy.stop()
-    await pods.stop()
-    await runtime.close()
-    # Running pods keep their addresses and veths, and the next serve adopts the namespace (DNS is down
-    # meanwhile); with no pod left, nothing of the network stays.
-    await network.stop(remove=not has_sandboxes(args.root))
-    store.close()
-    _pid_file(args.root).unlink(missing_ok=True)
-    return 0
 
 
 async def _serve_ui(
