@@ -1,5 +1,5 @@
-"""A pod's app containers after the first are created while the first starts, and still start one after another
-in order, over the in-memory runtime. No root needed."""
+"""A pod's app containers after the first are created while the first starts (once its own create is done), and
+still start one after another in order, over the in-memory runtime. No root needed."""
 
 from __future__ import annotations
 
@@ -103,6 +103,19 @@ async def test_a_failed_create_ahead_does_not_keep_the_others_from_being_removed
     assert ("remove_container", "cache") in runtime.calls
     assert _starts(runtime.calls) == ["web"]
     assert not [c for c in runtime.containers.values() if c.state == ContainerState.CREATED]
+
+
+async def test_nothing_is_created_ahead_when_the_first_container_cannot_be_created(tmp_path: Path) -> None:
+    async with fake_node(tmp_path) as (node, runtime, host):
+        runtime.fail_next("create_container", "CreateContainerError", name="web")
+        worker = node.run_pod(simple_pod("web", "log", "cache"))
+        await runtime.called("start_container", "cache")
+        await _end(worker, host)
+
+    assert ("prepare_container", "log") not in runtime.calls
+    assert ("prepare_container", "cache") not in runtime.calls
+    assert _starts(runtime.calls) == ["log", "cache"]
+    assert [runtime.calls.count(("create_container", name)) for name in ("log", "cache")] == [1, 1]
 
 
 async def test_a_restart_is_not_created_ahead(tmp_path: Path) -> None:
