@@ -1,4 +1,4 @@
-"""A pod's app containers after the first are created while the first starts (once its own create is done), and
+"""A pod's app containers after the first are created while the first starts (once its bundle is written), and
 still start one after another in order, over the in-memory runtime. No root needed."""
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -81,28 +82,30 @@ async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExi
     """Start every part of the server, each registered with `started` for its stop; return on SIGINT or SIGTERM."""
     api_dir = _api_dir(args.root)
     api_dir.mkdir(parents=True, exist_ok=True)
+    # Last out: until every part has stopped, `podrun stop` and a second serve see this one as running.
+    _on_stop(started, "pid file", lambda: _forget_pid_file(args.root))
     node = args.node_name or default_node_name()
     credentials = ensure_credentials_in_child(api_dir / "pki", hostnames=[node])
     store = Store(api_dir / "store.db")
-    started.callback(store.close)
+    _on_stop(started, "store", store.close)
     ca_pem = credentials.ca_pem().decode()
     ensure_defaults(store, ca_pem=ca_pem)
     services = ServicesController(store, ca_pem=ca_pem)
+    _on_stop(started, "services controller", services.stop)
     services.start()
-    started.push_async_callback(services.stop)
     housekeeping = Housekeeping(store, event_ttl=args.event_ttl)
+    _on_stop(started, "housekeeping", housekeeping.stop)
     housekeeping.start()
-    started.push_async_callback(housekeeping.stop)
     network = NodeNetwork(NetworkConfig.for_roots(args.root, args.run_root))
     # Running pods keep their addresses and veths, and the next serve adopts the namespace (DNS is down
     # meanwhile); with no pod left, nothing of the network stays.
-    started.push_async_callback(lambda: network.stop(remove=not has_sandboxes(args.root)))
+    _on_stop(started, "node network", lambda: network.stop(remove=not has_sandboxes(args.root)))
     await network.start()
     proxy = ServiceProxy(store, network, api_port=args.port, api_host=args.address)
-    started.push_async_callback(proxy.stop)
+    _on_stop(started, "service proxy", proxy.stop)
     await proxy.start()
     runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
-    started.push_async_callback(runtime.close)
+    _on_stop(started, "runtime", runtime.close)
     await runtime.recover()
     pods = Node(
         runtime,
@@ -113,10 +116,10 @@ async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExi
         offline=args.offline,
         facts=NodeFacts.of_this_machine(node, network.config),
     )
-    started.push_async_callback(pods.stop)
+    _on_stop(started, "kubelet", pods.stop)
     await pods.start()
     agent = NodeAgent(store, pods, node)
-    started.push_async_callback(agent.stop)
+    _on_stop(started, "node agent", agent.stop)
     await agent.start()
 
     def get_pod(namespace: str, name: str) -> dict[str, object]:
@@ -132,15 +135,14 @@ async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExi
         streams=NodeStreams(pods, get_pod), logs=NodeLogs(pods), lifecycle=NodeLifecycle(pods),
     )  # fmt: skip
     ui_runner, ui_port = await _serve_ui(ui_app, args.address, args.ui_port, server_context(credentials))
-    started.push_async_callback(ui_runner.cleanup)
+    _on_stop(started, "web UI", ui_runner.cleanup)
     ui_url = _server_url(args.address, ui_port) + "/ui/"
     add_login_codes(app, sessions, ui_url)
     runner = await run_server(app, args.address, args.port, server_context(credentials))
-    started.push_async_callback(runner.cleanup)
+    _on_stop(started, "API server", runner.cleanup)
     url = _server_url(args.address, args.port)
     path = install_kubeconfig(url, credentials.ca_pem(), credentials.token, path=args.kubeconfig)
     _pid_file(args.root).write_text(str(os.getpid()))
-    started.callback(_pid_file(args.root).unlink, missing_ok=True)
     print(f"podrun serve: listening on {url} (OCI runtime {runtime.name}, node {node})", flush=True)
     print(f"podrun serve: kubeconfig context 'podrun' written to {path}", flush=True)
     print(f"podrun serve: web UI at {ui_url} (log in with: podrun dashboard)", flush=True)
@@ -151,6 +153,28 @@ async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExi
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+def _on_stop(started: contextlib.AsyncExitStack, part: str, stop: Callable[[], object]) -> None:
+    """Have `started` run `stop` (a function or a coroutine function) on its way out. A stop that fails is reported
+    in a line and the other parts still stop; the error that ended a start stays the one reported."""
+
+    async def run() -> None:
+        try:
+            result = stop()
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception as e:
+            print(f"podrun serve: stopping the {part} failed: {e}", file=sys.stderr, flush=True)
+
+    started.push_async_callback(run)
+
+
+def _forget_pid_file(root: Path) -> None:
+    """Remove the pid file if it names this process (a serve that failed to start may meet another's)."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(_pid_file(root).read_text()) == os.getpid():
+            _pid_file(root).unlink()
 
 
 async def _serve_ui(

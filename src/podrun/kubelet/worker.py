@@ -108,7 +108,7 @@ class PodWorker:
         self._eviction: tuple[str, str] | None = None
         self._next_size_check = 0.0
         self.prepared: dict[str, asyncio.Task[_Built | None]] = {}
-        # Called once the next container's own create is done (`_prepare_after_first`).
+        # Prepares the app containers after this sync's first once its bundle is written (`_prepare_after_first`).
         self._after_created: Callable[[], None] | None = None
         self.task: asyncio.Task[None] | None = None
         self._holds_teardown_slot = False
@@ -634,9 +634,11 @@ class PodWorker:
         only the runtime's create moves ahead, and every container created ahead pays only its `start` on the way
         (a pod of nginx and a sidecar: the sidecar is created while nginx is). It runs once the first one's bundle
         is written (its `Created`), so the others' bundles and mounts do not delay the first one's: nginx of the
-        seed's pod answered 6-8 ms sooner than with all of them prepared at once. A restart is not created ahead (its
-        backoff and restart count are decided at its start), nor a container with a subPath mount (creating it
-        makes the subPath in a volume that a container before it, or its postStart hook, may fill).
+        seed's pod answered 6-8 ms sooner than with all of them prepared at once. When the first one does not get
+        that far (its create failed, or it waits out a crash-loop back-off) the others are made at their turn. A
+        restart is not created ahead (its backoff and restart count are decided at its start), nor a container
+        with a subPath mount (creating it makes the subPath in a volume that a container before it, or its
+        postStart hook, may fill).
         """
         ran = {c.labels.get(labels.CONTAINER_NAME, c.name) for c in containers}
         for spec in to_start[1:]:
