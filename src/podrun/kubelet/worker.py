@@ -108,8 +108,6 @@ class PodWorker:
         self._eviction: tuple[str, str] | None = None
         self._next_size_check = 0.0
         self.prepared: dict[str, asyncio.Task[_Built | None]] = {}
-        # Prepares the app containers after this sync's first once its bundle is written (`_prepare_after_first`).
-        self._after_created: Callable[[], None] | None = None
         self.task: asyncio.Task[None] | None = None
         self._holds_teardown_slot = False
         # Whether the worker waits in the teardown slots' queue, as a pair of events to await either change: the
@@ -431,21 +429,18 @@ class PodWorker:
         init_specs = self.pod["spec"].get("initContainers") or []
         for index in actions.init_containers_to_start:
             spec = init_specs[index]
-            ok = await self._start_container(sandbox_id, spec, containers)
+            # A regular init container comes up alone: the runtime may start it at its fastest.
+            ok = await self._start_container(sandbox_id, spec, containers, hand_off=not is_sidecar(spec))
             if not ok and not is_sidecar(spec):
                 return SyncOutcome.DONE
         specs = self.pod["spec"]["containers"]
         to_start = [specs[i] for i in actions.containers_to_start]
-        if not self._deleting():
-            self._after_created = lambda: self._prepare_after_first(sandbox_id, to_start, containers)
-        try:
-            for spec in to_start:
-                if self._deleting():
-                    return SyncOutcome.RESYNC
-                await self._start_container(sandbox_id, spec, containers)
-                self._after_created = None  # the first one's `Created` only: one that failed before it prepares none
-        finally:
-            self._after_created = None
+        for position, spec in enumerate(to_start):
+            if self._deleting():
+                return SyncOutcome.RESYNC
+            # The first one's `Created` prepares the others; one that failed before it prepares none.
+            created = (lambda: self._prepare_after_first(sandbox_id, to_start, containers)) if position == 0 else None
+            await self._start_container(sandbox_id, spec, containers, created=created)
         return SyncOutcome.DONE
 
     def _deleting(self) -> bool:
@@ -490,8 +485,14 @@ class PodWorker:
         self.lifecycle.add("SandboxReady", ips=list(sandbox.ips))
         return sandbox.id
 
-    async def _start_container(self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus]) -> bool:
-        """The kubelet's startContainer, after doBackOff. Returns False when the container did not start."""
+    async def _start_container(
+        self, sandbox_id: str, spec: JSON, containers: list[ContainerStatus], *, hand_off: bool = False,
+        created: Callable[[], None] | None = None,
+    ) -> bool:  # fmt: skip
+        """The kubelet's startContainer, after doBackOff. Returns False when the container did not start.
+
+        `hand_off`: a regular init container, started by the runtime at its fastest (`Runtime.start_container`);
+        `created`: called once the container is made, before its start."""
         name = spec["name"]
         ref = field_path(self.pod, name)
         previous = sorted(
@@ -527,12 +528,9 @@ class PodWorker:
         # The next containers' creates (conmon and the OCI runtime's `create`, tens of ms each) overlap with this
         # one's, which `start_container` runs unless it was prepared.
         self._prepare_next(sandbox_id, spec)
-        if self._after_created is not None:
-            after, self._after_created = self._after_created, None
-            after()
+        if created is not None:
+            created()
         try:
-            # A regular init container comes up alone: the runtime may start it at its fastest.
-            hand_off = spec in (self.pod["spec"].get("initContainers") or []) and not is_sidecar(spec)
             await self.deps.runtime.start_container(built.container_id, hand_off=hand_off)
         except RuntimeError_ as e:
             return self._start_failed(name, "RunContainerError", e.message, ref)
