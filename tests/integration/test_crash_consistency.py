@@ -298,17 +298,39 @@ def test_a_server_killed_while_pods_start_runs_each_container_exactly_once(
 
 
 def node_netns_leftovers(serve: ServeProcess) -> dict[str, list[str]]:
-    """Pod addresses still allocated, CNI results still cached, veths still in the node namespace."""
+    """Pod addresses still allocated, CNI results still cached, veths still in the node namespace: those of no pod
+    (the server's spare sandbox, made between pods, is the next pod's)."""
+    spares = spare_sandboxes(serve)
     ipam = serve.root / "network" / "ipam"
-    allocated = [p.name for p in ipam.rglob("*") if _is_address(p.name)] if ipam.is_dir() else []
+    allocated = [
+        p.name for p in ipam.rglob("*") if _is_address(p.name) and p.read_text().split()[0] not in spares
+    ] if ipam.is_dir() else []  # fmt: skip
     results = serve.root / "network" / "cni" / "results"
-    cached = [p.name for p in results.glob("*.json")] if results.is_dir() else []
+    cached = [p.name for p in results.glob("*.json") if p.stem not in spares] if results.is_dir() else []
     netns = serve.run_root / "network" / "netns"
-    links = subprocess.run(
+    spare_links = {peer_index(serve.run_root / "sandboxes" / spare / "ns" / "net") for spare in spares}
+    links = [line for line in _veths(netns) if line.split(":")[0] not in spare_links] if netns.exists() else []
+    return {"addresses": allocated, "cni results": cached, "veths": links}
+
+
+def spare_sandboxes(serve: ServeProcess) -> set[str]:
+    """The sandboxes of the run root that no `sandbox.json` describes: after a restart, only the spare."""
+    run = serve.run_root / "sandboxes"
+    listed = {d.name for d in run.iterdir()} if run.is_dir() else set()
+    return {s for s in listed if not (serve.root / "sandboxes" / s / "sandbox.json").exists()}
+
+
+def peer_index(netns: Path) -> str:
+    """The node-side interface index of a pod namespace's eth0 (`2: eth0@if7: ...` -> "7")."""
+    line = _veths(netns)
+    return line[0].split(":")[1].split("@if")[1] if line else ""
+
+
+def _veths(netns: Path) -> list[str]:
+    return subprocess.run(
         ["nsenter", f"--net={netns}", "ip", "-o", "link", "show", "type", "veth"],
         capture_output=True, text=True, timeout=10, check=False,
-    ).stdout.splitlines() if netns.exists() else []  # fmt: skip
-    return {"addresses": allocated, "cni results": cached, "veths": links}
+    ).stdout.splitlines()  # fmt: skip
 
 
 def _is_address(name: str) -> bool:

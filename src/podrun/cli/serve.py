@@ -104,7 +104,7 @@ async def _start_and_wait(args: argparse.Namespace, started: contextlib.AsyncExi
     proxy = ServiceProxy(store, network, api_port=args.port, api_host=args.address)
     _on_stop(started, "service proxy", proxy.stop)
     await proxy.start()
-    runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network)
+    runtime = LocalRuntime(args.root, args.run_root, args.oci_runtime, network=network, spare_sandbox=True)
     _on_stop(started, "runtime", runtime.close)
     await runtime.recover()
     pods = Node(

@@ -32,6 +32,7 @@ MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 0x2
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUTS = 0x04000000
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -199,6 +200,17 @@ def in_netns(ns_path: str | Path) -> Iterator[None]:
             yield
         finally:
             setns(home.fileno(), CLONE_NEWNET)
+
+
+def set_hostname(uts_ns_path: str | Path, hostname: str) -> None:
+    """Name the host of another UTS namespace (blocking: call from a worker thread), as `nsenter --uts hostname`
+    would, without a process: this thread joins the namespace for the one call and returns to ours."""
+    with open("/proc/thread-self/ns/uts") as home, open(uts_ns_path) as target:
+        setns(target.fileno(), CLONE_NEWUTS)
+        try:
+            socket.sethostname(hostname)
+        finally:
+            setns(home.fileno(), CLONE_NEWUTS)
 
 
 def loopback_up(ns_path: str | Path) -> None:

@@ -53,6 +53,8 @@ CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 # the disk and the event loop from that start. At most this long, should that start never come.
 EXIT_CLEANUP_HOLD_SECONDS = 2.0
 ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
+# The spare sandbox is made once no sandbox was created for this long: not beside a burst's own (2 cores).
+SPARE_SANDBOX_DELAY_SECONDS = 1.0
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 
@@ -111,9 +113,14 @@ class LocalRuntime:
     """Containers on this machine. Call `await recover()` once before use."""
 
     def __init__(
-        self, root: Path, run_root: Path, oci_runtime: str = "auto", network: PodNetwork | None = None
-    ) -> None:
-        """`network` gives sandboxes created with `network=True` their pod addresses (none: loopback only)."""
+        self, root: Path, run_root: Path, oci_runtime: str = "auto", network: PodNetwork | None = None,
+        *, spare_sandbox: bool = False,
+    ) -> None:  # fmt: skip
+        """`network` gives sandboxes created with `network=True` their pod addresses (none: loopback only).
+
+        `spare_sandbox`: keep the next pod's namespaces and address made ahead, between pods (`podrun serve`; a
+        `podrun run` starts its pods at once and would only pay for one more).
+        """
         self.root, self.run_root = Path(root), Path(run_root)
         for directory in (self.root, self.run_root):
             # Container layers, volumes, tokens and the API's secrets live below: private to root, whatever the
@@ -139,6 +146,8 @@ class LocalRuntime:
         self._starting: dict[str, asyncio.Event] = {}
         self._cleaned: dict[str, asyncio.Event] = {}
         self._held: dict[str, asyncio.TimerHandle] = {}  # exited containers whose cleanup waits for a start
+        self._spare_sandbox = spare_sandbox and network is not None
+        self._spare_timer: asyncio.TimerHandle | None = None
 
     # -- records --------------------------------------------------------------------------------
 
@@ -195,6 +204,7 @@ class LocalRuntime:
             elif rec.state == ContainerState.EXITED:
                 self._exited[rec.id].set()
                 await self._clean_up_exited(rec.id)
+        self._want_spare()
 
     async def _reconcile_created(self, rec: ContainerRecord) -> bool:
         """Settle a container recorded `created` by what the OCI runtime says; False when it was removed.
@@ -257,13 +267,26 @@ class LocalRuntime:
 
     async def create_sandbox(self, config: SandboxConfig) -> SandboxStatus:
         """Make the pod's namespaces and files, and publish its hostPorts (a taken port fails the sandbox)."""
-        sandbox = await self.sandboxes.create(config)
+        try:
+            sandbox = await self.sandboxes.create(config)
+        finally:
+            self._want_spare()
         try:
             await self._publish_ports(sandbox)
         except OSError as e:
             await asyncio.to_thread(self.sandboxes.remove, sandbox.id)
             raise RuntimeError_("FailedCreatePodSandBox", f"cannot publish the pod's hostPorts: {e}") from None
         return sandbox
+
+    def _want_spare(self) -> None:
+        """(Re)schedule making the spare sandbox, a quiet moment from now."""
+        if not self._spare_sandbox:
+            return
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+        self._spare_timer = asyncio.get_running_loop().call_later(
+            SPARE_SANDBOX_DELAY_SECONDS, lambda: self._spawn(self.sandboxes.make_spare())
+        )
 
     async def _publish_ports(self, sandbox: SandboxStatus) -> None:
         network = self.sandboxes.network
@@ -763,7 +786,11 @@ class LocalRuntime:
         return await asyncio.open_connection(sock=sock)
 
     async def close(self) -> None:
-        """Stop watching conmons (their containers keep running) and finish pending bookkeeping."""
+        """Stop watching conmons (their containers keep running), finish pending bookkeeping, remove the spare
+        sandbox."""
+        self._spare_sandbox = False
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
         loop = asyncio.get_running_loop()
         for fd in self._pidfds.values():
             loop.remove_reader(fd)
@@ -773,3 +800,4 @@ class LocalRuntime:
             self._release(container_id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.sandboxes.discard_spare)

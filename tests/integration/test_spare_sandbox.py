@@ -1,0 +1,132 @@
+"""The spare sandbox `podrun serve` keeps: the next pod's namespaces and address, made before its pod."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from test_network_node import allocations, assert_nothing_left, sandbox_config
+
+from podrun.network.config import NetworkConfig
+from podrun.network.node import NodeNetwork
+from podrun.runtime import linux
+from podrun.runtime.local import LocalRuntime
+from podrun.runtime.sandbox import Sandboxes
+
+
+@pytest.fixture
+async def network(tmp_path: Path) -> AsyncIterator[NodeNetwork]:
+    config = NetworkConfig.for_roots(tmp_path / "root", tmp_path / "run")
+    network = NodeNetwork(config)
+    await network.start(set())
+    yield network
+    await network.stop(remove=True)
+    assert_nothing_left(config)
+
+
+def hostname_of(uts_ns: Path) -> str:
+    return subprocess.run(["nsenter", f"--uts={uts_ns}", "hostname"], capture_output=True, text=True, check=True).stdout
+
+
+def half_made(run_root: Path, root: Path) -> list[str]:
+    """Sandbox directories of the run root without a `sandbox.json`: the spare, to anyone reading the disk."""
+    described = {d.name for d in (root / "sandboxes").iterdir() if (d / "sandbox.json").exists()}
+    return [d.name for d in (run_root / "sandboxes").iterdir() if d.name not in described]
+
+
+async def test_a_pod_on_the_network_takes_the_spare_with_its_address_and_gets_its_own_hostname(
+    tmp_path: Path, network: NodeNetwork
+) -> None:  # fmt: skip
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    await sandboxes.make_spare()
+    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
+    [address] = allocations(network.config)
+    try:
+        sandbox = await sandboxes.create(sandbox_config("web"))
+        assert (sandbox.id, sandbox.ips) == (spare_id, [address])
+        assert [s.id for s in sandboxes.list()] == [sandbox.id] and sandboxes.status(sandbox.id).ready
+        assert hostname_of(tmp_path / "run" / "sandboxes" / sandbox.id / "ns" / "uts") == "web\n"
+    finally:
+        for left in sandboxes.list():
+            sandboxes.remove(left.id)
+    assert allocations(network.config) == []
+
+
+async def test_the_next_pod_makes_its_own_sandbox_once_the_spare_is_taken(tmp_path: Path, network: NodeNetwork) -> None:
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    await sandboxes.make_spare()
+    try:
+        first = await sandboxes.create(sandbox_config("first"))
+        second = await sandboxes.create(sandbox_config("second"))
+        assert first.id != second.id and first.ip != second.ip
+        assert hostname_of(tmp_path / "run" / "sandboxes" / second.id / "ns" / "uts") == "second\n"
+    finally:
+        for left in sandboxes.list():
+            sandboxes.remove(left.id)
+
+
+async def test_a_spare_another_podrun_removed_as_half_made_is_not_taken(tmp_path: Path, network: NodeNetwork) -> None:
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    await sandboxes.make_spare()
+    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
+    Sandboxes(tmp_path / "root", tmp_path / "run", network).remove_half_made()  # a `podrun run` starting beside
+    try:
+        sandbox = await sandboxes.create(sandbox_config("web"))
+        assert sandbox.id != spare_id and sandboxes.status(sandbox.id).ready
+        assert allocations(network.config) == [sandbox.ip]
+    finally:
+        for left in sandboxes.list():
+            sandboxes.remove(left.id)
+
+
+async def test_a_host_network_pod_leaves_the_spare_for_the_next_pod(tmp_path: Path, network: NodeNetwork) -> None:
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    await sandboxes.make_spare()
+    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
+    config = sandbox_config("host")
+    try:
+        host = await sandboxes.create(type(config)(**{**vars(config), "network": False, "host_network": True}))
+        assert host.id != spare_id and host.ips == []
+        assert half_made(tmp_path / "run", tmp_path / "root") == [spare_id]
+    finally:
+        for left in sandboxes.list():
+            sandboxes.remove(left.id)
+        sandboxes.discard_spare()
+
+
+async def test_a_discarded_spare_leaves_no_mount_address_or_directory(tmp_path: Path, network: NodeNetwork) -> None:
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    await sandboxes.make_spare()
+    sandboxes.discard_spare()
+    assert allocations(network.config) == []
+    assert list((tmp_path / "run" / "sandboxes").iterdir()) == []
+    assert linux.mounts_under(tmp_path / "run" / "sandboxes") == []
+
+
+async def wait_for(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+async def test_serve_s_runtime_makes_a_spare_when_quiet_and_removes_it_on_close(
+    tmp_path: Path, network: NodeNetwork
+) -> None:  # fmt: skip
+    runtime = LocalRuntime(tmp_path / "root", tmp_path / "run", network=network, spare_sandbox=True)
+    await runtime.recover()
+    try:
+        await wait_for(lambda: runtime.sandboxes.spare_id is not None)
+        spare_id = runtime.sandboxes.spare_id
+        sandbox = await runtime.create_sandbox(sandbox_config("web"))
+        try:
+            assert sandbox.id == spare_id
+            await wait_for(lambda: runtime.sandboxes.spare_id not in (None, spare_id))  # the next pod's
+        finally:
+            await runtime.remove_sandbox(sandbox.id)
+    finally:
+        await runtime.close()
+    assert allocations(network.config) == []
+    assert list((tmp_path / "run" / "sandboxes").iterdir()) == []
