@@ -87,9 +87,10 @@ def no_pods_left(serve: ServeProcess) -> Iterator[None]:
 
 
 def runtime_objects(serve: ServeProcess) -> list[str]:
-    """The containers and sandboxes in the server's roots (empty when no pod exists)."""
+    """The containers and pod sandboxes in the server's roots (empty when no pod exists). A pod's sandbox has its
+    state directory from its start; the server's spare (the next pod's namespaces, made between pods) has none."""
     containers = [p.name for p in (serve.root / "containers").glob("*")]
-    return containers + sorted(sandbox_ids_on_disk(serve.root, serve.run_root))
+    return containers + sorted(p.name for p in (serve.root / "sandboxes").glob("*"))
 
 
 # -- helpers -------------------------------------------------------------------------------------------------

@@ -68,6 +68,22 @@ async def test_the_next_pod_makes_its_own_sandbox_once_the_spare_is_taken(tmp_pa
             sandboxes.remove(left.id)
 
 
+async def test_a_pod_arriving_while_the_spare_is_being_made_waits_for_it_and_takes_it(
+    tmp_path: Path, network: NodeNetwork
+) -> None:  # fmt: skip
+    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    making = asyncio.create_task(sandboxes.make_spare())
+    await asyncio.sleep(0)  # one turn of the loop: the spare's making has begun
+    try:
+        sandbox = await sandboxes.create(sandbox_config("web"))
+        await making
+        assert half_made(tmp_path / "run", tmp_path / "root") == []  # the spare is this pod's sandbox
+        assert allocations(network.config) == [sandbox.ip]
+    finally:
+        for left in sandboxes.list():
+            sandboxes.remove(left.id)
+
+
 async def test_a_spare_another_podrun_removed_as_half_made_is_not_taken(tmp_path: Path, network: NodeNetwork) -> None:
     sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
     await sandboxes.make_spare()

@@ -53,8 +53,9 @@ CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 # the disk and the event loop from that start. At most this long, should that start never come.
 EXIT_CLEANUP_HOLD_SECONDS = 2.0
 ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
-# The spare sandbox is made once no sandbox was created for this long: not beside a burst's own (2 cores).
-SPARE_SANDBOX_DELAY_SECONDS = 1.0
+# The spare sandbox is made once no sandbox was created and no container started for this long: not beside a pod's
+# or a burst's own start (2 cores), yet before a next pod applied a few hundred ms later.
+SPARE_SANDBOX_DELAY_SECONDS = 0.2
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 
@@ -279,7 +280,7 @@ class LocalRuntime:
         return sandbox
 
     def _want_spare(self) -> None:
-        """(Re)schedule making the spare sandbox, a quiet moment from now."""
+        """(Re)schedule making the spare sandbox, a quiet moment after the last sandbox made or container started."""
         if not self._spare_sandbox:
             return
         if self._spare_timer is not None:
@@ -451,6 +452,7 @@ class LocalRuntime:
             # An exit noticed while `start` ran is recorded only after the start is.
             self._starting.pop(container_id).set()
             self._release_held(rec.sandbox_id)
+            self._want_spare()
 
     async def _oci_start(self, rec: ContainerRecord, *, through_fifo: bool) -> str | None:
         """The OCI runtime's `start`: None once the process runs, else the runtime's error output.

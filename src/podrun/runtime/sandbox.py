@@ -88,7 +88,7 @@ class Sandboxes:
         # each pod's sync slower with every pod on the node.
         self._complete: set[str] | None = None
         self._spare: _Spare | None = None
-        self._making_spare = False
+        self._spare_being_made: asyncio.Event | None = None  # set once the spare being made is ready or failed
 
     def paths(self, sandbox_id: str) -> SandboxPaths:
         """Host paths a container of this sandbox mounts or joins."""
@@ -124,7 +124,7 @@ class Sandboxes:
         A sandbox on the pod network takes the spare (`make_spare`) when there is one: its namespaces and address
         are made already. On any failure everything made so far is removed before the error is raised.
         """
-        spare = self._take_spare() if config.network and not config.host_network else None
+        spare = await self._take_spare() if config.network and not config.host_network else None
         sandbox_id = spare.id if spare else os.urandom(32).hex()  # secrets.token_hex, without importing secrets
         state, run = self.state / sandbox_id, self.run / sandbox_id
         try:
@@ -171,27 +171,27 @@ class Sandboxes:
 
         `create` then only writes the pod's files and names its host: the namespaces (an `unshare` process) and CNI
         ADD (the plugins' processes), 10-15 ms of every pod's start, are out of its way. Nothing is done when a
-        spare is ready or being made, or without a pod network. A spare is a sandbox without `sandbox.json`: one
-        that a crash leaves is removed as half-made by the next start. One that fails leaves nothing; the next
-        `create` then makes its own and reports what fails.
+        spare is ready or being made (a `create` meanwhile waits for it), or without a pod network. A spare is a
+        sandbox without `sandbox.json`: one that a crash leaves is removed as half-made by the next start. One that
+        fails leaves nothing; the next `create` then makes its own and reports what fails.
         """
-        if self.network is None or self._spare is not None or self._making_spare:
+        if self.network is None or self._spare is not None or self._spare_being_made is not None:
             return
         spare_id = os.urandom(32).hex()
         ns_dir = self.run / spare_id / "ns"
-        self._making_spare = True
+        self._spare_being_made = made = asyncio.Event()
         try:
             ns_dir.mkdir(parents=True)
             await self._make_namespaces(ns_dir, SPARE_HOSTNAME)
-            ips = await asyncio.to_thread(self.network.attach, spare_id, ns_dir / "net")
+            self._spare = _Spare(spare_id, await asyncio.to_thread(self.network.attach, spare_id, ns_dir / "net"))
         except BaseException as e:
             self._destroy(spare_id)
             if not isinstance(e, Exception):
                 raise
             return
         finally:
-            self._making_spare = False
-        self._spare = _Spare(spare_id, ips)
+            self._spare_being_made = None
+            made.set()
 
     @property
     def spare_id(self) -> str | None:
@@ -204,7 +204,10 @@ class Sandboxes:
         if spare is not None:
             self._destroy(spare.id)
 
-    def _take_spare(self) -> _Spare | None:
+    async def _take_spare(self) -> _Spare | None:
+        if self._spare_being_made is not None:
+            # Its last few ms are less than a sandbox of its own would take beside it.
+            await self._spare_being_made.wait()
         spare, self._spare = self._spare, None
         if spare is None:
             return None
