@@ -36,3 +36,10 @@ def sandbox_cgroups(sandbox_ids: Iterable[str]) -> list[Path]:
 def sandbox_ids_on_disk(root: Path, run_root: Path) -> set[str]:
     """IDs of every sandbox directory, complete or half-made, in the state and run roots."""
     return {p.name for d in (root / "sandboxes", run_root / "sandboxes") if d.is_dir() for p in d.iterdir()}
+
+
+def pod_sandbox_ids(root: Path) -> set[str]:
+    """IDs of the pods' sandboxes: those with a state directory, which a sandbox has from its start (the spare
+    sandbox a running `podrun serve` keeps for the next pod has none)."""
+    state = root / "sandboxes"
+    return {p.name for p in state.iterdir()} if state.is_dir() else set()

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from leaks import pod_sandbox_ids
 from serve_harness import (
     EXAMPLES,
     KUBECTL,
@@ -87,10 +88,10 @@ def no_pods_left(serve: ServeProcess) -> Iterator[None]:
 
 
 def runtime_objects(serve: ServeProcess) -> list[str]:
-    """The containers and pod sandboxes in the server's roots (empty when no pod exists). A pod's sandbox has its
-    state directory from its start; the server's spare (the next pod's namespaces, made between pods) has none."""
+    """The containers and pod sandboxes in the server's roots (empty when no pod exists; the server's spare
+    sandbox, made between pods for the next one, is no pod's)."""
     containers = [p.name for p in (serve.root / "containers").glob("*")]
-    return containers + sorted(p.name for p in (serve.root / "sandboxes").glob("*"))
+    return containers + sorted(pod_sandbox_ids(serve.root))
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
