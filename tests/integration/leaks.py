@@ -38,8 +38,10 @@ def sandbox_ids_on_disk(root: Path, run_root: Path) -> set[str]:
     return {p.name for d in (root / "sandboxes", run_root / "sandboxes") if d.is_dir() for p in d.iterdir()}
 
 
-def pod_sandbox_ids(root: Path) -> set[str]:
-    """IDs of the pods' sandboxes: those with a state directory, which a sandbox has from its start (the spare
-    sandbox a running `podrun serve` keeps for the next pod has none)."""
-    state = root / "sandboxes"
-    return {p.name for p in state.iterdir()} if state.is_dir() else set()
+def pod_sandbox_ids(root: Path, run_root: Path) -> set[str]:
+    """IDs of the pods' sandboxes on disk under a running `podrun serve`: those with a state directory, which a
+    sandbox has from its start, and every run directory without one when there is more than the one spare sandbox
+    the server keeps for the next pod (its namespaces and address, made ahead; no state directory)."""
+    state = {p.name for p in (root / "sandboxes").iterdir()} if (root / "sandboxes").is_dir() else set()
+    run_only = sandbox_ids_on_disk(root, run_root) - state
+    return state | run_only if len(run_only) > 1 else state

@@ -310,7 +310,8 @@ def node_netns_leftovers(serve: ServeProcess) -> dict[str, list[str]]:
     netns = serve.run_root / "network" / "netns"
     spare_links = {peer_index(serve.run_root / "sandboxes" / spare / "ns" / "net") for spare in spares}
     links = [line for line in _veths(netns) if line.split(":")[0] not in spare_links] if netns.exists() else []
-    return {"addresses": allocated, "cni results": cached, "veths": links}
+    # One run directory without a state directory is the spare; more are sandboxes a recovery left.
+    return {"addresses": allocated, "cni results": cached, "veths": links, "half-made": sorted(spares)[1:]}
 
 
 def spare_sandboxes(serve: ServeProcess) -> set[str]:

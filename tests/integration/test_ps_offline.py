@@ -16,6 +16,7 @@ from podrun.json_types import JSON
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NodeNetwork
 from podrun.runtime import linux
+from podrun.runtime.sandbox import Sandboxes
 
 pytestmark = pytest.mark.root
 
@@ -164,6 +165,19 @@ async def test_prune_unmounts_and_removes_the_volumes_of_a_pod_that_is_gone(runt
     code, out, err = await podrun(runtime_dirs, "prune")
 
     assert (code, out) == (0, "removed the volumes and logs of gone pod uid-gone\n"), err
+    assert_nothing_left(*runtime_dirs)
+
+
+async def test_prune_removes_a_killed_serve_s_spare_sandbox_with_the_node_network(runtime_dirs: Roots) -> None:
+    # A serve killed between pods leaves the spare it made for the next pod: namespaces pinned, an address.
+    network = NodeNetwork(NetworkConfig.for_roots(*runtime_dirs))
+    await network.start(set())
+    await Sandboxes(*runtime_dirs, network).make_spare()
+    await network.stop(remove=False)
+
+    code, out, err = await podrun(runtime_dirs, "prune")
+
+    assert (code, out) == (0, "removed the node network, which no pod used\n"), err
     assert_nothing_left(*runtime_dirs)
 
 

@@ -47,7 +47,7 @@ def no_pods_left(serve: ServeProcess) -> Iterator[None]:
     """After each test its pods are deleted, and their sandboxes gone (a finished pod's API object goes first)."""
     yield
     serve.delete_all_pods()
-    wait_until(lambda: not pod_sandbox_ids(serve.root), timeout=10, what="no pod sandboxes on disk")
+    wait_until(lambda: not pod_sandbox_ids(serve.root, serve.run_root), timeout=10, what="no pod sandboxes on disk")
 
 
 def test_a_pod_reads_its_namespace_through_the_kubernetes_service_with_its_token(serve: ServeProcess) -> None:

@@ -39,7 +39,6 @@ from serve_harness import (
     read_lines,
     run_in_pty,
     running,
-    sandbox_ids_on_disk,
     serving,
     wait_until,
 )
@@ -91,7 +90,7 @@ def runtime_objects(serve: ServeProcess) -> list[str]:
     """The containers and pod sandboxes in the server's roots (empty when no pod exists; the server's spare
     sandbox, made between pods for the next one, is no pod's)."""
     containers = [p.name for p in (serve.root / "containers").glob("*")]
-    return containers + sorted(pod_sandbox_ids(serve.root))
+    return containers + sorted(pod_sandbox_ids(serve.root, serve.run_root))
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -384,7 +383,7 @@ def test_a_readiness_gate_holds_ready_until_its_condition_is_set_through_the_sta
 def test_delete_returns_when_the_pod_and_its_containers_are_gone(serve: ServeProcess) -> None:
     apply_and_wait(serve, manifest("doomed", [idle("a", "a"), idle("b", "b")]), "doomed")
     assert len(list((serve.root / "containers").iterdir())) == 2
-    assert sandbox_ids_on_disk(serve.root, serve.run_root)
+    assert pod_sandbox_ids(serve.root, serve.run_root)
 
     assert serve.kubectl("delete", "pod", "doomed").stdout == 'pod "doomed" deleted\n'
 

@@ -26,6 +26,7 @@ from podrun.network.config import NetworkConfig
 from podrun.network.node import NetworkError, NodeNetwork, has_sandboxes
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.oci_runtime import MissingTool
+from podrun.runtime.sandbox import Sandboxes
 
 RUN_RECORD = "run-pods.json"
 
@@ -46,6 +47,9 @@ async def remove_pods(
     if not has_sandboxes(root):
         (root / RUN_RECORD).unlink(missing_ok=True)  # every pod the killed run had is gone
         if idle_node_network(root, run_root):
+            # A killed serve's spare sandbox (the next pod's namespaces, made ahead) has no pod: its pins go too,
+            # its address with the network.
+            await asyncio.to_thread(Sandboxes(root, run_root).remove_half_made)
             await NodeNetwork(NetworkConfig.for_roots(root, run_root)).stop(remove=True)
 
 

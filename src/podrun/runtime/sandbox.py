@@ -14,6 +14,7 @@ under the run root, so they outlive every container of the pod. Per pod:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from podrun.runtime.protocol import PortMapping, RuntimeError_, SandboxConfig, S
 
 NAMESPACES = ("net", "ipc", "uts")
 SPARE_HOSTNAME = "podrun-spare"  # until the pod that takes the spare names it
+SPARE_WAIT_SECONDS = 0.1  # a pod arriving while the spare is being made waits this long for it at most
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,10 @@ class Sandboxes:
             ips: list[str] = []
             if spare is not None:
                 ips = spare.ips
-                await asyncio.to_thread(linux.set_hostname, run / "ns" / "uts", config.hostname)
+                try:
+                    await asyncio.to_thread(linux.set_hostname, run / "ns" / "uts", config.hostname)
+                except OSError as e:
+                    raise RuntimeError_("FailedCreatePodSandBox", f"naming the pod's host failed: {e}") from None
             elif config.host_network and self.network is not None:
                 # The node's namespace, as a host-network pod on a kind node shares the node container's.
                 await self._make_namespaces(run / "ns", config.hostname, share_net=self.network.netns_path)
@@ -206,12 +211,15 @@ class Sandboxes:
 
     async def _take_spare(self) -> _Spare | None:
         if self._spare_being_made is not None:
-            # Its last few ms are less than a sandbox of its own would take beside it.
-            await self._spare_being_made.wait()
+            # Its last few ms are less than a sandbox of its own would take beside it; one that hangs (a CNI
+            # plugin) holds up this pod only briefly.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._spare_being_made.wait(), SPARE_WAIT_SECONDS)
         spare, self._spare = self._spare, None
         if spare is None:
             return None
-        # Another podrun starting on this root (a `podrun run` beside the serve) removes it as half-made.
+        # A safeguard: nothing else removes the spare while its serve holds the root (the root lock keeps `podrun
+        # run` and `prune` out), but a sandbox whose pins are gone must not be given to a pod.
         if all(_bind_mounted(self.run / spare.id / "ns", name) for name in NAMESPACES):
             return spare
         self._destroy(spare.id)
