@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,99 +27,96 @@ async def network(tmp_path: Path) -> AsyncIterator[NodeNetwork]:
     assert_nothing_left(config)
 
 
-def hostname_of(uts_ns: Path) -> str:
-    return subprocess.run(["nsenter", f"--uts={uts_ns}", "hostname"], capture_output=True, text=True, check=True).stdout
+@pytest.fixture
+def sandboxes(tmp_path: Path, network: NodeNetwork) -> Iterator[Sandboxes]:
+    made = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+    yield made
+    for left in made.list():
+        made.remove(left.id)
+    made.discard_spare()
 
 
-def half_made(run_root: Path, root: Path) -> list[str]:
+def hostname_of(sandboxes: Sandboxes, sandbox_id: str) -> str:
+    uts = sandboxes.run / sandbox_id / "ns" / "uts"
+    return subprocess.run(["nsenter", f"--uts={uts}", "hostname"], capture_output=True, text=True, check=True).stdout
+
+
+def half_made(sandboxes: Sandboxes) -> list[str]:
     """Sandbox directories of the run root without a `sandbox.json`: the spare, to anyone reading the disk."""
-    described = {d.name for d in (root / "sandboxes").iterdir() if (d / "sandbox.json").exists()}
-    return [d.name for d in (run_root / "sandboxes").iterdir() if d.name not in described]
+    described = {d.name for d in sandboxes.state.iterdir() if (d / "sandbox.json").exists()}
+    return [d.name for d in sandboxes.run.iterdir() if d.name not in described]
 
 
 async def test_a_pod_on_the_network_takes_the_spare_with_its_address_and_gets_its_own_hostname(
-    tmp_path: Path, network: NodeNetwork
+    sandboxes: Sandboxes, network: NodeNetwork
 ) -> None:  # fmt: skip
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
     await sandboxes.make_spare()
-    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
+    [spare_id] = half_made(sandboxes)
     [address] = allocations(network.config)
-    try:
-        sandbox = await sandboxes.create(sandbox_config("web"))
-        assert (sandbox.id, sandbox.ips) == (spare_id, [address])
-        assert [s.id for s in sandboxes.list()] == [sandbox.id] and sandboxes.status(sandbox.id).ready
-        assert hostname_of(tmp_path / "run" / "sandboxes" / sandbox.id / "ns" / "uts") == "web\n"
-    finally:
-        for left in sandboxes.list():
-            sandboxes.remove(left.id)
-    assert allocations(network.config) == []
+
+    sandbox = await sandboxes.create(sandbox_config("web"))
+
+    assert (sandbox.id, sandbox.ips) == (spare_id, [address])
+    assert [s.id for s in sandboxes.list()] == [sandbox.id] and sandboxes.status(sandbox.id).ready
+    assert hostname_of(sandboxes, sandbox.id) == "web\n"
 
 
-async def test_the_next_pod_makes_its_own_sandbox_once_the_spare_is_taken(tmp_path: Path, network: NodeNetwork) -> None:
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+async def test_the_next_pod_makes_its_own_sandbox_once_the_spare_is_taken(sandboxes: Sandboxes) -> None:
     await sandboxes.make_spare()
-    try:
-        first = await sandboxes.create(sandbox_config("first"))
-        second = await sandboxes.create(sandbox_config("second"))
-        assert first.id != second.id and first.ip != second.ip
-        assert hostname_of(tmp_path / "run" / "sandboxes" / second.id / "ns" / "uts") == "second\n"
-    finally:
-        for left in sandboxes.list():
-            sandboxes.remove(left.id)
+
+    first = await sandboxes.create(sandbox_config("first"))
+    second = await sandboxes.create(sandbox_config("second"))
+
+    assert first.id != second.id and first.ip != second.ip
+    assert hostname_of(sandboxes, second.id) == "second\n"
 
 
 async def test_a_pod_arriving_while_the_spare_is_being_made_waits_for_it_and_takes_it(
-    tmp_path: Path, network: NodeNetwork
+    sandboxes: Sandboxes, network: NodeNetwork
 ) -> None:  # fmt: skip
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
     making = asyncio.create_task(sandboxes.make_spare())
     await asyncio.sleep(0)  # one turn of the loop: the spare's making has begun
-    try:
-        sandbox = await sandboxes.create(sandbox_config("web"))
-        await making
-        assert half_made(tmp_path / "run", tmp_path / "root") == []  # the spare is this pod's sandbox
-        assert allocations(network.config) == [sandbox.ip]
-    finally:
-        for left in sandboxes.list():
-            sandboxes.remove(left.id)
+
+    sandbox = await sandboxes.create(sandbox_config("web"))
+    await making
+
+    assert half_made(sandboxes) == []  # the spare is this pod's sandbox
+    assert allocations(network.config) == [sandbox.ip]
 
 
-async def test_a_spare_another_podrun_removed_as_half_made_is_not_taken(tmp_path: Path, network: NodeNetwork) -> None:
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+async def test_a_spare_whose_pins_are_gone_is_not_taken(sandboxes: Sandboxes, network: NodeNetwork) -> None:
     await sandboxes.make_spare()
-    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
-    Sandboxes(tmp_path / "root", tmp_path / "run", network).remove_half_made()  # a `podrun run` starting beside
-    try:
-        sandbox = await sandboxes.create(sandbox_config("web"))
-        assert sandbox.id != spare_id and sandboxes.status(sandbox.id).ready
-        assert allocations(network.config) == [sandbox.ip]
-    finally:
-        for left in sandboxes.list():
-            sandboxes.remove(left.id)
+    [spare_id] = half_made(sandboxes)
+    linux.unmount_all_under(sandboxes.run / spare_id)  # by hand, say
+
+    sandbox = await sandboxes.create(sandbox_config("web"))
+
+    assert sandbox.id != spare_id and sandboxes.status(sandbox.id).ready
+    assert allocations(network.config) == [sandbox.ip]  # the spare's address was released
+    assert half_made(sandboxes) == []
 
 
-async def test_a_host_network_pod_leaves_the_spare_for_the_next_pod(tmp_path: Path, network: NodeNetwork) -> None:
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+async def test_a_host_network_pod_leaves_the_spare_for_the_next_pod(sandboxes: Sandboxes) -> None:
     await sandboxes.make_spare()
-    [spare_id] = half_made(tmp_path / "run", tmp_path / "root")
+    [spare_id] = half_made(sandboxes)
     config = sandbox_config("host")
-    try:
-        host = await sandboxes.create(type(config)(**{**vars(config), "network": False, "host_network": True}))
-        assert host.id != spare_id and host.ips == []
-        assert half_made(tmp_path / "run", tmp_path / "root") == [spare_id]
-    finally:
-        for left in sandboxes.list():
-            sandboxes.remove(left.id)
-        sandboxes.discard_spare()
+
+    host = await sandboxes.create(type(config)(**{**vars(config), "network": False, "host_network": True}))
+
+    assert host.id != spare_id and host.ips == []
+    assert half_made(sandboxes) == [spare_id]
 
 
-async def test_a_discarded_spare_leaves_no_mount_address_or_directory(tmp_path: Path, network: NodeNetwork) -> None:
-    sandboxes = Sandboxes(tmp_path / "root", tmp_path / "run", network)
+async def test_a_discarded_spare_leaves_no_mount_address_or_directory(
+    sandboxes: Sandboxes, network: NodeNetwork
+) -> None:  # fmt: skip
     await sandboxes.make_spare()
+
     sandboxes.discard_spare()
+
     assert allocations(network.config) == []
-    assert list((tmp_path / "run" / "sandboxes").iterdir()) == []
-    assert linux.mounts_under(tmp_path / "run" / "sandboxes") == []
+    assert list(sandboxes.run.iterdir()) == []
+    assert linux.mounts_under(sandboxes.run) == []
 
 
 async def wait_for(condition: Callable[[], bool]) -> None:
