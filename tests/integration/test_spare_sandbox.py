@@ -13,6 +13,7 @@ from test_network_node import allocations, assert_nothing_left, sandbox_config
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NodeNetwork
 from podrun.runtime import linux
+from podrun.runtime import sandbox as sandbox_module
 from podrun.runtime.local import LocalRuntime
 from podrun.runtime.sandbox import Sandboxes
 
@@ -72,8 +73,10 @@ async def test_the_next_pod_makes_its_own_sandbox_once_the_spare_is_taken(sandbo
 
 
 async def test_a_pod_arriving_while_the_spare_is_being_made_waits_for_it_and_takes_it(
-    sandboxes: Sandboxes, network: NodeNetwork
+    sandboxes: Sandboxes, network: NodeNetwork, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # fmt: skip
+    # However slow the machine (an emulated one takes longer than the 0.1 s a pod waits for the spare).
+    monkeypatch.setattr(sandbox_module, "SPARE_WAIT_SECONDS", 60.0)
     making = asyncio.create_task(sandboxes.make_spare())
     await asyncio.sleep(0)  # one turn of the loop: the spare's making has begun
 
