@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from podrun.runtime import cgroups, exec_fifo, linux, oci_exec, ocispec, processes
+from podrun.runtime.conmon_create import ConmonPaths, conmon_create
 from podrun.runtime.container_record import ContainerRecord
 from podrun.runtime.images.store import ImageStore
 from podrun.runtime.oci_runtime import OCIRuntime, choose_runtime, find_conmon, runc_error_message
@@ -66,16 +67,6 @@ async def _all(aws: Iterable[Awaitable[None]]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-
-
-def _stdio_flags(rec: ContainerRecord) -> list[str]:
-    """conmon's flags for the container's stdin and terminal (`--terminal` also makes it the console socket)."""
-    flags = ["--terminal"] if rec.tty else []
-    if rec.stdin:
-        flags.append("--stdin")
-        if not rec.stdin_once:
-            flags.append("--leave-stdin-open")
-    return flags
 
 
 def parse_signal(name: str) -> signal.Signals:
@@ -131,7 +122,6 @@ class LocalRuntime:
         self.images = ImageStore(self.root)
         self.oci: OCIRuntime = choose_runtime(oci_runtime)
         self.name = self.oci.name
-        self._conmon = find_conmon()
         self.sandboxes = Sandboxes(self.root, self.run_root, network)
         self._containers_dir = self.root / "containers"
         self._oci_root = self.run_root / self.oci.name
@@ -139,6 +129,7 @@ class LocalRuntime:
         self._sockets = self.run_root / "sock"
         for d in (self._containers_dir, self._oci_root, self._exits, self._sockets):
             d.mkdir(parents=True, exist_ok=True)
+        self._conmon_paths = ConmonPaths(find_conmon(), self.oci.path, self._oci_root, self._exits, self._sockets)
         self._records: dict[str, ContainerRecord] = {}
         self._pidfds: dict[str, int] = {}
         self._exited: dict[str, asyncio.Event] = {}
@@ -480,7 +471,7 @@ class LocalRuntime:
 
     async def _oci_create(self, rec: ContainerRecord) -> None:
         for attempt in range(CGROUP_RACE_ATTEMPTS):
-            message = await self._conmon_create(rec)
+            message = await conmon_create(self._conmon_paths, rec, self._dir(rec.id))
             if message is None:
                 self._watch(rec.id, int((self._dir(rec.id) / "conmon.pid").read_text()))
                 return
@@ -489,44 +480,6 @@ class LocalRuntime:
             if not _CGROUP_RACE.search(message) or attempt == CGROUP_RACE_ATTEMPTS - 1:
                 await self._fail_start(rec, runc_error_message(message))
             await self._run_oci("delete", "--force", rec.id)
-
-    async def _conmon_create(self, rec: ContainerRecord) -> str | None:
-        """conmon runs the OCI runtime's `create`; None when it worked, else the runtime's error output."""
-        d = self._dir(rec.id)
-        read_end, write_end = os.pipe()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                self._conmon, "--cid", rec.id, "--cuuid", rec.id[:32], "--name", rec.name,
-                "--runtime", self.oci.path, "--bundle", str(d), "--exit-dir", str(self._exits),
-                "--log-path", f"k8s-file:{rec.log_path}", "--container-pidfile", str(d / "container.pid"),
-                "--conmon-pidfile", str(d / "conmon.pid"), "--socket-dir-path", str(self._sockets),
-                "--runtime-arg", f"--root={self._oci_root}", "--persist-dir", str(d), *_stdio_flags(rec),
-                # conmon would fsync the log as the container exits, before it writes the exit file: tens of ms
-                # on a busy disk between every exit and its event (the next init container's start).
-                "--no-sync-log",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, pass_fds=(write_end,),
-                env={**os.environ, "_OCI_SYNCPIPE": str(write_end)}, start_new_session=True,
-                # conmon writes files (an `oom` marker) into its working directory and persist dir.
-                cwd=str(d),
-            )  # fmt: skip
-            os.close(write_end)
-            write_end = -1
-            await proc.wait()
-            raw = await asyncio.to_thread(os.read, read_end, 65536)
-        finally:
-            os.close(read_end)
-            if write_end >= 0:
-                os.close(write_end)
-        try:
-            sync: dict[str, Any] = (
-                json.loads(raw.decode().splitlines()[0]) if raw else {"pid": -1, "message": "conmon failed"}
-            )
-        except (json.JSONDecodeError, IndexError):
-            sync = {"pid": -1, "message": raw.decode(errors="replace")}
-        if int(sync.get("pid", sync.get("data", -1))) <= 0:
-            return str(sync.get("message", ""))
-        return None
 
     async def _fail_start(self, rec: ContainerRecord, message: str) -> None:
         await self._run_oci("delete", "--force", rec.id)
