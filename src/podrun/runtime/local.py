@@ -54,9 +54,6 @@ CONMON_EXIT_TIMEOUT_SECONDS = 5.0
 # the disk and the event loop from that start. At most this long, should that start never come.
 EXIT_CLEANUP_HOLD_SECONDS = 2.0
 ORPHAN_COMMAND_TIMEOUT_SECONDS = 10.0
-# The spare sandbox is made once no sandbox was created and no container started for this long: not beside a pod's
-# or a burst's own start (2 cores), yet before a next pod applied a few hundred ms later.
-SPARE_SANDBOX_DELAY_SECONDS = 0.2
 CGROUP_RACE_ATTEMPTS = 3
 _CGROUP_RACE = re.compile(r"unable to apply cgroup configuration: mkdir .*: no such file or directory")
 
@@ -122,7 +119,7 @@ class LocalRuntime:
         self.images = ImageStore(self.root)
         self.oci: OCIRuntime = choose_runtime(oci_runtime)
         self.name = self.oci.name
-        self.sandboxes = Sandboxes(self.root, self.run_root, network)
+        self.sandboxes = Sandboxes(self.root, self.run_root, network, keep_spare=spare_sandbox)
         self._containers_dir = self.root / "containers"
         self._oci_root = self.run_root / self.oci.name
         self._exits = self.run_root / "exits"
@@ -138,8 +135,6 @@ class LocalRuntime:
         self._starting: dict[str, asyncio.Event] = {}
         self._cleaned: dict[str, asyncio.Event] = {}
         self._held: dict[str, asyncio.TimerHandle] = {}  # exited containers whose cleanup waits for a start
-        self._spare_sandbox = spare_sandbox and network is not None
-        self._spare_timer: asyncio.TimerHandle | None = None
 
     # -- records --------------------------------------------------------------------------------
 
@@ -196,7 +191,7 @@ class LocalRuntime:
             elif rec.state == ContainerState.EXITED:
                 self._exited[rec.id].set()
                 await self._clean_up_exited(rec.id)
-        self._want_spare()
+        self.sandboxes.want_spare()
 
     async def _reconcile_created(self, rec: ContainerRecord) -> bool:
         """Settle a container recorded `created` by what the OCI runtime says; False when it was removed.
@@ -262,23 +257,13 @@ class LocalRuntime:
         try:
             sandbox = await self.sandboxes.create(config)
         finally:
-            self._want_spare()
+            self.sandboxes.want_spare()
         try:
             await self._publish_ports(sandbox)
         except OSError as e:
             await asyncio.to_thread(self.sandboxes.remove, sandbox.id)
             raise RuntimeError_("FailedCreatePodSandBox", f"cannot publish the pod's hostPorts: {e}") from None
         return sandbox
-
-    def _want_spare(self) -> None:
-        """(Re)schedule making the spare sandbox, a quiet moment after the last sandbox made or container started."""
-        if not self._spare_sandbox:
-            return
-        if self._spare_timer is not None:
-            self._spare_timer.cancel()
-        self._spare_timer = asyncio.get_running_loop().call_later(
-            SPARE_SANDBOX_DELAY_SECONDS, lambda: self._spawn(self.sandboxes.make_spare())
-        )
 
     async def _publish_ports(self, sandbox: SandboxStatus) -> None:
         network = self.sandboxes.network
@@ -443,7 +428,7 @@ class LocalRuntime:
             # An exit noticed while `start` ran is recorded only after the start is.
             self._starting.pop(container_id).set()
             self._release_held(rec.sandbox_id)
-            self._want_spare()
+            self.sandboxes.want_spare()  # the spare waits until this pod has come up
 
     async def _oci_start(self, rec: ContainerRecord, *, through_fifo: bool) -> str | None:
         """The OCI runtime's `start`: None once the process runs, else the runtime's error output.
@@ -743,9 +728,6 @@ class LocalRuntime:
     async def close(self) -> None:
         """Stop watching conmons (their containers keep running), finish pending bookkeeping, remove the spare
         sandbox."""
-        self._spare_sandbox = False
-        if self._spare_timer is not None:
-            self._spare_timer.cancel()
         loop = asyncio.get_running_loop()
         for fd in self._pidfds.values():
             loop.remove_reader(fd)
@@ -755,4 +737,4 @@ class LocalRuntime:
             self._release(container_id)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self.sandboxes.discard_spare)
+        await self.sandboxes.stop_keeping_spare()

@@ -30,6 +30,9 @@ from podrun.runtime.protocol import PortMapping, RuntimeError_, SandboxConfig, S
 NAMESPACES = ("net", "ipc", "uts")
 SPARE_HOSTNAME = "podrun-spare"  # until the pod that takes the spare names it
 SPARE_WAIT_SECONDS = 0.1  # a pod arriving while the spare is being made waits this long for it at most
+# The spare is made once no sandbox was made and no container started for this long (`want_spare`): not beside a
+# pod's or a burst's own start (2 cores), yet before a next pod applied a few hundred ms later.
+SPARE_DELAY_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,10 @@ class PodNetwork(Protocol):
 class Sandboxes:
     """Creates, finds and removes sandboxes under a state root and a run root."""
 
-    def __init__(self, root: Path, run_root: Path, network: PodNetwork | None = None) -> None:
+    def __init__(
+        self, root: Path, run_root: Path, network: PodNetwork | None = None, *, keep_spare: bool = False
+    ) -> None:
+        """`keep_spare`: keep the next networked sandbox's namespaces and address made ahead (`want_spare`)."""
         self.network = network
         self.state = root / "sandboxes"
         self.run = run_root / "sandboxes"
@@ -89,6 +95,9 @@ class Sandboxes:
         # `remove` (one podrun owns a root): a listing then costs no look at every sandbox directory, which made
         # each pod's sync slower with every pod on the node.
         self._complete: set[str] | None = None
+        self._keep_spare = keep_spare and network is not None
+        self._spare_timer: asyncio.TimerHandle | None = None
+        self._spare_task: asyncio.Task[None] | None = None
         self._spare: _Spare | None = None
         self._spare_being_made: asyncio.Event | None = None  # set once the spare being made is ready or failed
 
@@ -197,6 +206,27 @@ class Sandboxes:
         finally:
             self._spare_being_made = None
             made.set()
+
+    def want_spare(self) -> None:
+        """(Re)schedule making the spare, `SPARE_DELAY_SECONDS` from now: call it at each sandbox made and container
+        started. Nothing unless keeping one."""
+        if not self._keep_spare:
+            return
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+        self._spare_timer = asyncio.get_running_loop().call_later(SPARE_DELAY_SECONDS, self._start_making_spare)
+
+    def _start_making_spare(self) -> None:
+        self._spare_task = asyncio.ensure_future(self.make_spare())
+
+    async def stop_keeping_spare(self) -> None:
+        """Make no more spares, wait for one being made, and remove the spare."""
+        self._keep_spare = False
+        if self._spare_timer is not None:
+            self._spare_timer.cancel()
+        if self._spare_task is not None:
+            await asyncio.gather(self._spare_task, return_exceptions=True)
+        await asyncio.to_thread(self.discard_spare)
 
     @property
     def spare_id(self) -> str | None:
