@@ -67,7 +67,7 @@ WRAPPED = [
     ("podrun.kubelet.images", "ImageManager", "ensure"),
     ("podrun.runtime.local", "LocalRuntime", "create_container"),
     ("podrun.runtime.local", "LocalRuntime", "start_container"),
-    ("podrun.runtime.local", "LocalRuntime", "_conmon_create"),
+    ("podrun.runtime.local", None, "conmon_create"),  # where LocalRuntime calls it
     ("podrun.runtime.local", "LocalRuntime", "_run_oci"),
     ("podrun.runtime.local", "LocalRuntime", "_finalize"),
     ("podrun.runtime.local", "LocalRuntime", "_clean_up_exited"),
