@@ -336,6 +336,21 @@ async def test_a_watch_from_zero_starts_with_synthetic_added_events(store: Store
     assert await next_event(watch) == WatchEvent("MODIFIED", updated)
 
 
+async def test_shared_watches_hand_over_the_same_stored_version(store: Store) -> None:
+    store.create("pods", pod("db"))
+    first, second = (store.watch("pods", None, resource_version="0", shared=True) for _ in range(2))
+    assert (await next_event(first)).object is (await next_event(second)).object
+    web = store.create("pods", pod("web"))
+    added = await next_event(first)
+    assert added.object == web and added.object is (await next_event(second)).object
+
+
+async def test_ordinary_watches_hand_over_copies(store: Store) -> None:
+    first, second = (store.watch("pods", None, resource_version=str(store.resource_version)) for _ in range(2))
+    store.create("pods", pod("web"))
+    assert (await next_event(first)).object is not (await next_event(second)).object
+
+
 async def test_a_watch_from_a_version_replays_only_later_changes(store: Store) -> None:
     store.create("pods", pod("a"))
     _, version, _ = store.list("pods", "default")

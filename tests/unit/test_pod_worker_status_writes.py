@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,3 +121,22 @@ async def test_statuses_are_written_in_the_order_of_the_syncs_and_the_last_befor
     phases = [s["phase"] for s in host.statuses]
     assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == ["Pending", "Running", "Succeeded"]
     assert host.written_when_terminated == len(host.statuses)
+
+
+async def test_publishing_a_status_leaves_the_pod_the_worker_was_given_as_it_was(tmp_path: Path) -> None:
+    """The node agent hands workers the store's own decoded pod, which nothing may change."""
+    given = simple_pod("web", restart_policy="Always")
+    before = copy.deepcopy(given)
+    host = SlowHost()
+    runtime = FakeRuntime()
+    facts = NodeFacts(node_name=NODE_NAME, memory=1 << 30, allocatable={"cpu": 1000, "memory": 1 << 30})
+    kubelet = Kubelet(runtime, host, root=tmp_path, image_store=PresentImages(), node=facts)  # type: ignore[arg-type]
+    worker = PodWorker(kubelet.deps, given)
+    await worker.sync()
+    published = worker.pod.get("status")
+    worker.terminate(grace_override=0)
+    while not worker.finished.is_set():
+        await worker.sync()
+    kubelet.deps.probes.stop()
+
+    assert published and given == before

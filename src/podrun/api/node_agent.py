@@ -272,7 +272,7 @@ class NodeAgent:
         items, rv, _ = self.store.list("pods", None, field_selector=self._bound_here)
         for pod in items:
             self._adopt(pod)
-        watch = self.store.watch("pods", None, resource_version=rv, field_selector=self._bound_here)
+        watch = self.store.watch("pods", None, resource_version=rv, field_selector=self._bound_here, shared=True)
         self._watch = watch
         self._tasks = [
             asyncio.create_task(self._follow(watch), name="node-agent-pods"),

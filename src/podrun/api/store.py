@@ -113,7 +113,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('resourceVersion', 0);
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
-    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, and the object (a fresh copy per event)."""
+    """One watch event: ADDED, MODIFIED, DELETED or BOOKMARK, and the object: a fresh copy per event, or for a
+    shared watch the store's own decoded version, which the receiver must not change."""
 
     type: str
     object: dict[str, Any]
@@ -478,22 +479,25 @@ class Store:
         label_selector: str = "",
         field_selector: str = "",
         allow_bookmarks: bool = False,
+        shared: bool = False,
     ) -> Watch:
         """Watch a resource (in one namespace, or all with None) from a resourceVersion.
 
         "" or "0": a synthetic ADDED for every matching object now, then every later change. "N": every change
         after N; when the history no longer reaches back to N the watch's first iteration raises ApiError 410.
-        Malformed selectors or versions raise ApiError 400 here.
+        Malformed selectors or versions raise ApiError 400 here. `shared`: events carry the store's own decoded
+        versions where it keeps them, not copies, for a watcher in this process that only reads them (the node
+        agent: a second decoded copy of every running pod was about a fifth of serve's memory per pod).
         """
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, resource)
         scope = None if namespace is None or resource in CLUSTER_SCOPED else namespace
-        watch = Watch(self, resource, scope, labels, fields, allow_bookmarks)
+        watch = Watch(self, resource, scope, labels, fields, allow_bookmarks, shared)
         if resource_version in ("", "0"):
             everything = labels.empty and fields.empty
             for _key, stored in self._sorted(resource, scope):
                 if everything or _matches(stored.obj, labels, fields):
-                    watch._events.append((ADDED, stored.text, None))
+                    watch._events.append((ADDED, stored.text, None, stored.decoded if shared else None))
             watch._backlog_limit += len(watch._events)
         else:
             since = _parse_version(resource_version)
@@ -581,6 +585,7 @@ class Watch:
         labels: LabelSelector,
         fields: FieldSelector,
         allow_bookmarks: bool,
+        shared: bool = False,
     ) -> None:
         self.resource = resource
         self._store = store
@@ -589,8 +594,10 @@ class Watch:
         self._fields = fields
         self._everything = labels.empty and fields.empty
         self._allow_bookmarks = allow_bookmarks
-        # (type, encoded object, resourceVersion to put in it or None); filled synchronously by the store.
-        self._events: deque[tuple[str, str, int | None]] = deque()
+        self._shared = shared
+        # (type, encoded object, resourceVersion to put in it or None, the store's decoded object for a shared
+        # watch or None); filled synchronously by the store.
+        self._events: deque[tuple[str, str, int | None, dict[str, Any] | None]] = deque()
         self._ready = asyncio.Event()
         self._error: Exception | None = None
         self._closed = False
@@ -608,7 +615,9 @@ class Watch:
             if self._closed:
                 raise StopAsyncIteration
             if self._events:
-                change_type, text, rv = self._events.popleft()
+                change_type, text, rv, decoded = self._events.popleft()
+                if decoded is not None:
+                    return WatchEvent(change_type, decoded)
                 obj = json.loads(text)
                 if rv is not None:
                     obj["metadata"]["resourceVersion"] = str(rv)
@@ -644,27 +653,29 @@ class Watch:
         only for a selector."""
         if self._namespace is not None and change.namespace != self._namespace:
             return
+        handed = current if self._shared else None
         if change.type == ADDED:
             if self._selects(change.current, current):
-                self._push((ADDED, change.current, None))
+                self._push((ADDED, change.current, None, handed))
         elif change.type == DELETED:
             if change.previous is not None and self._selects(change.previous, previous):
-                self._push((DELETED, change.current, None))
+                self._push((DELETED, change.current, None, handed))
         else:
             now = self._selects(change.current, current)
             before = change.previous is not None and self._selects(change.previous, previous)
             if now:
-                self._push((MODIFIED if before else ADDED, change.current, None))
+                self._push((MODIFIED if before else ADDED, change.current, None, handed))
             elif before and change.previous is not None:
-                # The object left the selection: DELETED with its previous content at this change's version.
-                self._push((DELETED, change.previous, change.rv))
+                # The object left the selection: DELETED with its previous content at this change's version (a
+                # copy even for a shared watch, as its resourceVersion is changed).
+                self._push((DELETED, change.previous, change.rv, None))
 
     def _selects(self, text: str, obj: dict[str, Any] | None) -> bool:
         if self._everything:
             return True
         return _matches(obj if obj is not None else json.loads(text), self._labels, self._fields)
 
-    def _push(self, event: tuple[str, str, int | None]) -> None:
+    def _push(self, event: tuple[str, str, int | None, dict[str, Any] | None]) -> None:
         if len(self._events) >= self._backlog_limit:
             self.close()
             return

@@ -338,7 +338,8 @@ class PodWorker:
         """Take a changed status as the pod's own at once; its write to the host runs as the returned task."""
         if status == self.pod.get("status"):
             return None
-        self.pod["status"] = status
+        # A new dict: the pod the worker was given may be the store's own version (the node agent's shared watch).
+        self.pod = dict(self.pod, status=status)
         self.deps.probes.update_pod(self.pod)
         return asyncio.create_task(self.deps.host.update_pod_status(self.pod, status))
 
