@@ -117,8 +117,8 @@ def _network_errors(what: str, method: str, url: str, timeout: float) -> Iterato
     except TimeoutError as e:  # aiohttp's ServerTimeoutError is a TimeoutError as well as a ClientError
         raise PullError("timeout", f"{what}: {method} {url}: no answer within {timeout:g}s") from e
     except aiohttp.ClientConnectorError as e:
-        # aiohttp's own text names the TLS context ("ssl:<ssl.SSLContext object at 0x…>") since pulls make their own
-        # (`trust`): what failed is the connection, and that is what an event shows.
+        # aiohttp's own text names the TLS context ("ssl:<ssl.SSLContext object at 0x…>") since pulls bring their
+        # own (`trust`): what failed is the connection, and that is what an event shows.
         reason = e.strerror or e.os_error
         raise PullError(
             "unreachable", f"{what}: failed to do request: {method} {url}: Cannot connect to host {e.host}:{e.port} "
