@@ -122,6 +122,22 @@ async def test_a_discarded_spare_leaves_no_mount_address_or_directory(
     assert linux.mounts_under(sandboxes.run) == []
 
 
+async def test_stopping_waits_for_the_spare_being_made_when_asked_again_meanwhile(
+    tmp_path: Path, network: NodeNetwork
+) -> None:  # fmt: skip
+    keeping = Sandboxes(tmp_path / "root", tmp_path / "run", network, keep_spare=True)
+    keeping._start_making_spare()  # what `want_spare`'s timer runs
+    async with asyncio.timeout(30):
+        while keeping._spare_being_made is None:
+            await asyncio.sleep(0)
+    keeping._start_making_spare()  # the timer again, while the spare is still being made
+
+    await keeping.stop_keeping_spare()
+
+    assert allocations(network.config) == []
+    assert list(keeping.run.iterdir()) == []
+
+
 async def wait_for(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(30):
         while not condition():

@@ -217,7 +217,10 @@ class Sandboxes:
         self._spare_timer = asyncio.get_running_loop().call_later(SPARE_DELAY_SECONDS, self._start_making_spare)
 
     def _start_making_spare(self) -> None:
-        self._spare_task = asyncio.ensure_future(self.make_spare())
+        # While one is being made a second would do nothing, and replacing its task would leave the one making it
+        # unwaited by `stop_keeping_spare` (and held by nothing).
+        if self._spare_task is None or self._spare_task.done():
+            self._spare_task = asyncio.ensure_future(self.make_spare())
 
     async def stop_keeping_spare(self) -> None:
         """Make no more spares, wait for one being made, and remove the spare."""
