@@ -4,10 +4,15 @@ One deliberate difference from the kubelet, for a tool that often runs offline: 
 asks for a pull, the registry cannot be reached at all (DNS or connection failure, or a time-out;
 not an auth or not-found answer) and the image is in the local store, the local image is used and
 a Warning event says so. `strict_pull=True` restores the kubelet's behaviour.
+
+Pulls of the same image with the same credentials that are asked for while one is running share it,
+as CRI-O does (`pullOperationsInProgress`, server/image_pull.go): a hundred pods of one `:latest`
+image make one pull, and each pod still gets its own Pulling and Pulled events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -27,6 +32,7 @@ from podrun.runtime.reference import InvalidReference, Reference
 
 RecordEvent = Callable[[str, str, str], None]  # (type, reason, message) on the container's ref
 GetSecret = Callable[[str], dict[str, Any] | None]
+PullKey = tuple[tuple[str, ...], tuple[DockerAuth, ...]]  # (the candidates, the pod's pull credentials)
 
 
 class ImageError(Exception):
@@ -39,6 +45,14 @@ class ImageError(Exception):
 
 
 @dataclass
+class _SharedPull:
+    """A pull in progress and how many pods wait for it."""
+
+    task: asyncio.Task[ImageRecord]
+    waiters: int = 0
+
+
+@dataclass
 class ImageManager:
     """Ensures containers' images exist, pulling them as `imagePullPolicy` says."""
 
@@ -48,6 +62,7 @@ class ImageManager:
     backoff: Backoff | None = None
     observer: PullObserver | None = None  # shown the pulls' progress (`podrun run`)
     last_errors: dict[str, str] = field(default_factory=dict)  # pull backoff key -> the last pull error
+    _running: dict[PullKey, _SharedPull] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.backoff is None:
@@ -108,15 +123,38 @@ class ImageManager:
     async def _pull(
         self, pod: dict[str, Any], image: str, candidates: list[Reference], get_secret: GetSecret
     ) -> ImageRecord:
-        """Pull the first candidate that pulls; raises `PullError`."""
+        """Pull the first candidate that pulls, or wait for the same pull already running; raises `PullError`."""
         refusals = [refusal(ref, self.registry) for ref in candidates]
         if all(refusals):
             # Nowhere to ask (no upstream, offline, blocked): fail without loading the HTTP stack.
             raise first_failure(candidates, [e for e in refusals if e is not None])
+        secrets = self._pull_secrets(pod, get_secret)
+        key: PullKey = (tuple(str(ref) for ref in candidates), tuple(secrets))
+        shared = self._running.get(key)
+        if shared is None:
+            shared = _SharedPull(asyncio.create_task(self._pull_now(image, candidates, secrets)))
+            self._running[key] = shared
+            shared.task.add_done_callback(lambda _: self._forget(key, shared))
+        shared.waiters += 1
+        try:
+            # Shielded: one pod going away must not end the pull the others wait for.
+            return await asyncio.shield(shared.task)
+        except asyncio.CancelledError:
+            if shared.waiters == 1:  # nobody else wants it; a pod asking from now on starts its own
+                self._forget(key, shared)
+                shared.task.cancel()
+            raise
+        finally:
+            shared.waiters -= 1
+
+    def _forget(self, key: PullKey, shared: _SharedPull) -> None:
+        if self._running.get(key) is shared:
+            del self._running[key]
+
+    async def _pull_now(self, image: str, candidates: list[Reference], secrets: Sequence[DockerAuth]) -> ImageRecord:
         # Imported here: the HTTP stack costs a tenth of a second to load, and most starts never pull.
         from podrun.runtime.images.registry import pull_first
 
-        secrets = self._pull_secrets(pod, get_secret)
         observer = self.observer
         progress = (lambda event: observer.update(image, event)) if observer is not None else None
         try:
