@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_network_node import allocations, assert_nothing_left, sandbox_config
 
+from podrun.network.cni import CniError
 from podrun.network.config import NetworkConfig
 from podrun.network.node import NodeNetwork
 from podrun.runtime import linux
@@ -97,6 +98,23 @@ async def test_a_spare_whose_pins_are_gone_is_not_taken(sandboxes: Sandboxes, ne
     assert sandbox.id != spare_id and sandboxes.status(sandbox.id).ready
     assert allocations(network.config) == [sandbox.ip]  # the spare's address was released
     assert half_made(sandboxes) == []
+
+
+async def test_a_spare_that_fails_leaves_nothing_and_says_why_in_the_log(
+    sandboxes: Sandboxes, network: NodeNetwork, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # fmt: skip
+    def no_address(sandbox_id: str, netns: Path) -> list[str]:
+        raise CniError("failed to allocate for range 0: no IP addresses available in range set")
+
+    monkeypatch.setattr(network, "attach", no_address)
+
+    await sandboxes.make_spare()
+
+    assert sandboxes.spare_id is None
+    assert list(sandboxes.run.iterdir()) == [] and linux.mounts_under(sandboxes.run) == []
+    assert [r.getMessage() for r in caplog.records if r.name == sandbox_module.__name__] == [
+        "making the spare sandbox failed: failed to allocate for range 0: no IP addresses available in range set"
+    ]
 
 
 async def test_a_host_network_pod_leaves_the_spare_for_the_next_pod(sandboxes: Sandboxes) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -26,6 +27,8 @@ from typing import Any, Protocol
 from podrun.runtime import linux
 from podrun.runtime.ocispec import SandboxPaths
 from podrun.runtime.protocol import PortMapping, RuntimeError_, SandboxConfig, SandboxStatus
+
+log = logging.getLogger(__name__)
 
 NAMESPACES = ("net", "ipc", "uts")
 SPARE_HOSTNAME = "podrun-spare"  # until the pod that takes the spare names it
@@ -187,7 +190,7 @@ class Sandboxes:
         ADD (the plugins' processes), 10-15 ms of every pod's start, are out of its way. Nothing is done when a
         spare is ready or being made (a `create` meanwhile waits for it), or without a pod network. A spare is a
         sandbox without `sandbox.json`: one that a crash leaves is removed as half-made by the next start. One that
-        fails leaves nothing; the next `create` then makes its own and reports what fails.
+        fails leaves nothing and a warning in the log; the next `create` then makes its own and reports what fails.
         """
         if self.network is None or self._spare is not None or self._spare_being_made is not None:
             return
@@ -202,6 +205,8 @@ class Sandboxes:
             self._destroy(spare_id)
             if not isinstance(e, Exception):
                 raise
+            # Not the pod's failure (no pod yet), but the one place the operator learns why pods start slower.
+            log.warning("making the spare sandbox failed: %s", e)
             return
         finally:
             self._spare_being_made = None
