@@ -1,4 +1,4 @@
-"""`podrun image import` as a user pipes images in: `docker save x | podrun image import -`."""
+"""`podrun image import` and `ls` as a user runs them: archives named or piped in, several at once."""
 
 from __future__ import annotations
 
@@ -39,3 +39,52 @@ def test_image_ls_prints_every_record_as_json(test_image_archives: dict[str, Pat
     [record] = json.loads(listed.stdout)
     assert sorted(record["repo_tags"]) == ["docker.io/library/busybox:1.28", "docker.io/library/busybox:latest"]
     assert record["id"].startswith("sha256:")
+
+
+def test_several_archives_are_imported_in_one_call(test_image_archives: dict[str, Path], tmp_path: Path) -> None:
+    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
+    archives = [str(test_image_archives["busybox"]), str(test_image_archives["nginx"])]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "import", *archives, *roots],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Loaded image: ") == 2
+    store = ImageStore(tmp_path / "root")
+    assert store.resolve("busybox") is not None and store.resolve("nginx") is not None
+
+
+def test_an_archive_that_fails_is_named_and_the_others_are_still_imported(
+    test_image_archives: dict[str, Path], tmp_path: Path
+) -> None:  # fmt: skip
+    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(b"not a tar archive")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "import", str(broken), str(test_image_archives["busybox"]),
+         *roots],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {broken}: ") and "Traceback" not in done.stderr
+    assert ImageStore(tmp_path / "root").resolve("busybox") is not None
+
+
+def test_a_name_with_several_archives_is_refused_before_any_import(
+    test_image_archives: dict[str, Path], tmp_path: Path
+) -> None:  # fmt: skip
+    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
+    archives = [str(test_image_archives["busybox"]), str(test_image_archives["nginx"])]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "import", *archives, "--name", "mine", *roots],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert done.stderr == "error: --name and --change describe one image: import one FILE with them\n"
+    assert ImageStore(tmp_path / "root").images() == []

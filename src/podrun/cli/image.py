@@ -65,17 +65,34 @@ def _pull(store: ImageStore, args: argparse.Namespace) -> int:
 
 
 def _import(store: ImageStore, args: argparse.Namespace) -> int:
-    if str(args.file) == "-":
+    files: list[Path] = args.files
+    if len(files) > 1 and (args.name or args.change):
+        return _err("--name and --change describe one image: import one FILE with them")
+    if len(files) > 1 and Path("-") in files:
+        return _err("standard input (-) is one archive: import it alone")
+    failed = False
+    for file in files:
+        # One archive that fails leaves the others' images in: each import is whole or nothing on its own.
+        try:
+            records = _import_one(store, file, args.name, args.change)
+        except (ImageStoreError, InvalidReference, ValueError, OSError) as e:
+            # Most of the importer's messages name the file already; with several files each one must.
+            _err(str(e) if len(files) == 1 or str(file) in str(e) else f"{file}: {e}")
+            failed = True
+            continue
+        for record in records:
+            print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
+    return 1 if failed else 0
+
+
+def _import_one(store: ImageStore, file: Path, name: str | None, changes: list[str]) -> list[ImageRecord]:
+    if str(file) == "-":
         # `docker save x | podrun image import -`: the formats are read by random access, so spool it first.
         with tempfile.NamedTemporaryFile(dir=store.tmp, prefix="stdin-", suffix=".tar") as spool:
             shutil.copyfileobj(sys.stdin.buffer, spool)
             spool.flush()
-            records = import_archive(store, Path(spool.name), name=args.name, changes=args.change)
-    else:
-        records = import_archive(store, args.file, name=args.name, changes=args.change)
-    for record in records:
-        print(f"Loaded image: {', '.join(record.repo_tags) or record.id}")
-    return 0
+            return import_archive(store, Path(spool.name), name=name, changes=changes)
+    return import_archive(store, file, name=name, changes=changes)
 
 
 def _load(store: ImageStore, args: argparse.Namespace) -> int:

@@ -213,8 +213,11 @@ def _add_the_other_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     image_sub = image.add_subparsers(dest="image_command", required=True)
     pull = image_sub.add_parser("pull", help="pull an image from a registry")
     pull.add_argument("reference")
-    imp = image_sub.add_parser("import", help="import a docker-save archive, an OCI layout, or a rootfs tar")
-    imp.add_argument("file", type=Path, help="the archive, layout directory or rootfs tar; - reads standard input")
+    imp = image_sub.add_parser("import", help="import docker-save archives, OCI layouts, or a rootfs tar")
+    imp.add_argument(
+        "files", metavar="FILE", nargs="+", type=Path,
+        help="an archive, layout directory or rootfs tar (several: each in turn); - reads standard input",
+    )  # fmt: skip
     imp.add_argument(
         "--name",
         help="the image's whole reference, nginx meaning nginx:latest (an OCI layout's own names are then not used; "
