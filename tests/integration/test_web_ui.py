@@ -9,6 +9,7 @@ they are also copied to docs/images/ as the README's pictures. Waits are explici
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -50,8 +51,9 @@ def serve(test_image_archives: dict[str, Path], tmp_path_factory: pytest.TempPat
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
+@contextlib.contextmanager
+def chromium() -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with a profile of its own: no login, no cookies."""
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in CHROMIUM_FLAGS:
@@ -67,6 +69,21 @@ def browser() -> Iterator[webdriver.Chrome]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_browser() -> Iterator[webdriver.Chrome]:
+    with chromium() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(serve: ServeProcess) -> Iterator[webdriver.Chrome]:
+    """A browser logged in to the UI (through `podrun dashboard`'s one-time URL), on the pods page."""
+    with chromium() as driver:
+        driver.get(dashboard_url(serve))
+        wait(driver, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+        yield driver
 
 
 @pytest.fixture(scope="module")
@@ -136,32 +153,39 @@ def open_tab(driver: webdriver.Chrome, tab: str) -> None:
     driver.find_element(By.CSS_SELECTOR, f'.tabs button[data-tab="{tab}"]').click()
 
 
+def open_pods_page(browser: webdriver.Chrome) -> None:
+    origin = browser.current_url.split("/ui/", 1)[0]
+    browser.get(f"{origin}/ui/")
+    wait(browser, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+
+
 def apply(serve: ServeProcess, example: str) -> None:
     serve.kubectl("apply", "-f", str(EXAMPLES / example))
 
 
 def test_without_a_login_the_ui_shows_the_login_form_and_no_data(
-    serve: ServeProcess, browser: webdriver.Chrome
+    serve: ServeProcess, fresh_browser: webdriver.Chrome
 ) -> None:
-    browser.get(dashboard_url(serve).split("#", 1)[0])
-    wait(browser, lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form")
-    assert not browser.find_element(By.ID, "content").is_displayed()
+    fresh_browser.get(dashboard_url(serve).split("#", 1)[0])
+    wait(fresh_browser, lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form")
+    assert not fresh_browser.find_element(By.ID, "content").is_displayed()
 
 
 def test_the_one_time_url_logs_in_and_leaves_no_code_in_the_address_or_the_log(
-    serve: ServeProcess, browser: webdriver.Chrome
+    serve: ServeProcess, fresh_browser: webdriver.Chrome
 ) -> None:
     url = dashboard_url(serve)
-    browser.get(url)
-    wait(browser, lambda d: d.find_element(By.ID, "content").is_displayed(), "the pods page")
-    wait(browser, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
-    assert "#" not in browser.current_url
+    fresh_browser.get(url)
+    wait(fresh_browser, lambda d: d.find_element(By.ID, "content").is_displayed(), "the pods page")
+    wait(fresh_browser, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+    assert "#" not in fresh_browser.current_url
     assert url.split("#code=", 1)[1] not in serve.log()
 
 
 def test_init_demo_goes_from_init_to_running_live_with_its_timeline_and_log(
     serve: ServeProcess, browser: webdriver.Chrome, screenshots: Callable[[webdriver.Chrome, str], None]
 ) -> None:
+    open_pods_page(browser)
     pods_tab = browser.current_window_handle
     apply(serve, "init-demo.yaml")
     wait(browser, lambda d: status_of(d, "#pods", "init-demo") == "Init:0/1", "init-demo Init:0/1 in the table")
@@ -297,8 +321,7 @@ def test_the_pods_table_shows_every_example_as_kubectl_does(
 ) -> None:
     apply(serve, "multi-container-demo.yaml")
     serve.kubectl("wait", "--for=condition=Ready", "pod/multi-container-demo", "--timeout=60s")
-    origin = browser.current_url.split("/ui/", 1)[0]
-    browser.get(f"{origin}/ui/")
+    open_pods_page(browser)
     wait(browser, lambda d: status_of(d, "#pods", "multi-container-demo") == "Running", "multi-container-demo")
     for name in serve.pod_names():
         wait(browser, lambda d, n=name: kubectl_columns(pod_cells(d, "#pods", n)) == serve.pod_row(n)[:4],
