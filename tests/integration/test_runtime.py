@@ -428,6 +428,43 @@ async def test_stop_sends_sigterm_and_a_process_trapping_it_exits_at_once(
     assert (status.state, status.exit_code, status.reason) == (ContainerState.EXITED, 0, "Completed")
 
 
+async def test_the_stop_signal_reaches_the_init_without_an_oci_runtime_process(
+    runtime: LocalRuntime, sandbox: SandboxStatus, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    script = 'trap "exit 0" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
+    container_id = await start(runtime, sandbox.id, sh("app", script))
+    await wait_in_container(runtime, container_id, "[ -e /tmp/trap-set ]")
+    oci_commands: list[tuple[str, ...]] = []
+    run_oci = runtime._run_oci
+
+    async def recorded(*args: str) -> tuple[int, str]:
+        oci_commands.append(args)
+        return await run_oci(*args)
+
+    monkeypatch.setattr(runtime, "_run_oci", recorded)
+
+    await runtime.stop_container(container_id, grace_seconds=10)
+
+    assert [args for args in oci_commands if args[0] == "kill"] == []  # a pidfd signal, not `runc kill` (~10 ms)
+    assert (await runtime.container_status(container_id)).exit_code == 0
+
+
+async def test_the_stop_signal_reaches_a_container_in_anothers_pid_namespace(
+    runtime: LocalRuntime, sandbox: SandboxStatus
+) -> None:  # fmt: skip
+    target = await start(runtime, sandbox.id, busybox("target", "sleep", "1000"))
+    script = 'trap "exit 7" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
+    joined = await start(runtime, sandbox.id, sh("debug", script, target_container_id=target))
+    await wait_in_container(runtime, joined, "[ -e /tmp/trap-set ]")
+
+    await runtime.stop_container(joined, grace_seconds=10)
+
+    statuses = {s.name: s.state for s in await runtime.list_containers()}
+    assert statuses == {"target": ContainerState.RUNNING, "debug": ContainerState.EXITED}
+    assert (await runtime.container_status(joined)).exit_code == 7
+    await runtime.remove_container(joined)
+
+
 async def test_stop_sigkills_a_process_ignoring_sigterm_once_the_grace_period_is_over(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:

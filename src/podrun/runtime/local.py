@@ -591,7 +591,10 @@ class LocalRuntime:
             return
         exited = self._exited[container_id]
         if grace_seconds > 0:
-            await self._run_oci("kill", container_id, parse_signal(rec.stop_signal).name.removeprefix("SIG"))
+            stop_signal = parse_signal(rec.stop_signal)
+            init = self._container_init(container_id)
+            if init is None or not processes.signal_child(*init, stop_signal):
+                await self._run_oci("kill", container_id, stop_signal.name.removeprefix("SIG"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(exited.wait(), grace_seconds)
         if not exited.is_set():
@@ -602,16 +605,20 @@ class LocalRuntime:
     def _kill_pid_namespace(self, container_id: str) -> bool:
         """SIGKILL the container's init through a pidfd when its PID namespace is its own (killing the init kills
         the namespace); False when it shares another's, where `runc kill --all` must reach every process."""
+        init = self._container_init(container_id)
+        return init is not None and processes.kill_pid_namespace(*init)
+
+    def _container_init(self, container_id: str) -> tuple[int, int] | None:
+        """(the container's init, its conmon) while conmon lives; None when that cannot be known."""
         conmon_fd = self._pidfds.get(container_id)
         # A live conmon's PID cannot have been reused: a child of it named in container.pid is the container's init.
         if conmon_fd is None or processes.has_exited(conmon_fd):
-            return False
+            return None
         d = self._dir(container_id)
         try:
-            pid, conmon = int((d / "container.pid").read_text()), int((d / "conmon.pid").read_text())
+            return int((d / "container.pid").read_text()), int((d / "conmon.pid").read_text())
         except (OSError, ValueError):
-            return False
-        return processes.kill_pid_namespace(pid, parent=conmon)
+            return None
 
     async def remove_container(self, container_id: str) -> None:
         """Delete an exited (or never started) container and its files."""

@@ -1,5 +1,6 @@
 """Waiting on processes from the event loop: through pidfds, never by polling, and for the OCI runtime's commands
-that a podrun before this one left running on its root; killing a container's PID namespace through a pidfd."""
+that a podrun before this one left running on its root; signalling a container's init and killing its PID namespace
+through a pidfd."""
 
 from __future__ import annotations
 
@@ -75,18 +76,32 @@ def kill_pid_namespace(pid: int, parent: int) -> bool:
     sent, when it is not (a container that joined another's PID namespace) or is gone.
 
     The kernel then kills every process of the namespace, as `runc kill --all KILL` does, without a runc process
-    (~8-10 ms of CPU). The pidfd pins the process before it is checked: if `pid` was reused meanwhile, the process
-    the pidfd names is gone and the signal fails rather than reach the newcomer.
+    (~8-10 ms of CPU).
     """
+    return _signal_child(pid, parent, signal.SIGKILL, namespace_init=True)
+
+
+def signal_child(pid: int, parent: int, signum: signal.Signals) -> bool:
+    """Send `signum` to `pid` alone when it is a child of `parent` (a container's init, conmon's child), as `runc
+    kill` without `--all` does, without a runc process; False, with nothing sent, when it is not or is gone.
+
+    As for runc's signal, the init of a PID namespace gets it only if it handles it (pid_namespaces(7)).
+    """
+    return _signal_child(pid, parent, signum, namespace_init=False)
+
+
+def _signal_child(pid: int, parent: int, signum: signal.Signals, namespace_init: bool) -> bool:
+    # The pidfd pins the process before it is checked: if `pid` was reused meanwhile, the process the pidfd names is
+    # gone and the signal fails rather than reach the newcomer.
     try:
         fd = os.pidfd_open(pid)
     except OSError:
         return False
     try:
         fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-        if int(fields["PPid"]) != parent or fields["NSpid"].split()[-1] != "1":
+        if int(fields["PPid"]) != parent or (namespace_init and fields["NSpid"].split()[-1] != "1"):
             return False
-        signal.pidfd_send_signal(fd, signal.SIGKILL)
+        signal.pidfd_send_signal(fd, signum)
         return True
     except (OSError, KeyError, ValueError):
         return False
