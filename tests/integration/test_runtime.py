@@ -412,7 +412,7 @@ async def test_exceeding_a_20_mib_memory_limit_is_reported_oom_killed(
     assert (status.exit_code, status.reason) == (137, "OOMKilled")
 
 
-async def test_stop_sends_sigterm_and_a_process_trapping_it_exits_at_once(
+async def test_stop_sends_sigterm_and_a_process_trapping_it_exits_through_its_trap(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
     script = 'trap "exit 0" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'

@@ -100,21 +100,36 @@ async def test_a_spare_whose_pins_are_gone_is_not_taken(sandboxes: Sandboxes, ne
     assert half_made(sandboxes) == []
 
 
-async def test_a_spare_that_fails_leaves_nothing_and_says_why_in_the_log(
-    sandboxes: Sandboxes, network: NodeNetwork, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:  # fmt: skip
+NO_ADDRESS = "failed to allocate for range 0: no IP addresses available in range set"
+
+
+@pytest.fixture
+def no_address_left(network: NodeNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CNI ADD fails as host-local does once the pod range is used up."""
+
     def no_address(sandbox_id: str, netns: Path) -> list[str]:
-        raise CniError("failed to allocate for range 0: no IP addresses available in range set")
+        raise CniError(NO_ADDRESS)
 
     monkeypatch.setattr(network, "attach", no_address)
 
+
+@pytest.mark.usefixtures("no_address_left")
+async def test_a_spare_that_fails_leaves_nothing(sandboxes: Sandboxes) -> None:
     await sandboxes.make_spare()
 
     assert sandboxes.spare_id is None
     assert list(sandboxes.run.iterdir()) == [] and linux.mounts_under(sandboxes.run) == []
-    assert [r.getMessage() for r in caplog.records if r.name == sandbox_module.__name__] == [
-        "making the spare sandbox failed: failed to allocate for range 0: no IP addresses available in range set"
-    ]
+
+
+@pytest.mark.usefixtures("no_address_left")
+async def test_a_spare_failing_again_for_the_same_reason_says_why_in_the_log_once(
+    sandboxes: Sandboxes, caplog: pytest.LogCaptureFixture
+) -> None:  # fmt: skip
+    await sandboxes.make_spare()
+    await sandboxes.make_spare()
+
+    logged = [r.getMessage() for r in caplog.records if r.name == sandbox_module.__name__]
+    assert logged == [f"making the spare sandbox failed: {NO_ADDRESS}"]
 
 
 async def test_a_host_network_pod_leaves_the_spare_for_the_next_pod(sandboxes: Sandboxes) -> None:

@@ -35,7 +35,8 @@ class HeldRegistry:
         self._gate.set()
 
     async def until_requests(self, count: int) -> None:
-        async with self.arrived:
+        # A bound against a hang, reached only when sharing is broken the other way (the requests never come).
+        async with asyncio.timeout(60), self.arrived:
             await self.arrived.wait_for(lambda: self.manifest_requests >= count)
 
     async def manifest(self, request: web.Request) -> web.Response:
@@ -90,7 +91,10 @@ class Pods:
     def start(self, name: str, pull_secret: str | None = None) -> asyncio.Task[str]:
         events = self.events.setdefault(name, [])
         container = {"name": "c", "image": f"{self.registry.host}/app:1", "imagePullPolicy": "Always"}
-        record = lambda kind, reason, message: events.append(reason)  # noqa: E731
+
+        def record(kind: str, reason: str, message: str) -> None:
+            events.append(reason)
+
         return asyncio.create_task(self.manager.ensure(pod(name, pull_secret), container, record, self.secrets.get))
 
 
@@ -124,6 +128,7 @@ async def test_each_pod_sharing_a_pull_gets_its_own_events(registry: HeldRegistr
     for task in tasks:
         await failure(task)
 
+    assert registry.manifest_requests == 1
     assert pods.events == {"p0": ["Pulling", "Failed"], "p1": ["Pulling", "Failed"]}
 
 
@@ -163,9 +168,11 @@ async def test_a_pull_no_pod_waits_for_is_dropped_and_the_next_pod_pulls_anew(
 ) -> None:
     alone = pods.start("alone")
     await registry.until_requests(1)
+    [dropped] = pods.manager._running.values()
     alone.cancel()
     with pytest.raises(asyncio.CancelledError):
         await alone
+    assert dropped.task.cancelled()  # ended, its cleanup done, by the time its last pod is gone
 
     later = pods.start("later")
     await registry.until_requests(2)

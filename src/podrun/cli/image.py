@@ -77,7 +77,7 @@ def _import(store: ImageStore, args: argparse.Namespace) -> int:
             records = _import_one(store, file, args.name, args.change)
         except (ImageStoreError, InvalidReference, ValueError, OSError) as e:
             # Most of the importer's messages name the file already; with several files each one must.
-            _err(str(e) if len(files) == 1 or str(file) in str(e) else f"{file}: {e}")
+            _err(str(e) if len(files) == 1 or str(e).startswith(str(file)) else f"{file}: {e}")
             failed = True
             continue
         for record in records:

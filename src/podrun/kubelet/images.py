@@ -129,6 +129,8 @@ class ImageManager:
             # Nowhere to ask (no upstream, offline, blocked): fail without loading the HTTP stack.
             raise first_failure(candidates, [e for e in refusals if e is not None])
         secrets = self._pull_secrets(pod, get_secret)
+        # By what is pulled, not how the pod spelled it: `busybox` and `docker.io/library/busybox` share a pull
+        # (whose progress `podrun run` shows under the first spelling).
         key: PullKey = (tuple(str(ref) for ref in candidates), tuple(secrets))
         shared = self._running.get(key)
         if shared is None:
@@ -143,6 +145,9 @@ class ImageManager:
             if shared.waiters == 1:  # nobody else wants it; a pod asking from now on starts its own
                 self._forget(key, shared)
                 shared.task.cancel()
+                # Its cleanup (partial blobs, the HTTP session) is done before this pod's teardown goes on, as
+                # when the pod pulled alone.
+                await asyncio.wait({shared.task})
             raise
         finally:
             shared.waiters -= 1

@@ -90,7 +90,7 @@ def signal_child(pid: int, parent: int, signum: signal.Signals) -> bool:
     return _signal_child(pid, parent, signum, namespace_init=False)
 
 
-def _signal_child(pid: int, parent: int, signum: signal.Signals, namespace_init: bool) -> bool:
+def _signal_child(pid: int, parent: int, signum: signal.Signals, *, namespace_init: bool) -> bool:
     # The pidfd pins the process before it is checked: if `pid` was reused meanwhile, the process the pidfd names is
     # gone and the signal fails rather than reach the newcomer.
     try:

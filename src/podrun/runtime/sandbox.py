@@ -103,6 +103,7 @@ class Sandboxes:
         self._spare_task: asyncio.Task[None] | None = None
         self._spare: _Spare | None = None
         self._spare_being_made: asyncio.Event | None = None  # set once the spare being made is ready or failed
+        self._spare_failure: str | None = None  # the last spare's failure, logged once while it repeats
 
     def paths(self, sandbox_id: str) -> SandboxPaths:
         """Host paths a container of this sandbox mounts or joins."""
@@ -201,12 +202,16 @@ class Sandboxes:
             ns_dir.mkdir(parents=True)
             await self._make_namespaces(ns_dir, SPARE_HOSTNAME)
             self._spare = _Spare(spare_id, await asyncio.to_thread(self.network.attach, spare_id, ns_dir / "net"))
+            self._spare_failure = None
         except BaseException as e:
             self._destroy(spare_id)
             if not isinstance(e, Exception):
                 raise
-            # Not the pod's failure (no pod yet), but the one place the operator learns why pods start slower.
-            log.warning("making the spare sandbox failed: %s", e)
+            # Not the pod's failure (no pod yet), but the one place the operator learns why pods start slower; a
+            # spare is tried after every pod's start, so a lasting cause (no address left) is said once.
+            if str(e) != self._spare_failure:
+                log.warning("making the spare sandbox failed: %s", e)
+            self._spare_failure = str(e)
             return
         finally:
             self._spare_being_made = None
