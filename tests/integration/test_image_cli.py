@@ -41,14 +41,17 @@ def test_image_ls_prints_every_record_as_json(test_image_archives: dict[str, Pat
     assert record["id"].startswith("sha256:")
 
 
-def test_several_archives_are_imported_in_one_call(test_image_archives: dict[str, Path], tmp_path: Path) -> None:
+def image_import(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`podrun image import ARGS` on a root under `tmp_path`."""
     roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
-    archives = [str(test_image_archives["busybox"]), str(test_image_archives["nginx"])]
-
-    done = subprocess.run(
-        [sys.executable, "-m", "podrun.cli.main", "image", "import", *archives, *roots],
+    return subprocess.run(
+        [sys.executable, "-m", "podrun.cli.main", "image", "import", *args, *roots],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_several_archives_are_imported_in_one_call(test_image_archives: dict[str, Path], tmp_path: Path) -> None:
+    done = image_import(tmp_path, str(test_image_archives["busybox"]), str(test_image_archives["nginx"]))
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("Loaded image: ") == 2
@@ -59,15 +62,10 @@ def test_several_archives_are_imported_in_one_call(test_image_archives: dict[str
 def test_an_archive_that_fails_is_named_and_the_others_are_still_imported(
     test_image_archives: dict[str, Path], tmp_path: Path
 ) -> None:  # fmt: skip
-    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
     broken = tmp_path / "broken.tar"
     broken.write_bytes(b"not a tar archive")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "podrun.cli.main", "image", "import", str(broken), str(test_image_archives["busybox"]),
-         *roots],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = image_import(tmp_path, str(broken), str(test_image_archives["busybox"]))
 
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {broken}: ") and "Traceback" not in done.stderr
@@ -77,13 +75,9 @@ def test_an_archive_that_fails_is_named_and_the_others_are_still_imported(
 def test_a_name_with_several_archives_is_refused_before_any_import(
     test_image_archives: dict[str, Path], tmp_path: Path
 ) -> None:  # fmt: skip
-    roots = ["--root", str(tmp_path / "root"), "--run-root", str(tmp_path / "run")]
     archives = [str(test_image_archives["busybox"]), str(test_image_archives["nginx"])]
 
-    done = subprocess.run(
-        [sys.executable, "-m", "podrun.cli.main", "image", "import", *archives, "--name", "mine", *roots],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = image_import(tmp_path, *archives, "--name", "mine")
 
     assert done.returncode == 1
     assert done.stderr == "error: --name and --change describe one image: import one FILE with them\n"

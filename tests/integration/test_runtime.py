@@ -412,12 +412,20 @@ async def test_exceeding_a_20_mib_memory_limit_is_reported_oom_killed(
     assert (status.exit_code, status.reason) == (137, "OOMKilled")
 
 
+async def start_trapping_term(
+    runtime: LocalRuntime, sandbox_id: str, name: str, exit_code: int, **fields: Any
+) -> str:  # fmt: skip
+    """A container whose shell exits with `exit_code` on SIGTERM, started and its trap set."""
+    script = f'trap "exit {exit_code}" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
+    container_id = await start(runtime, sandbox_id, sh(name, script, **fields))
+    await wait_in_container(runtime, container_id, "[ -e /tmp/trap-set ]")
+    return container_id
+
+
 async def test_stop_sends_sigterm_and_a_process_trapping_it_exits_through_its_trap(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:
-    script = 'trap "exit 0" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
-    container_id = await start(runtime, sandbox.id, sh("app", script))
-    await wait_in_container(runtime, container_id, "[ -e /tmp/trap-set ]")
+    container_id = await start_trapping_term(runtime, sandbox.id, "app", 0)
 
     await runtime.stop_container(container_id, grace_seconds=10)
 
@@ -428,9 +436,7 @@ async def test_stop_sends_sigterm_and_a_process_trapping_it_exits_through_its_tr
 async def test_the_stop_signal_reaches_the_init_without_an_oci_runtime_process(
     runtime: LocalRuntime, sandbox: SandboxStatus, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # fmt: skip
-    script = 'trap "exit 0" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
-    container_id = await start(runtime, sandbox.id, sh("app", script))
-    await wait_in_container(runtime, container_id, "[ -e /tmp/trap-set ]")
+    container_id = await start_trapping_term(runtime, sandbox.id, "app", 0)
     oci_commands: list[tuple[str, ...]] = []
     run_oci = runtime._run_oci
 
@@ -450,9 +456,7 @@ async def test_the_stop_signal_reaches_a_container_in_anothers_pid_namespace(
     runtime: LocalRuntime, sandbox: SandboxStatus
 ) -> None:  # fmt: skip
     target = await start(runtime, sandbox.id, busybox("target", "sleep", "1000"))
-    script = 'trap "exit 7" TERM; touch /tmp/trap-set; while true; do sleep 0.1; done'
-    joined = await start(runtime, sandbox.id, sh("debug", script, target_container_id=target))
-    await wait_in_container(runtime, joined, "[ -e /tmp/trap-set ]")
+    joined = await start_trapping_term(runtime, sandbox.id, "debug", 7, target_container_id=target)
 
     await runtime.stop_container(joined, grace_seconds=10)
 

@@ -82,7 +82,7 @@ def browser(serve: ServeProcess) -> Iterator[webdriver.Chrome]:
     """A browser logged in to the UI (through `podrun dashboard`'s one-time URL), on the pods page."""
     with chromium() as driver:
         driver.get(dashboard_url(serve))
-        wait(driver, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+        wait_for_the_pods_watch(driver)
         yield driver
 
 
@@ -118,6 +118,10 @@ def wait(driver: webdriver.Chrome, condition: Callable[[Any], Any], what: str) -
     except TimeoutException:
         console = "\n".join(entry["message"] for entry in driver.get_log("browser"))
         raise AssertionError(f"not shown within {TIMEOUT} s: {what}\nbrowser console:\n{console}") from None
+
+
+def wait_for_the_pods_watch(driver: webdriver.Chrome) -> None:
+    wait(driver, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
 
 
 CELLS_SCRIPT = """
@@ -156,7 +160,7 @@ def open_tab(driver: webdriver.Chrome, tab: str) -> None:
 def open_pods_page(browser: webdriver.Chrome) -> None:
     origin = browser.current_url.split("/ui/", 1)[0]
     browser.get(f"{origin}/ui/")
-    wait(browser, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+    wait_for_the_pods_watch(browser)
 
 
 def apply(serve: ServeProcess, example: str) -> None:
@@ -177,7 +181,7 @@ def test_the_one_time_url_logs_in_and_leaves_no_code_in_the_address_or_the_log(
     url = dashboard_url(serve)
     fresh_browser.get(url)
     wait(fresh_browser, lambda d: d.find_element(By.ID, "content").is_displayed(), "the pods page")
-    wait(fresh_browser, lambda d: "live" in d.find_element(By.ID, "connection").text, "the pods watch")
+    wait_for_the_pods_watch(fresh_browser)
     assert "#" not in fresh_browser.current_url
     assert url.split("#code=", 1)[1] not in serve.log()
 
