@@ -90,7 +90,7 @@ from compare.report import (
 )
 from init_handoff import cgroup_pids, leftovers, wait_gone
 
-from podrun.api import burst_end
+from podrun.api import burst_end, housekeeping, store
 from podrun.runtime import cgroups, linux
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +196,7 @@ class Comparison:
         self.floor_sampler = floors.FloorSampler(self.work, shutil.which(self.setup["podrun_oci_runtime"]) or "runc",
                                                  self.podrun.cli_root, self.podrun.env, self.podrun.kubectl_command())
         time.sleep(1)  # let serve settle (its first node update, the store) before its idle memory is read
-        self.memory["idle"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+        self.memory["idle"] = self.idle_reading("6 memory, idle")
 
     def alternate(
         self, runs: int, variants: dict[str, Callable[[int], None]], case: str, warm_up: bool = True
@@ -542,14 +542,33 @@ class Comparison:
     def judge_memory(self) -> None:
         """serve's idle memory after the cases, the floor under it and the goal's verdict (compare/memory_floor.py).
 
-        "After the work" is serve left idle, not serve still busy with the last case's teardown: the reading waits
-        out the burst-end look that compacts the store and trims the heap once a burst of pods has gone
+        "After the work" is serve left idle, not serve still busy with the last case's teardown: the first reading
+        waits out the burst-end look that compacts the store and trims the heap once a burst of pods has gone
         (`podrun.api.burst_end`: the pod count is looked at every few seconds, the end seen on the second look).
+        The second (not with --quick) waits until the watch history of the last case's changes is gone too (kept
+        `HISTORY_AGE` seconds, as a watch cache keeps them, and dropped by the sweep after that, at most
+        `MAX_INTERVAL` later).
         """
+        ended = time.monotonic()
         time.sleep(2 * burst_end.CHECK_INTERVAL + 1)
-        self.memory["idle_after"] = {"podrun serve": self.podrun.memory(0), "pods": 0}
+        self.memory["idle_after"] = self.idle_reading("6 memory, idle after the run")
+        if not self.args.quick:
+            print(f"waiting {store.HISTORY_AGE + housekeeping.MAX_INTERVAL:.0f} s for serve's watch history to go",
+                  flush=True)  # fmt: skip
+            time.sleep(max(0.0, ended + store.HISTORY_AGE + housekeeping.MAX_INTERVAL + 5 - time.monotonic()))
+            self.memory["idle_settled"] = self.idle_reading("6 memory, idle, watch history gone")
         self.memory["floor"] = memory_floor.floor(self.podrun.env)
         self.memory["verdict"] = memory_floor.verdict(self.memory)
+
+    def idle_reading(self, title: str) -> JSON:
+        """serve's memory with no pod, and its allocators' figures (`compare/allocators.py`); a reading of those
+        that fails is recorded under `title` and left out, the RSS stays."""
+        reading: JSON = {"podrun serve": self.podrun.memory(0), "pods": 0}
+        try:
+            reading["allocators"] = self.podrun.allocator_stats()
+        except BenchError as e:
+            self.failures[title] = str(e)
+        return reading
 
     def judge_goals(self, pods: int) -> None:
         """The floors sampled during the cases (compare/floors.py), and each goal beside podrun's median and floor."""

@@ -26,6 +26,7 @@ from typing import IO, cast
 
 from init_handoff import REGISTRIES, janitor, sandbox_ids_on_disk
 
+from compare import allocators
 from compare.common import (
     JSON,
     BenchError,
@@ -67,6 +68,7 @@ class Podrun:
         self.kubeconfig = work / "kubeconfig"
         self.kube_cache = work / "kube-cache"
         self.serve_log = work / "podrun-serve.log"
+        self.allocator_stats_file = work / "allocator-stats"
         # An installed podrun has compiled bytecode; PYTHONDONTWRITEBYTECODE (set on these machines) would make every
         # `podrun run` compile ~50 modules again (~100 ms). The cache lives in the work directory.
         self.env = dict(os.environ, PYTHONPYCACHEPREFIX=str(work / "pycache"))
@@ -130,14 +132,17 @@ class Podrun:
         return sandbox_ids_on_disk(self.serve_root, self.serve_run) | sandbox_ids_on_disk(self.cli_root, self.cli_run)
 
     def start_serve(self) -> None:
-        """`podrun serve` on a free loopback port, in its own session; returns once kubectl gets an answer."""
+        """`podrun serve` on a free loopback port, in its own session, able to report its allocators
+        (`compare/allocators.py`); returns once kubectl gets an answer."""
         port = free_port()
         with open(self.serve_log, "ab") as log:
+            argv = ["serve", "--root", str(self.serve_root), "--run-root", str(self.serve_run),
+                    "--address", "127.0.0.1", "--port", str(port), "--kubeconfig", str(self.kubeconfig)]  # fmt: skip
             self.serve = subprocess.Popen(
-                [*self.command, "serve", "--root", str(self.serve_root), "--run-root", str(self.serve_run),
-                 "--address", "127.0.0.1", "--port", str(port), "--kubeconfig", str(self.kubeconfig)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
-            )  # fmt: skip
+                allocators.serve_command(self._interpreter(), argv), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env={**self.env, allocators.STATS_ENV: str(self.allocator_stats_file)},
+                start_new_session=True,
+            )
         serve = self.serve
         wait_until(lambda: serve.poll() is not None or b"listening on" in self.serve_log.read_bytes(), 60,
                    interval=0.05, what="podrun serve listening")  # fmt: skip
@@ -243,6 +248,11 @@ class Podrun:
         doc = memory_of({"podrun serve": descendants(self.serve.pid), "conmon": conmons})
         doc["pods"] = pods
         return doc
+
+    def allocator_stats(self) -> JSON:
+        """serve's allocators now: pymalloc's arenas and live and free bytes, glibc's live bytes."""
+        assert self.serve is not None
+        return allocators.read(self.serve.pid, self.allocator_stats_file)
 
     # -- cleanup -------------------------------------------------------------------------------------------------
 

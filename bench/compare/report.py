@@ -112,6 +112,7 @@ def table_rows(
 MEMORY_ROWS = [
     ("idle", "6 memory, idle (RSS, PSS)", "podrun serve", "none"),
     ("idle_after", "6 memory, idle after the run", "podrun serve", "none"),
+    ("idle_settled", "6 memory, idle, watch history gone", "podrun serve", "none"),
     ("many", "6 memory, N pods (RSS, PSS)", "podrun serve", "podman"),
     ("many_run", "6 memory, N pods, `podrun run`", "podrun run", "podman"),
 ]

@@ -49,7 +49,7 @@ def test_the_comparison_exits_0_and_leaves_nothing_behind(
     result, doc = quick_run
 
     assert result.returncode == 0, result.stdout + result.stderr
-    for line in ("1 pod start", "5 teardown", "6 memory, idle", "serve idle", "floor: bare interpreter",
+    for line in ("1 pod start", "5 teardown", "6 memory, idle", "serve idle", "live objects", "floor: bare interpreter",
                  "features (the same manifests, observed)", "CrashLoopBackOff", "raw numbers:"):  # fmt: skip
         assert line in result.stdout, result.stdout
     work = Path(doc["work_dir"])
@@ -75,7 +75,9 @@ def test_the_quick_run_records_its_raw_numbers_for_podrun_only(
     assert doc["memory"]["many"]["podrun serve"]["groups"]["conmon"]["processes"] >= 3
     assert set(doc["memory"]["floor"]) == MEMORY_FLOOR
     assert all(floor["rss_mib"] > 0 and floor["modules"] > 0 for floor in doc["memory"]["floor"].values())
-    assert doc["memory"]["verdict"]["growth_mib"] is not None
+    after = doc["memory"]["verdict"]["after"]["idle_after"]
+    assert after["growth_mib"] is not None
+    assert after["split"]["pymalloc_live"] != 0, "serve's allocators were not read"
     assert set(doc["features"]) == FEATURES
     assert all(set(cells) == {"podrun"} for cells in doc["features"].values())
     assert all(cell["podrun"]["status"] != "error" for cell in doc["features"].values()), doc["features"]
