@@ -22,7 +22,9 @@ so machine noise hits both alike, and prints a table of medians (p90) and ratios
 6. memory: RSS (and PSS) of podrun's own processes (serve idle; serve with N pods, its conmons included) against
    Podman's per-pod processes (conmon of every container, the infra's catatonit); Podman has no daemon; under
    the table, serve's idle RSS against issue 12's goal (fresh and after the cases: no growth) beside the floor, an
-   interpreter importing what serve must (`compare/memory_floor.py`);
+   interpreter importing what serve must (`compare/memory_floor.py`); after the cases serve is read twice, 11 s
+   and (not with --quick: every other run waits ~2 min for it) 140 s after the last, when the watch history
+   of the last case has gone, and the growth is split by serve's allocators' figures (`compare/allocators.py`);
 7. the scaling curve (`compare/scaling.py`): 1, 10, 50 and 100 pods of case 1 at once under `podrun serve` and
    `podman kube play`: time to all running, to all deleted, RSS at each count, and podrun's cost per extra pod
    (the least-squares slope), with its own chart `scaling-<time>.png` (`--scaling-only`: this case alone);
@@ -553,9 +555,9 @@ class Comparison:
         time.sleep(2 * burst_end.CHECK_INTERVAL + 1)
         self.memory["idle_after"] = self.idle_reading("6 memory, idle after the run")
         if not self.args.quick:
-            print(f"waiting {store.HISTORY_AGE + housekeeping.MAX_INTERVAL:.0f} s for serve's watch history to go",
-                  flush=True)  # fmt: skip
-            time.sleep(max(0.0, ended + store.HISTORY_AGE + housekeeping.MAX_INTERVAL + 5 - time.monotonic()))
+            wait = max(0.0, ended + store.HISTORY_AGE + housekeeping.MAX_INTERVAL + 5 - time.monotonic())
+            print(f"waiting {wait:.0f} s more for serve's watch history to go", flush=True)
+            time.sleep(wait)
             self.memory["idle_settled"] = self.idle_reading("6 memory, idle, watch history gone")
         self.memory["floor"] = memory_floor.floor(self.podrun.env)
         self.memory["verdict"] = memory_floor.verdict(self.memory)

@@ -8,7 +8,9 @@ aiohttp the way serve imports it, `podrun.cli.serve_imports`). Beside it, serve'
 `podrun.cli.serve` loads, nothing run): the gap between the two is podrun's own modules and what they import, the
 gap between serve's imports and its idle RSS is what serve builds when it starts (store, kubelet, servers).
 Growth after the work is split by serve's allocators' own figures (`compare/allocators.py`) into live objects and
-the free space the allocators keep: the second is what no change to what podrun keeps can give back.
+the free space the allocators keep: memory no object holds, which pymalloc gives back only a whole arena at a time
+(fewer live objects after a burst do not free it; fewer arenas filled at the burst's peak, or no survivor in them,
+would).
 
 Each figure is the median of `RUNS` fresh interpreters of the podrun under test (its `env`: PYTHONPATH included).
 """

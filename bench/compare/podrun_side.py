@@ -139,10 +139,10 @@ class Podrun:
             argv = ["serve", "--root", str(self.serve_root), "--run-root", str(self.serve_run),
                     "--address", "127.0.0.1", "--port", str(port), "--kubeconfig", str(self.kubeconfig)]  # fmt: skip
             self.serve = subprocess.Popen(
-                allocators.serve_command(self._interpreter(), argv), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env={**self.env, allocators.STATS_ENV: str(self.allocator_stats_file)},
-                start_new_session=True,
-            )
+                allocators.serve_command(self._interpreter(), self.command, argv), stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT,
+                env={**self.env, allocators.STATS_ENV: str(self.allocator_stats_file)}, start_new_session=True,
+            )  # fmt: skip
         serve = self.serve
         wait_until(lambda: serve.poll() is not None or b"listening on" in self.serve_log.read_bytes(), 60,
                    interval=0.05, what="podrun serve listening")  # fmt: skip

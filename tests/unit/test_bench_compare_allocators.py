@@ -70,17 +70,34 @@ def test_a_growth_splits_into_live_objects_pymallocs_free_space_and_the_rest() -
     assert split["rest"] == pytest.approx(2.0)
 
 
-def test_a_process_started_with_the_serve_program_answers_sigusr1_with_a_reading(tmp_path: Path) -> None:
-    # The program's last lines start podrun; here a process that says it is ready, then waits on stdin, stands in.
-    program = allocators.SERVE_PROGRAM.replace(
-        "from podrun.cli.main import console\nconsole()\n", "print('ready', flush=True)\ninput()\n"
-    )
-    assert program != allocators.SERVE_PROGRAM
+def test_the_serve_program_runs_the_console_script_it_is_given_with_the_arguments_after_it(tmp_path: Path) -> None:
+    script = tmp_path / "podrun"
+    script.write_text("#!/usr/bin/python3\nimport sys\nprint(sys.argv, __name__)\nsys.exit(3)\n")
+
+    command = allocators.serve_command([sys.executable], [str(script)], ["serve", "--port", "1"])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    assert (result.returncode, result.stdout) == (3, f"{[str(script), 'serve', '--port', '1']} __main__\n")
+
+
+def test_the_serve_program_runs_a_module_given_as_python_dash_m(tmp_path: Path) -> None:
+    (tmp_path / "standin.py").write_text("import sys\nprint(sys.argv[1:], __name__)\n")
+
+    command = allocators.serve_command([sys.executable], [sys.executable, "-m", "standin"], ["serve"])
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+
+    assert (result.returncode, result.stdout) == (0, "['serve'] __main__\n")
+
+
+def test_a_serve_program_answers_sigusr1_with_a_reading(tmp_path: Path) -> None:
+    # A script that says it is ready, then waits on stdin, stands in for serve.
+    script = tmp_path / "standin"
+    script.write_text("print('ready', flush=True)\ninput()\n")
     stats = tmp_path / "stats"
     env = {**os.environ, allocators.STATS_ENV: str(stats)}
-    with subprocess.Popen(
-        [sys.executable, "-P", "-c", program], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
-    ) as child:
+    command = allocators.serve_command([sys.executable], [str(script)], [])
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True) as child:
         try:
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
             values = allocators.read(child.pid, stats, timeout=30)
@@ -91,3 +108,8 @@ def test_a_process_started_with_the_serve_program_answers_sigusr1_with_a_reading
     assert values["pymalloc_live"] > 0
     assert values["glibc_live"] > 0
     assert child.returncode == 0
+
+
+def test_a_reading_the_handler_could_not_make_is_an_error_that_says_why() -> None:
+    with pytest.raises(BenchError, match="AttributeError"):
+        allocators.parse("error: AttributeError('mallinfo2')\n")
